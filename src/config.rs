@@ -1,0 +1,421 @@
+//! Command-line settings, parsed with memcached's flag names and defaults.
+//!
+//! `Settings::parse_from` validates everything up front so that a bad value
+//! exits with one clear line instead of surfacing later at run time.
+
+use clap::{ArgAction, Parser};
+use std::path::PathBuf;
+
+/// memcached's default TCP port.
+pub const DEFAULT_PORT: u16 = 11211;
+/// memcached's default memory limit, in megabytes.
+pub const DEFAULT_MEMORY_MB: u64 = 64;
+/// memcached's default connection limit.
+pub const DEFAULT_MAX_CONNS: u64 = 1024;
+/// memcached's default number of worker threads.
+pub const DEFAULT_THREADS: u64 = 4;
+/// memcached's default requests handled per connection per wake-up.
+pub const DEFAULT_REQS_PER_EVENT: u64 = 20;
+/// memcached's default slab growth factor.
+pub const DEFAULT_GROWTH_FACTOR: f64 = 1.25;
+/// memcached's default minimum space for key + value + flags.
+pub const DEFAULT_CHUNK_SIZE: u64 = 48;
+/// memcached's default listen backlog.
+pub const DEFAULT_BACKLOG: i32 = 1024;
+/// memcached's default maximum item size (1 MiB).
+pub const DEFAULT_ITEM_SIZE_MAX: usize = 1024 * 1024;
+/// memcached's smallest allowed `-I`.
+pub const MIN_ITEM_SIZE_MAX: usize = 1024;
+/// memcached's largest allowed `-I` (1 GiB).
+pub const MAX_ITEM_SIZE_MAX: usize = 1024 * 1024 * 1024;
+
+/// The memcached-compatible command line.
+#[derive(Parser, Debug)]
+#[command(
+    name = "ferrocache",
+    version,
+    about = "A memcached-compatible, multi-threaded cache daemon",
+    disable_version_flag = true
+)]
+struct Cli {
+    /// TCP port to listen on (0 = an ephemeral port, printed on stdout)
+    #[arg(short = 'p', long = "port", default_value_t = DEFAULT_PORT)]
+    port: u16,
+    /// UDP port to listen on (0 is off; UDP is not supported)
+    #[arg(short = 'U', long = "udp-port", default_value_t = 0)]
+    udp_port: u16,
+    /// UNIX socket to listen on (disables TCP)
+    #[arg(short = 's', long = "unix-socket")]
+    unix_socket: Option<PathBuf>,
+    /// Access mask for the UNIX socket, in octal
+    #[arg(short = 'a', long = "unix-mask", default_value = "0700")]
+    unix_mask: String,
+    /// Enable the ascii "shutdown" command
+    #[arg(short = 'A', long = "enable-shutdown")]
+    enable_shutdown: bool,
+    /// Interface to listen on (memcached listens on all interfaces by default)
+    #[arg(short = 'l', long = "listen", default_value = "127.0.0.1")]
+    listen: String,
+    /// Item memory in megabytes
+    #[arg(short = 'm', long = "memory-limit", default_value_t = DEFAULT_MEMORY_MB, value_parser = parse_megabytes)]
+    memory_limit: u64,
+    /// Return an error on memory exhausted instead of evicting items
+    #[arg(short = 'M', long = "disable-evictions")]
+    disable_evictions: bool,
+    /// Max simultaneous connections
+    #[arg(short = 'c', long = "conn-limit", default_value_t = DEFAULT_MAX_CONNS, value_parser = clap::value_parser!(u64).range(1..))]
+    conn_limit: u64,
+    /// Verbose (-v), very verbose (-vv), extremely verbose (-vvv)
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
+    verbose: u8,
+    /// Chunk size growth factor
+    #[arg(short = 'f', long = "slab-growth-factor", default_value_t = DEFAULT_GROWTH_FACTOR)]
+    growth_factor: f64,
+    /// Minimum space allocated for key + value + flags
+    #[arg(short = 'n', long = "slab-min-size", default_value_t = DEFAULT_CHUNK_SIZE, value_parser = clap::value_parser!(u64).range(1..))]
+    slab_min_size: u64,
+    /// Number of worker threads
+    #[arg(short = 't', long = "threads", default_value_t = DEFAULT_THREADS, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    threads: u64,
+    /// Max requests handled per connection per wake-up
+    #[arg(short = 'R', long = "max-reqs-per-event", default_value_t = DEFAULT_REQS_PER_EVENT, value_parser = clap::value_parser!(u64).range(1..))]
+    reqs_per_event: u64,
+    /// Disable use of CAS
+    #[arg(short = 'C', long = "disable-cas")]
+    disable_cas: bool,
+    /// Backlog queue limit
+    #[arg(short = 'b', long = "listen-backlog", default_value_t = DEFAULT_BACKLOG)]
+    backlog: i32,
+    /// Protocol: auto, ascii (binary is not supported yet)
+    #[arg(short = 'B', long = "protocol", default_value = "auto")]
+    protocol: String,
+    /// Max item size (k/m suffixes; 1k to 1024m)
+    #[arg(short = 'I', long = "max-item-size", default_value = "1m", value_parser = parse_size)]
+    max_item_size: u64,
+    /// Disable the flush_all command
+    #[arg(short = 'F', long = "disable-flush-all")]
+    disable_flush_all: bool,
+    /// Disable stats cachedump and lru_crawler metadump
+    #[arg(short = 'X', long = "disable-dumping")]
+    disable_dumping: bool,
+    /// Save the process id in this file
+    #[arg(short = 'P', long = "pidfile")]
+    pidfile: Option<PathBuf>,
+    /// Print the version and exit
+    #[arg(short = 'V', long = "version")]
+    version: bool,
+    /// Extended options, comma separated key=value (see docs/operations.md)
+    #[arg(short = 'o', long = "extended", value_name = "KEY=VALUE,...")]
+    extended: Vec<String>,
+}
+
+/// Where the daemon listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    /// TCP on these addresses (memcached's `-l` takes a comma-separated list).
+    Tcp(Vec<String>, u16),
+    /// A UNIX socket path and its permission mask.
+    Unix(PathBuf, u32),
+}
+
+/// Validated settings for the whole daemon.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where to listen.
+    pub listen: Listen,
+    /// Item memory limit in bytes (`-m`).
+    pub max_bytes: usize,
+    /// `-M`: fail stores instead of evicting.
+    pub disable_evictions: bool,
+    /// `-c`: maximum simultaneous client connections.
+    pub max_conns: usize,
+    /// `-v` count.
+    pub verbose: u8,
+    /// `-f`.
+    pub growth_factor: f64,
+    /// `-n`.
+    pub chunk_size: usize,
+    /// `-t`.
+    pub threads: usize,
+    /// `-R`.
+    pub reqs_per_event: usize,
+    /// `!-C`.
+    pub use_cas: bool,
+    /// `-b`.
+    pub backlog: i32,
+    /// `-I` in bytes.
+    pub item_size_max: usize,
+    /// `!-F`.
+    pub flush_enabled: bool,
+    /// `!-X`.
+    pub dump_enabled: bool,
+    /// `-A`.
+    pub shutdown_command: bool,
+    /// `-P`.
+    pub pidfile: Option<PathBuf>,
+    /// `-o idle_timeout=N`: close connections idle this many seconds (0 = never).
+    pub idle_timeout: u32,
+    /// The TCP port as given (for `stats settings`).
+    pub tcp_port: u16,
+}
+
+/// What the command line asks the process to do.
+#[derive(Debug)]
+pub enum Invocation {
+    /// Run the daemon with these settings.
+    Run(Box<Settings>),
+    /// Print this text on stdout and exit 0 (`-h`, `-V`).
+    Print(String),
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        match Settings::parse_from(["ferrocache"]) {
+            Ok(Invocation::Run(s)) => *s,
+            _ => unreachable!("defaults are valid"),
+        }
+    }
+}
+
+impl Settings {
+    /// Parses and validates a command line; `Err` is one line for stderr.
+    pub fn parse_from<I, T>(args: I) -> Result<Invocation, String>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let cli = match Cli::try_parse_from(args) {
+            Ok(cli) => cli,
+            Err(e) => {
+                use clap::error::ErrorKind;
+                return match e.kind() {
+                    ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                        Ok(Invocation::Print(e.render().to_string()))
+                    }
+                    _ => Err(first_line(&e.render().to_string())),
+                };
+            }
+        };
+        if cli.version {
+            return Ok(Invocation::Print(format!(
+                "ferrocache {} (memcached {} compatible)\n",
+                env!("CARGO_PKG_VERSION"),
+                crate::MEMCACHED_VERSION
+            )));
+        }
+        Self::from_cli(cli).map(|s| Invocation::Run(Box::new(s)))
+    }
+
+    fn from_cli(cli: Cli) -> Result<Settings, String> {
+        if cli.udp_port != 0 {
+            return Err("UDP is not supported: use -U 0 (memcached's default since 1.5.6)".into());
+        }
+        match cli.protocol.as_str() {
+            "auto" | "ascii" => {}
+            "binary" => return Err("-B binary: the binary protocol is not supported yet".into()),
+            other => return Err(format!("Invalid value for binding protocol: {other} -- should be one of auto, binary, or ascii")),
+        }
+        if !(cli.growth_factor > 1.0) || !cli.growth_factor.is_finite() {
+            return Err("Factor must be greater than 1".into());
+        }
+        let item_size_max = cli.max_item_size as usize;
+        if item_size_max < MIN_ITEM_SIZE_MAX {
+            return Err("Item max size cannot be less than 1024 bytes.".into());
+        }
+        if item_size_max > MAX_ITEM_SIZE_MAX {
+            return Err("Cannot set item size limit higher than 1 GB.".into());
+        }
+        let max_bytes = (cli.memory_limit as usize).saturating_mul(1024 * 1024);
+        if item_size_max > max_bytes / 2 {
+            return Err("Cannot set item size limit higher than 1/2 of memory max.".into());
+        }
+        let listen = match cli.unix_socket {
+            Some(path) => {
+                let mask = u32::from_str_radix(&cli.unix_mask, 8)
+                    .ok()
+                    .filter(|m| *m <= 0o777)
+                    .ok_or_else(|| format!("Invalid -a mask {:?}: give octal like 0700", cli.unix_mask))?;
+                Listen::Unix(path, mask)
+            }
+            None => {
+                let hosts: Vec<String> = cli
+                    .listen
+                    .split([',', ';'])
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                if hosts.is_empty() {
+                    return Err("-l needs an address".into());
+                }
+                Listen::Tcp(hosts, cli.port)
+            }
+        };
+        let mut settings = Settings {
+            listen,
+            max_bytes,
+            disable_evictions: cli.disable_evictions,
+            max_conns: cli.conn_limit as usize,
+            verbose: cli.verbose,
+            growth_factor: cli.growth_factor,
+            chunk_size: cli.slab_min_size as usize,
+            threads: cli.threads as usize,
+            reqs_per_event: cli.reqs_per_event as usize,
+            use_cas: !cli.disable_cas,
+            backlog: cli.backlog,
+            item_size_max,
+            flush_enabled: !cli.disable_flush_all,
+            dump_enabled: !cli.disable_dumping,
+            shutdown_command: cli.enable_shutdown,
+            pidfile: cli.pidfile,
+            idle_timeout: 0,
+            tcp_port: cli.port,
+        };
+        for option in cli.extended.iter().flat_map(|o| o.split(',')) {
+            settings.apply_extended(option)?;
+        }
+        Ok(settings)
+    }
+
+    /// Applies one `-o key=value` option.
+    fn apply_extended(&mut self, option: &str) -> Result<(), String> {
+        let (key, value) = option.split_once('=').unwrap_or((option, ""));
+        match key {
+            "" => Ok(()),
+            "idle_timeout" => {
+                self.idle_timeout = value
+                    .parse()
+                    .map_err(|_| format!("Invalid idle_timeout value {value:?}: give whole seconds"))?;
+                Ok(())
+            }
+            _ => Err(format!("Illegal suboption \"{option}\" (supported: idle_timeout)")),
+        }
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid arguments")
+        .to_string()
+}
+
+/// `-m`: megabytes, optionally with a k/m/g/t unit as memcached 1.6 accepts.
+fn parse_megabytes(s: &str) -> Result<u64, String> {
+    let bytes = parse_size_with_default_unit(s, 1024 * 1024)?;
+    let mb = bytes / (1024 * 1024);
+    if mb == 0 {
+        return Err(format!("memory limit {s:?} is below 1 megabyte"));
+    }
+    Ok(mb)
+}
+
+/// `-I`: bytes, with an optional k/m/g unit (memcached's "1m", "512k").
+fn parse_size(s: &str) -> Result<u64, String> {
+    parse_size_with_default_unit(s, 1)
+}
+
+fn parse_size_with_default_unit(s: &str, unit: u64) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m = match c.to_ascii_lowercase() {
+                'k' => 1u64 << 10,
+                'm' => 1 << 20,
+                'g' => 1 << 30,
+                't' => 1 << 40,
+                _ => return Err(format!("{s:?} is not a size (use a number with k, m or g)")),
+            };
+            (&t[..i], m)
+        }
+        _ => (t, unit),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (use a number with k, m or g)"))?;
+    n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Settings, String> {
+        let mut all = vec!["ferrocache"];
+        all.extend_from_slice(args);
+        match Settings::parse_from(all)? {
+            Invocation::Run(s) => Ok(*s),
+            Invocation::Print(_) => Err("printed".into()),
+        }
+    }
+
+    #[test]
+    fn defaults_match_memcached() {
+        let s = run(&[]).unwrap();
+        assert_eq!(s.listen, Listen::Tcp(vec!["127.0.0.1".into()], 11211));
+        assert_eq!(s.max_bytes, 64 << 20);
+        assert_eq!(s.max_conns, 1024);
+        assert_eq!(s.threads, 4);
+        assert_eq!(s.item_size_max, 1 << 20);
+        assert_eq!(s.reqs_per_event, 20);
+        assert!(s.use_cas && s.flush_enabled && !s.disable_evictions && !s.shutdown_command);
+    }
+
+    #[test]
+    fn sizes_take_units() {
+        assert_eq!(run(&["-I", "512k"]).unwrap().item_size_max, 512 << 10);
+        assert_eq!(run(&["-I", "2m"]).unwrap().item_size_max, 2 << 20);
+        assert_eq!(run(&["-m", "1g"]).unwrap().max_bytes, 1 << 30);
+        assert_eq!(run(&["-m", "128"]).unwrap().max_bytes, 128 << 20);
+    }
+
+    #[test]
+    fn bad_values_are_one_clear_line() {
+        for args in [
+            &["-m", "abc"][..],
+            &["-t", "0"],
+            &["-f", "1.0"],
+            &["-I", "100"],
+            &["-I", "2g"],
+            &["-I", "64m"],
+            &["-o", "bogus=1"],
+            &["-U", "11211"],
+            &["-B", "binary"],
+            &["-B", "nonsense"],
+            &["-c", "0"],
+            &["--no-such-flag"],
+        ] {
+            let err = run(args).expect_err(&format!("{args:?} should fail"));
+            assert!(!err.contains('\n') && !err.is_empty(), "{args:?}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn extended_options() {
+        assert_eq!(run(&["-o", "idle_timeout=5"]).unwrap().idle_timeout, 5);
+        assert!(run(&["-o", "idle_timeout=x"]).is_err());
+    }
+
+    #[test]
+    fn unix_socket_replaces_tcp() {
+        let s = run(&["-s", "/tmp/x.sock", "-a", "0770"]).unwrap();
+        assert_eq!(s.listen, Listen::Unix("/tmp/x.sock".into(), 0o770));
+        assert!(run(&["-s", "/tmp/x.sock", "-a", "999"]).is_err());
+    }
+
+    #[test]
+    fn help_and_version_print() {
+        for flag in ["-h", "--help", "-V"] {
+            match Settings::parse_from(["ferrocache", flag]).unwrap() {
+                Invocation::Print(text) => assert!(text.contains("ferrocache"), "{text}"),
+                Invocation::Run(_) => panic!("{flag} should print"),
+            }
+        }
+        match Settings::parse_from(["ferrocache", "--help"]).unwrap() {
+            Invocation::Print(text) => {
+                assert!(text.contains("[default: 11211]"), "{text}");
+                assert!(text.contains("[default: 64]"), "{text}");
+            }
+            Invocation::Run(_) => unreachable!(),
+        }
+    }
+}
