@@ -11,8 +11,23 @@
 //! See `docs/architecture.md` for the threads and the data flow.
 
 pub mod clock;
+pub mod command;
 pub mod config;
+pub mod protocol;
+pub mod server;
+pub mod stats;
+pub mod stats_report;
 pub mod store;
+
+/// The `log` level for a memcached verbosity (`-v` count).
+pub fn log_level(verbosity: u32) -> log::LevelFilter {
+    match verbosity {
+        0 => log::LevelFilter::Warn,
+        1 => log::LevelFilter::Info,
+        2 => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    }
+}
 
 /// The memcached version whose behaviour ferrocache reproduces and reports.
 pub const MEMCACHED_VERSION: &str = "1.6.18";

@@ -1,1 +1,68 @@
-fn main() {}
+//! The `ferrocache` daemon: parse memcached's command line, start the server,
+//! stop cleanly on SIGTERM / SIGINT.
+
+use ferrocache::config::{Invocation, Listen, Settings};
+use ferrocache::server::Server;
+use std::io::Write;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let settings = match Settings::parse_from(std::env::args_os()) {
+        Ok(Invocation::Run(s)) => *s,
+        Ok(Invocation::Print(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("ferrocache: {message}");
+            return ExitCode::from(64); // EX_USAGE, as memcached
+        }
+    };
+    env_logger::Builder::new()
+        .filter_level(ferrocache::log_level(settings.verbose as u32))
+        .format_timestamp(None)
+        .init();
+    match run(settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ferrocache: {e}");
+            ExitCode::from(71) // EX_OSERR
+        }
+    }
+}
+
+fn run(settings: Settings) -> std::io::Result<()> {
+    let pidfile = settings.pidfile.clone();
+    let announce = matches!(settings.listen, Listen::Tcp(_, 0));
+    let server = Server::start(settings)?;
+    if announce {
+        // With -p 0 the caller cannot know the port: tell it, once ready.
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "ferrocache listening on {}", server.tcp_addrs()[0])?;
+        out.flush()?;
+    }
+    if let Some(path) = &pidfile {
+        std::fs::write(path, format!("{}\n", std::process::id()))?;
+    }
+    let shared = server.shared();
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGUSR1,
+    ])?;
+    let signal_handle = signals.handle();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                log::info!("signal {sig}: shutting down");
+                shared.shutdown.trigger();
+            }
+        })?;
+    let result = server.run();
+    signal_handle.close();
+    if let Some(path) = &pidfile {
+        let _ = std::fs::remove_file(path);
+    }
+    result
+}

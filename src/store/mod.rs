@@ -138,6 +138,10 @@ pub struct StoreStats {
     pub limit: u64,
     /// Stores refused for lack of memory.
     pub out_of_memory: u64,
+    /// Bytes held by the index (tables and entry slots).
+    pub index_bytes: u64,
+    /// Seconds since the least recently used item was last bumped.
+    pub oldest_age: u32,
 }
 
 /// The store.
@@ -514,8 +518,15 @@ impl Store {
     /// Sums counters over all stripes (takes each stripe lock in turn).
     pub fn stats(&self) -> StoreStats {
         let mut out = StoreStats::default();
+        let now = self.clock.now();
         for stripe in self.stripes.iter() {
-            let s = stripe.lock().unwrap_or_else(|p| p.into_inner()).stats;
+            let guard = stripe.lock().unwrap_or_else(|p| p.into_inner());
+            out.index_bytes += guard.index_bytes() as u64;
+            if let Some(tail) = guard.tail() {
+                out.oldest_age = out.oldest_age.max(now.saturating_sub(guard.entry(tail).time));
+            }
+            let s = guard.stats;
+            drop(guard);
             let t = &mut out.items;
             t.curr_items += s.curr_items;
             t.bytes += s.bytes;
@@ -529,6 +540,20 @@ impl Store {
         out.limit = self.limit() as u64;
         out.out_of_memory = self.out_of_memory.load(Ordering::Relaxed);
         out
+    }
+
+    /// `stats reset`: zeroes the cumulative counters (not the gauges).
+    pub fn reset_stats(&self) {
+        for stripe in self.stripes.iter() {
+            let mut s = stripe.lock().unwrap_or_else(|p| p.into_inner());
+            let st = &mut s.stats;
+            *st = StripeStats {
+                curr_items: st.curr_items,
+                bytes: st.bytes,
+                ..StripeStats::default()
+            };
+        }
+        self.out_of_memory.store(0, Ordering::Relaxed);
     }
 
     /// Charges `charge` bytes, making room by reclaiming or evicting from the

@@ -118,6 +118,12 @@ impl Stripe {
         (prev != NIL).then_some(prev)
     }
 
+    /// Bytes held by the table and the entry slots.
+    pub fn index_bytes(&self) -> usize {
+        self.table.capacity() * std::mem::size_of::<u32>()
+            + self.entries.capacity() * std::mem::size_of::<Entry>()
+    }
+
     /// Number of linked entries.
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -1,0 +1,246 @@
+//! Executes a parsed [`Request`] against the [`Store`], producing
+//! [`Response`]s. Shared by every protocol; knows no bytes and no sockets.
+
+use crate::config::Settings;
+use crate::protocol::{Payload, Reply, Request, Response, StatsGroup};
+use crate::stats::{Counters, ServerStats};
+use crate::store::{Delta, DeltaOp, Lookup, Store, StoreMode, StoreOutcome, KEY_MAX_LENGTH};
+use std::sync::atomic::Ordering;
+
+/// Everything a request may touch.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The item store.
+    pub store: &'a Store,
+    /// Start-up settings.
+    pub settings: &'a Settings,
+    /// Server-wide statistics.
+    pub stats: &'a ServerStats,
+    /// The executing worker's counters.
+    pub counters: &'a Counters,
+}
+
+/// What the connection must do after the replies are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Carry on.
+    None,
+    /// Close this connection once its replies are written (`quit`).
+    Close,
+    /// Close this connection and shut the server down (`shutdown`).
+    Shutdown,
+}
+
+/// memcached's `MAX_VERBOSITY_LEVEL`.
+const MAX_VERBOSITY: u32 = 2;
+
+/// Executes one request.
+pub fn execute(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Effect {
+    let c = ctx.counters;
+    match *req {
+        Request::Get { keys, cas, touch } => {
+            for key in keys.iter() {
+                if key.len() > KEY_MAX_LENGTH {
+                    out.reply(Response::ClientError("bad command line format"));
+                    return Effect::None;
+                }
+                let found = ctx.store.get(key, touch, |item| {
+                    out.reply(Response::Value {
+                        key: item.key,
+                        flags: item.flags,
+                        data: item.value,
+                        cas: cas.then_some(item.cas),
+                    })
+                });
+                count_get(c, touch.is_some(), found);
+                if found != Lookup::Hit {
+                    out.reply(Response::Miss { key });
+                }
+            }
+            out.reply(Response::End);
+        }
+        Request::Store {
+            mode,
+            key,
+            flags,
+            exptime,
+            cas,
+            payload,
+            ..
+        } => {
+            c.cmd_set.incr();
+            let (data, terminated) = match payload {
+                Payload::Data { data, terminated } => (data, terminated),
+                Payload::Oversize => (&[][..], false),
+            };
+            let too_large = matches!(payload, Payload::Oversize)
+                || !ctx.store.item_fits(key.len(), data.len(), flags);
+            if too_large {
+                c.store_too_large.incr();
+                if mode == StoreMode::Set {
+                    // A failed set must not leave the old value readable.
+                    ctx.store.delete(key);
+                }
+                out.reply(Response::ServerError("object too large for cache"));
+                return Effect::None;
+            }
+            if !terminated {
+                out.reply(Response::ClientError("bad data chunk"));
+                return Effect::None;
+            }
+            let (outcome, _) = ctx.store.store(mode, key, flags, exptime, data, cas);
+            out.reply(match outcome {
+                StoreOutcome::Stored => {
+                    if mode == StoreMode::Cas {
+                        c.cas_hits.incr();
+                    }
+                    Response::Stored
+                }
+                StoreOutcome::NotStored => Response::NotStored,
+                StoreOutcome::Exists => {
+                    c.cas_badval.incr();
+                    Response::Exists
+                }
+                StoreOutcome::NotFound => {
+                    c.cas_misses.incr();
+                    Response::NotFound
+                }
+                StoreOutcome::TooLarge => {
+                    c.store_too_large.incr();
+                    Response::ServerError("object too large for cache")
+                }
+                StoreOutcome::NoMemory => {
+                    c.store_no_memory.incr();
+                    Response::ServerError("out of memory storing object")
+                }
+            });
+        }
+        Request::Delete { key, .. } => {
+            if ctx.store.delete(key) == Lookup::Hit {
+                c.delete_hits.incr();
+                out.reply(Response::Deleted);
+            } else {
+                c.delete_misses.incr();
+                out.reply(Response::NotFound);
+            }
+        }
+        Request::Delta { key, op, delta, .. } => {
+            let (hits, misses) = match op {
+                DeltaOp::Incr => (&c.incr_hits, &c.incr_misses),
+                DeltaOp::Decr => (&c.decr_hits, &c.decr_misses),
+            };
+            out.reply(match ctx.store.delta(key, op, delta) {
+                Delta::Value(v) => {
+                    hits.incr();
+                    Response::Number(v)
+                }
+                Delta::NotFound => {
+                    misses.incr();
+                    Response::NotFound
+                }
+                Delta::NonNumeric => {
+                    Response::ClientError("cannot increment or decrement non-numeric value")
+                }
+                Delta::NoMemory => Response::ServerError("out of memory"),
+            });
+        }
+        Request::Touch { key, exptime, .. } => {
+            c.cmd_touch.incr();
+            if ctx.store.touch(key, exptime) == Lookup::Hit {
+                c.touch_hits.incr();
+                out.reply(Response::Touched);
+            } else {
+                c.touch_misses.incr();
+                out.reply(Response::NotFound);
+            }
+        }
+        Request::FlushAll { delay, .. } => {
+            c.cmd_flush.incr();
+            if !ctx.settings.flush_enabled {
+                out.reply(Response::ClientError("flush_all not allowed"));
+            } else {
+                ctx.store.flush_all(delay);
+                out.reply(Response::Ok);
+            }
+        }
+        Request::Version => out.reply(Response::Version(crate::MEMCACHED_VERSION)),
+        Request::Verbosity { level, .. } => {
+            let level = level.min(MAX_VERBOSITY);
+            ctx.stats.verbosity.store(level, Ordering::Relaxed);
+            log::set_max_level(crate::log_level(level));
+            out.reply(Response::Ok);
+        }
+        Request::CacheMemlimit { megabytes, .. } => {
+            out.reply(if megabytes < 8 {
+                Response::Line("MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m")
+            } else if megabytes > 1_000_000_000 {
+                Response::Line("MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes")
+            } else {
+                ctx.store.set_limit(megabytes as usize * 1024 * 1024);
+                Response::Ok
+            });
+        }
+        Request::Shutdown { valid, .. } => {
+            if !ctx.settings.shutdown_command {
+                out.reply(Response::Line("ERROR: shutdown not enabled"));
+            } else if !valid {
+                out.reply(Response::ClientError("invalid shutdown mode"));
+            } else {
+                return Effect::Shutdown;
+            }
+        }
+        Request::Stats(group) => return stats(group, ctx, out),
+        Request::Quit => return Effect::Close,
+    }
+    Effect::None
+}
+
+fn count_get(c: &Counters, touch: bool, found: Lookup) {
+    if touch {
+        c.cmd_touch.incr();
+        if found == Lookup::Hit {
+            c.touch_hits.incr();
+        } else {
+            c.touch_misses.incr();
+        }
+    } else {
+        c.cmd_get.incr();
+        if found == Lookup::Hit {
+            c.get_hits.incr();
+        } else {
+            c.get_misses.incr();
+        }
+    }
+    match found {
+        Lookup::Expired => c.get_expired.incr(),
+        Lookup::Flushed => c.get_flushed.incr(),
+        _ => {}
+    }
+}
+
+fn stats(group: StatsGroup<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Effect {
+    match group {
+        StatsGroup::General => crate::stats_report::general(ctx, out),
+        StatsGroup::Settings => crate::stats_report::settings(ctx, out),
+        StatsGroup::Items => crate::stats_report::items(ctx, out),
+        StatsGroup::Slabs => crate::stats_report::slabs(ctx, out),
+        StatsGroup::Sizes => out.reply(Response::Stat("sizes_status", &"disabled")),
+        StatsGroup::Conns => {
+            for (name, value) in ctx.stats.conn_rows(ctx.store.clock().now()) {
+                out.reply(Response::Stat(&name, &value));
+            }
+        }
+        StatsGroup::Reset => {
+            ctx.stats.reset();
+            ctx.store.reset_stats();
+            out.reply(Response::Reset);
+            return Effect::None;
+        }
+        StatsGroup::Unknown(_) => {
+            out.reply(Response::Error);
+            return Effect::None;
+        }
+    }
+    out.reply(Response::End);
+    Effect::None
+}

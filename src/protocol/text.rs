@@ -1,0 +1,506 @@
+//! memcached's classic text protocol: request parsing.
+//!
+//! [`parse`] looks at the front of a read buffer and either finds one whole
+//! request (and says how many bytes it used), asks for more bytes, or reports
+//! a protocol error exactly as memcached 1.6 words it. It never consumes part
+//! of a request: every proper prefix of a request is [`Parsed::Incomplete`].
+
+use super::{Keys, Payload, Request, StatsGroup};
+use crate::store::{DeltaOp, StoreMode, KEY_MAX_LENGTH};
+use memchr::memchr;
+
+/// memcached tokenises at most this many tokens (the last one holding the rest).
+const MAX_TOKENS: usize = 24;
+
+/// Bytes without a newline after which a line that is not a multi-get is
+/// junk and the connection is closed (memcached's rule).
+const MAX_LINE_WITHOUT_NEWLINE: usize = 2048;
+
+/// A multi-get line may be long, but not unboundedly: past this many bytes
+/// without a newline the connection is closed. (memcached has no bound here,
+/// which is how its RSS ran away in issues #895 and #1046.)
+pub const MAX_GET_LINE: usize = 2 * 1024 * 1024;
+
+/// Largest value length memcached parses (`INT_MAX - 2`).
+const MAX_VLEN: i64 = i32::MAX as i64 - 2;
+
+/// What the parser needs to know about the server.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A storage command declaring more data than this is answered without
+    /// buffering the data (it is swallowed as it arrives).
+    pub max_value_len: usize,
+}
+
+/// The outcome of looking at the front of a read buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed<'a> {
+    /// Not enough bytes for a whole request yet.
+    Incomplete,
+    /// A request that used `consumed` bytes; then `swallow` more bytes of
+    /// the stream (an oversized data block) must be discarded unread.
+    Request {
+        /// The request.
+        request: Request<'a>,
+        /// Bytes of the buffer it used.
+        consumed: usize,
+        /// Bytes after those to discard as they arrive.
+        swallow: usize,
+    },
+    /// A malformed request: send `reply` (a whole line without `\r\n`; `None`
+    /// when noreply hides it) and drop `consumed` bytes.
+    Error {
+        /// The error line, if it is to be sent.
+        reply: Option<&'static str>,
+        /// Bytes of the buffer it used.
+        consumed: usize,
+    },
+    /// Close the connection without a reply (junk, or an HTTP request).
+    Close,
+}
+
+const ERROR: &str = "ERROR";
+const BAD_FORMAT: &str = "CLIENT_ERROR bad command line format";
+const BAD_EXPTIME: &str = "CLIENT_ERROR invalid exptime argument";
+const BAD_DELTA: &str = "CLIENT_ERROR invalid numeric delta argument";
+const BAD_DELETE: &str = "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]";
+
+/// The tokens of one command line, split on spaces as memcached does.
+struct Tokens<'a> {
+    line: &'a [u8],
+    toks: [&'a [u8]; MAX_TOKENS],
+    n: usize,
+}
+
+impl<'a> Tokens<'a> {
+    fn new(line: &'a [u8]) -> Tokens<'a> {
+        let mut t = Tokens {
+            line,
+            toks: [&[]; MAX_TOKENS],
+            n: 0,
+        };
+        let mut rest = line;
+        loop {
+            let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+            rest = &rest[start..];
+            if rest.is_empty() {
+                break;
+            }
+            if t.n == MAX_TOKENS - 1 {
+                // memcached keeps the unscanned remainder as a final token.
+                t.toks[t.n] = rest;
+                t.n += 1;
+                break;
+            }
+            let end = memchr(b' ', rest).unwrap_or(rest.len());
+            t.toks[t.n] = &rest[..end];
+            t.n += 1;
+            rest = &rest[end..];
+        }
+        t
+    }
+
+    fn get(&self, i: usize) -> &'a [u8] {
+        self.toks[i]
+    }
+
+    /// The line from token `i` to its end.
+    fn from(&self, i: usize) -> &'a [u8] {
+        if i >= self.n {
+            return &[];
+        }
+        let offset = self.toks[i].as_ptr() as usize - self.line.as_ptr() as usize;
+        &self.line[offset..]
+    }
+
+    /// memcached's `set_noreply_maybe`: the last token is `noreply`.
+    fn noreply(&self) -> bool {
+        self.n > 0 && self.toks[self.n - 1] == b"noreply"
+    }
+}
+
+/// Parses one request from the front of `buf`.
+pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
+    let Some(newline) = memchr(b'\n', buf) else {
+        return if buf.len() > MAX_LINE_WITHOUT_NEWLINE && !is_long_get(buf) {
+            Parsed::Close
+        } else {
+            Parsed::Incomplete
+        };
+    };
+    let consumed = newline + 1;
+    let mut line = &buf[..newline];
+    if line.len() > 1 && line[line.len() - 1] == b'\r' {
+        line = &line[..line.len() - 1];
+    }
+    // memcached works on C strings: a NUL ends the line.
+    if let Some(nul) = memchr(0, line) {
+        line = &line[..nul];
+    }
+    let t = Tokens::new(line);
+    let err = |reply: &'static str, noreply: bool| Parsed::Error {
+        reply: (!noreply).then_some(reply),
+        consumed,
+    };
+    let ok = |request| Parsed::Request {
+        request,
+        consumed,
+        swallow: 0,
+    };
+    // memcached counts a terminal token too; `n` here is the real tokens.
+    let n = t.n;
+    if n == 0 || t.get(0).len() < 2 {
+        return err(ERROR, false);
+    }
+    let cmd = t.get(0);
+    match cmd[0] {
+        b'g' => {
+            if n < 2 {
+                return err(ERROR, false);
+            }
+            match cmd {
+                b"get" => ok(get(&t, false, None)),
+                b"gets" => ok(get(&t, true, None)),
+                b"gat" | b"gats" => match c_strtol32(t.get(1)) {
+                    Some(exptime) => ok(get(&t, cmd == b"gats", Some(exptime as i64))),
+                    None => err(BAD_EXPTIME, false),
+                },
+                _ => err(ERROR, false),
+            }
+        }
+        b's' => match cmd {
+            b"set" => storage(&t, StoreMode::Set, buf, consumed, limits),
+            b"stats" => ok(Request::Stats(stats_group(&t))),
+            b"shutdown" => ok(Request::Shutdown {
+                graceful: n == 2 && t.get(1) == b"graceful",
+                valid: n == 1 || (n == 2 && t.get(1) == b"graceful"),
+            }),
+            _ => err(ERROR, false),
+        },
+        b'a' => match cmd {
+            b"add" => storage(&t, StoreMode::Add, buf, consumed, limits),
+            b"append" => storage(&t, StoreMode::Append, buf, consumed, limits),
+            _ => err(ERROR, false),
+        },
+        b'c' => match cmd {
+            b"cas" => storage(&t, StoreMode::Cas, buf, consumed, limits),
+            b"cache_memlimit" if n == 2 || n == 3 => {
+                let noreply = t.noreply();
+                match c_strtoul32(t.get(1)) {
+                    Some(megabytes) => ok(Request::CacheMemlimit { megabytes, noreply }),
+                    None => err(ERROR, noreply),
+                }
+            }
+            _ => err(ERROR, false),
+        },
+        b'i' => match cmd {
+            b"incr" => delta(&t, DeltaOp::Incr, consumed),
+            _ => err(ERROR, false),
+        },
+        b'd' => match cmd {
+            b"delete" => delete(&t, consumed),
+            b"decr" => delta(&t, DeltaOp::Decr, consumed),
+            _ => err(ERROR, false),
+        },
+        b't' => match cmd {
+            b"touch" => touch(&t, consumed),
+            _ => err(ERROR, false),
+        },
+        _ => match cmd {
+            b"replace" => storage(&t, StoreMode::Replace, buf, consumed, limits),
+            b"prepend" => storage(&t, StoreMode::Prepend, buf, consumed, limits),
+            b"bget" if n >= 2 => ok(get(&t, false, None)),
+            b"flush_all" if n <= 3 => flush_all(&t, consumed),
+            b"version" => ok(Request::Version),
+            b"quit" => ok(Request::Quit),
+            b"verbosity" if n == 2 || n == 3 => {
+                let noreply = t.noreply();
+                match c_strtoul32(t.get(1)) {
+                    Some(level) => ok(Request::Verbosity { level, noreply }),
+                    None => err(BAD_FORMAT, noreply),
+                }
+            }
+            b"bget" | b"flush_all" | b"verbosity" => err(ERROR, false),
+            _ if t.get(n - 1).starts_with(b"HTTP/") => Parsed::Close,
+            _ => err(ERROR, false),
+        },
+    }
+}
+
+/// memcached keeps reading a newline-less line only if it is a multi-get.
+fn is_long_get(buf: &[u8]) -> bool {
+    let spaces = buf.iter().take_while(|&&b| b == b' ').count();
+    let rest = &buf[spaces..];
+    spaces <= 100
+        && (rest.starts_with(b"get ") || rest.starts_with(b"gets "))
+        && buf.len() <= MAX_GET_LINE
+}
+
+fn get<'a>(t: &Tokens<'a>, cas: bool, touch: Option<i64>) -> Request<'a> {
+    let first_key = if touch.is_some() { 2 } else { 1 };
+    Request::Get {
+        keys: Keys::space_separated(t.from(first_key)),
+        cas,
+        touch,
+    }
+}
+
+fn stats_group<'a>(t: &Tokens<'a>) -> StatsGroup<'a> {
+    if t.n == 1 {
+        return StatsGroup::General;
+    }
+    match t.get(1) {
+        b"reset" => StatsGroup::Reset,
+        b"settings" => StatsGroup::Settings,
+        b"items" => StatsGroup::Items,
+        b"slabs" => StatsGroup::Slabs,
+        b"sizes" => StatsGroup::Sizes,
+        b"conns" => StatsGroup::Conns,
+        other => StatsGroup::Unknown(other),
+    }
+}
+
+fn storage<'a>(
+    t: &Tokens<'a>,
+    mode: StoreMode,
+    buf: &'a [u8],
+    consumed: usize,
+    limits: &Limits,
+) -> Parsed<'a> {
+    let want = if mode == StoreMode::Cas { 6 } else { 5 };
+    if t.n != want && t.n != want + 1 {
+        return Parsed::Error {
+            reply: Some(ERROR),
+            consumed,
+        };
+    }
+    let noreply = t.noreply();
+    let bad = Parsed::Error {
+        reply: (!noreply).then_some(BAD_FORMAT),
+        consumed,
+    };
+    let key = t.get(1);
+    if key.len() > KEY_MAX_LENGTH {
+        return bad;
+    }
+    let (Some(flags), Some(exptime), Some(vlen)) = (
+        c_strtoul32(t.get(2)),
+        c_strtol32(t.get(3)),
+        c_strtol32(t.get(4)),
+    ) else {
+        return bad;
+    };
+    let cas = if mode == StoreMode::Cas {
+        match c_strtoull(t.get(5)) {
+            Some(cas) => cas,
+            None => return bad,
+        }
+    } else {
+        0
+    };
+    let vlen = vlen as i64;
+    if !(0..=MAX_VLEN).contains(&vlen) {
+        return bad;
+    }
+    let vlen = vlen as usize;
+    let request = |payload| Request::Store {
+        mode,
+        key,
+        flags,
+        exptime: exptime as i64,
+        cas,
+        payload,
+        noreply,
+    };
+    if vlen > limits.max_value_len {
+        return Parsed::Request {
+            request: request(Payload::Oversize),
+            consumed,
+            swallow: vlen + 2,
+        };
+    }
+    let end = consumed + vlen + 2;
+    if buf.len() < end {
+        return Parsed::Incomplete;
+    }
+    Parsed::Request {
+        request: request(Payload::Data {
+            data: &buf[consumed..consumed + vlen],
+            terminated: &buf[end - 2..end] == b"\r\n",
+        }),
+        consumed: end,
+        swallow: 0,
+    }
+}
+
+fn delete<'a>(t: &Tokens<'a>, consumed: usize) -> Parsed<'a> {
+    if !(2..=4).contains(&t.n) {
+        return Parsed::Error {
+            reply: Some(ERROR),
+            consumed,
+        };
+    }
+    let mut noreply = false;
+    if t.n > 2 {
+        let zero = t.get(2) == b"0";
+        noreply = t.noreply();
+        let valid = (t.n == 3 && (zero || noreply)) || (t.n == 4 && zero && noreply);
+        if !valid {
+            return Parsed::Error {
+                reply: (!noreply).then_some(BAD_DELETE),
+                consumed,
+            };
+        }
+    }
+    let key = t.get(1);
+    if key.len() > KEY_MAX_LENGTH {
+        return Parsed::Error {
+            reply: (!noreply).then_some(BAD_FORMAT),
+            consumed,
+        };
+    }
+    Parsed::Request {
+        request: Request::Delete { key, noreply },
+        consumed,
+        swallow: 0,
+    }
+}
+
+fn delta<'a>(t: &Tokens<'a>, op: DeltaOp, consumed: usize) -> Parsed<'a> {
+    if t.n != 3 && t.n != 4 {
+        return Parsed::Error {
+            reply: Some(ERROR),
+            consumed,
+        };
+    }
+    let noreply = t.noreply();
+    let key = t.get(1);
+    let reply = if key.len() > KEY_MAX_LENGTH {
+        BAD_FORMAT
+    } else if let Some(delta) = c_strtoull(t.get(2)) {
+        return Parsed::Request {
+            request: Request::Delta {
+                key,
+                op,
+                delta,
+                noreply,
+            },
+            consumed,
+            swallow: 0,
+        };
+    } else {
+        BAD_DELTA
+    };
+    Parsed::Error {
+        reply: (!noreply).then_some(reply),
+        consumed,
+    }
+}
+
+fn touch<'a>(t: &Tokens<'a>, consumed: usize) -> Parsed<'a> {
+    if t.n != 3 && t.n != 4 {
+        return Parsed::Error {
+            reply: Some(ERROR),
+            consumed,
+        };
+    }
+    let noreply = t.noreply();
+    let key = t.get(1);
+    let reply = if key.len() > KEY_MAX_LENGTH {
+        BAD_FORMAT
+    } else if let Some(exptime) = c_strtol32(t.get(2)) {
+        return Parsed::Request {
+            request: Request::Touch {
+                key,
+                exptime: exptime as i64,
+                noreply,
+            },
+            consumed,
+            swallow: 0,
+        };
+    } else {
+        BAD_EXPTIME
+    };
+    Parsed::Error {
+        reply: (!noreply).then_some(reply),
+        consumed,
+    }
+}
+
+fn flush_all<'a>(t: &Tokens<'a>, consumed: usize) -> Parsed<'a> {
+    let noreply = t.noreply();
+    let delay = if t.n != if noreply { 2 } else { 1 } {
+        match c_strtol32(t.get(1)) {
+            Some(d) => d as i64,
+            None => {
+                return Parsed::Error {
+                    reply: (!noreply).then_some(BAD_EXPTIME),
+                    consumed,
+                }
+            }
+        }
+    } else {
+        0
+    };
+    Parsed::Request {
+        request: Request::FlushAll { delay, noreply },
+        consumed,
+        swallow: 0,
+    }
+}
+
+fn is_c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
+}
+
+/// Splits a token as C's strto* family reads it: leading white space, an
+/// optional sign, at least one digit, then only white space or the end.
+fn c_number(tok: &[u8]) -> Option<(bool, &[u8])> {
+    let start = tok.iter().take_while(|&&b| is_c_space(b)).count();
+    let mut rest = &tok[start..];
+    let negative = rest.first() == Some(&b'-');
+    if matches!(rest.first(), Some(b'-' | b'+')) {
+        rest = &rest[1..];
+    }
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || rest[digits..].first().is_some_and(|&b| !is_c_space(b)) {
+        return None;
+    }
+    Some((negative, &rest[..digits]))
+}
+
+fn digits_value(digits: &[u8]) -> Option<u64> {
+    digits.iter().try_fold(0u64, |acc, &d| {
+        acc.checked_mul(10)?.checked_add((d - b'0') as u64)
+    })
+}
+
+/// memcached's `safe_strtoull`: no negative numbers, must fit 64 bits.
+pub fn c_strtoull(tok: &[u8]) -> Option<u64> {
+    let (negative, digits) = c_number(tok)?;
+    let v = digits_value(digits)?;
+    // strtoull negates "-N"; memcached rejects the result only when it looks
+    // negative as a signed number (so "-0" reads as 0).
+    if negative {
+        let wrapped = v.wrapping_neg();
+        return ((wrapped as i64) >= 0).then_some(wrapped);
+    }
+    Some(v)
+}
+
+/// memcached's `safe_strtoul` into 32 bits.
+pub fn c_strtoul32(tok: &[u8]) -> Option<u32> {
+    let v = c_strtoull(tok)?;
+    u32::try_from(v).ok()
+}
+
+/// memcached's `safe_strtol` into 32 bits.
+pub fn c_strtol32(tok: &[u8]) -> Option<i32> {
+    let (negative, digits) = c_number(tok)?;
+    let v = digits_value(digits)? as i128;
+    let v = if negative { -v } else { v };
+    i32::try_from(v).ok()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,180 @@
+//! Parser unit tests.
+
+use super::*;
+
+const LIMITS: Limits = Limits {
+    max_value_len: 1024 * 1024,
+};
+
+fn p(buf: &[u8]) -> Parsed<'_> {
+    parse(buf, &LIMITS)
+}
+
+fn reply(buf: &[u8]) -> Option<&'static str> {
+    match p(buf) {
+        Parsed::Error { reply, consumed } => {
+            assert_eq!(consumed, buf.len());
+            reply
+        }
+        other => panic!("{:?} -> {other:?}", String::from_utf8_lossy(buf)),
+    }
+}
+
+#[test]
+fn every_proper_prefix_is_incomplete() {
+    let requests: &[&[u8]] = &[
+        b"get a b c\r\n",
+        b"set k 1 2 5\r\nhello\r\n",
+        b"cas k 1 2 5 99 noreply\r\nhello\r\n",
+        b"incr n 5\r\n",
+        b"delete k 0 noreply\r\n",
+        b"stats settings\r\n",
+    ];
+    for req in requests {
+        for cut in 0..req.len() {
+            assert_eq!(p(&req[..cut]), Parsed::Incomplete, "{:?}", &req[..cut]);
+        }
+        match p(req) {
+            Parsed::Request { consumed, .. } => assert_eq!(consumed, req.len()),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn storage_commands() {
+    match p(b"set k 7 -1 3 noreply\r\nabc\r\nget k\r\n") {
+        Parsed::Request {
+            request:
+                Request::Store {
+                    mode,
+                    key,
+                    flags,
+                    exptime,
+                    payload,
+                    noreply,
+                    ..
+                },
+            consumed,
+            swallow,
+        } => {
+            assert_eq!(mode, StoreMode::Set);
+            assert_eq!(key, b"k");
+            assert_eq!((flags, exptime, noreply), (7, -1, true));
+            assert_eq!(
+                payload,
+                Payload::Data {
+                    data: b"abc",
+                    terminated: true
+                }
+            );
+            assert_eq!((consumed, swallow), (27, 0));
+        }
+        other => panic!("{other:?}"),
+    }
+    match p(b"set k 0 0 3\r\nabcde") {
+        Parsed::Request {
+            request: Request::Store { payload, .. },
+            ..
+        } => assert_eq!(
+            payload,
+            Payload::Data {
+                data: b"abc",
+                terminated: false
+            }
+        ),
+        other => panic!("{other:?}"),
+    }
+    match p(b"set k 0 0 2000000\r\n") {
+        Parsed::Request {
+            request:
+                Request::Store {
+                    payload: Payload::Oversize,
+                    ..
+                },
+            consumed: 19,
+            swallow: 2000002,
+        } => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn storage_errors() {
+    assert_eq!(reply(b"set k 0 0\r\n"), Some("ERROR"));
+    assert_eq!(reply(b"set k x 0 1\r\n"), Some(BAD_FORMAT));
+    assert_eq!(reply(b"set k 0 0 -1\r\n"), Some(BAD_FORMAT));
+    assert_eq!(reply(b"set k 0 0 x noreply\r\n"), None);
+    let long = format!("set {} 0 0 1\r\n", "k".repeat(251));
+    assert_eq!(reply(long.as_bytes()), Some(BAD_FORMAT));
+    assert_eq!(reply(b"cas k 0 0 1\r\n"), Some("ERROR"));
+    assert_eq!(reply(b"cas k 0 0 1 x\r\n"), Some(BAD_FORMAT));
+}
+
+#[test]
+fn line_rules() {
+    assert_eq!(reply(b"\r\n"), Some("ERROR"));
+    assert_eq!(reply(b"\n"), Some("ERROR"));
+    assert_eq!(reply(b"x\r\n"), Some("ERROR"));
+    assert_eq!(reply(b"bogus command\r\n"), Some("ERROR"));
+    assert_eq!(p(b"GET / HTTP/1.1\r\n"), Parsed::Close);
+    // Bare \n ends a line too.
+    assert!(matches!(p(b"version\n"), Parsed::Request { request: Request::Version, consumed: 8, .. }));
+    // Junk without a newline closes after 2048 bytes, unless it is a multi-get.
+    assert_eq!(p(&[b'x'; 2049]), Parsed::Close);
+    let mut get = b"get ".to_vec();
+    get.resize(4000, b'k');
+    assert_eq!(p(&get), Parsed::Incomplete);
+}
+
+#[test]
+fn get_keys() {
+    match p(b"gats 100  a  b c\r\n") {
+        Parsed::Request {
+            request: Request::Get { keys, cas, touch },
+            ..
+        } => {
+            assert!(cas);
+            assert_eq!(touch, Some(100));
+            assert_eq!(keys.iter().collect::<Vec<_>>(), vec![&b"a"[..], b"b", b"c"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(reply(b"get\r\n"), Some("ERROR"));
+    assert_eq!(reply(b"gat x k\r\n"), Some(BAD_EXPTIME));
+}
+
+#[test]
+fn delete_forms() {
+    assert!(matches!(p(b"delete k 0\r\n"), Parsed::Request { request: Request::Delete { noreply: false, .. }, .. }));
+    assert!(matches!(p(b"delete k noreply\r\n"), Parsed::Request { request: Request::Delete { noreply: true, .. }, .. }));
+    assert!(matches!(p(b"delete k 0 noreply\r\n"), Parsed::Request { request: Request::Delete { noreply: true, .. }, .. }));
+    assert_eq!(reply(b"delete k 1\r\n"), Some(BAD_DELETE));
+    assert_eq!(reply(b"delete k 1 noreply\r\n"), None);
+    assert_eq!(reply(b"delete\r\n"), Some("ERROR"));
+}
+
+#[test]
+fn arithmetic_and_touch() {
+    assert_eq!(reply(b"incr k x\r\n"), Some(BAD_DELTA));
+    assert_eq!(reply(b"incr k -1\r\n"), Some(BAD_DELTA));
+    assert_eq!(reply(b"touch k x\r\n"), Some(BAD_EXPTIME));
+    assert!(matches!(
+        p(b"decr k 18446744073709551615\r\n"),
+        Parsed::Request { request: Request::Delta { delta: u64::MAX, op: DeltaOp::Decr, .. }, .. }
+    ));
+}
+
+#[test]
+fn c_number_rules() {
+    assert_eq!(c_strtol32(b"-5"), Some(-5));
+    assert_eq!(c_strtol32(b"+5"), Some(5));
+    assert_eq!(c_strtol32(b"\t5"), Some(5));
+    assert_eq!(c_strtol32(b"5x"), None);
+    assert_eq!(c_strtol32(b""), None);
+    assert_eq!(c_strtol32(b"2147483648"), None);
+    assert_eq!(c_strtoul32(b"4294967295"), Some(u32::MAX));
+    assert_eq!(c_strtoull(b"-1"), None);
+    assert_eq!(c_strtoull(b"-0"), Some(0));
+    assert_eq!(c_strtoull(b"18446744073709551616"), None);
+}

@@ -1,0 +1,104 @@
+//! The acceptor: accepts connections on every listener, enforces `-c`, and
+//! hands each socket to a worker over its channel, waking the worker's loop.
+
+use super::listener::Listener;
+use super::stream::Stream;
+use super::worker::WorkerHandle;
+use super::Shared;
+use mio::{Events, Poll, Token, Waker};
+use std::io::{self, Write};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Token of the acceptor's waker (listeners use their index).
+const WAKER: Token = Token(usize::MAX);
+
+/// memcached's reply to a connection over the `-c` limit.
+const TOO_MANY: &[u8] = b"ERROR Too many open connections\r\n";
+
+/// The accepting thread's state.
+#[derive(Debug)]
+pub struct Acceptor {
+    shared: Arc<Shared>,
+    poll: Poll,
+    listeners: Vec<Listener>,
+    workers: Vec<WorkerHandle>,
+    next: usize,
+}
+
+impl Acceptor {
+    /// Registers the listeners with a new event loop.
+    pub fn new(shared: Arc<Shared>, mut listeners: Vec<Listener>, workers: Vec<WorkerHandle>) -> io::Result<Acceptor> {
+        let poll = Poll::new()?;
+        for (i, l) in listeners.iter_mut().enumerate() {
+            l.register(poll.registry(), Token(i))?;
+            shared.stats.register_listener(l.fd(), l.describe());
+        }
+        shared
+            .shutdown
+            .add_waker(Arc::new(Waker::new(poll.registry(), WAKER)?));
+        Ok(Acceptor {
+            shared,
+            poll,
+            listeners,
+            workers,
+            next: 0,
+        })
+    }
+
+    /// Accepts until shutdown.
+    pub fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(64);
+        while !self.shared.shutdown.is_triggered() {
+            if let Err(e) = self.poll.poll(&mut events, None) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            for event in events.iter() {
+                if event.token() != WAKER {
+                    self.accept_all(event.token().0);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drains one listener's accept queue (edge-triggered).
+    fn accept_all(&mut self, index: usize) {
+        loop {
+            let stream = match self.listeners[index].accept() {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: log and retry on the next event.
+                    log::warn!("accept failed: {e}");
+                    return;
+                }
+            };
+            let stats = &self.shared.stats;
+            let open = stats.curr_connections.fetch_add(1, Ordering::AcqRel);
+            if open >= self.shared.settings.max_conns as u64 {
+                stats.curr_connections.fetch_sub(1, Ordering::AcqRel);
+                stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+                reject(stream);
+                continue;
+            }
+            let listen_addr = self.listeners[index].describe();
+            let worker = &self.workers[self.next % self.workers.len()];
+            self.next = self.next.wrapping_add(1);
+            if !worker.hand_over(stream, listen_addr) {
+                stats.curr_connections.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
+}
+
+/// Tells a connection over the limit why, then closes it.
+fn reject(mut stream: Stream) {
+    // Best effort: a fresh socket's send buffer takes these few bytes.
+    let _ = stream.write(TOO_MANY);
+    log::info!("rejected connection from {}: too many open connections", stream.peer());
+}

@@ -1,0 +1,244 @@
+//! One client connection: its buffers and the read → parse → execute →
+//! write cycle. Protocol decisions belong to `protocol`, store decisions to
+//! `command`; this file only moves bytes and enforces the bounds.
+
+use super::buffer::{BufPool, ReadBuf};
+use super::stream::Stream;
+use super::Shared;
+use crate::command::{execute, Context, Effect};
+use crate::protocol::text::{self, Limits, Parsed};
+use crate::protocol::text_reply::TextReply;
+use crate::stats::{ConnInfo, ConnState, Counters};
+use std::io::{self, Write};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Once this many reply bytes wait unsent, the connection stops reading
+/// requests until the client drains them (a slow reader cannot eat memory).
+const WRITE_HIGH_WATER: usize = 1024 * 1024;
+
+/// What a connection needs next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Waiting for readiness.
+    Idle,
+    /// Request budget used up with requests still buffered: serve again soon.
+    Yielded,
+    /// Close it.
+    Close,
+    /// Close it and stop the server.
+    Shutdown,
+}
+
+/// A client connection.
+#[derive(Debug)]
+pub struct Connection {
+    stream: Stream,
+    fd: u64,
+    info: Arc<ConnInfo>,
+    rbuf: ReadBuf,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    /// Bytes of an oversized data block still to discard.
+    swallow: usize,
+    /// Close once the replies are written.
+    closing: bool,
+    /// Stop the server once the replies are written.
+    shutdown: bool,
+    /// The peer closed its side.
+    eof: bool,
+}
+
+impl Connection {
+    /// Wraps an accepted socket.
+    pub fn new(stream: Stream, fd: u64, info: Arc<ConnInfo>) -> Connection {
+        Connection {
+            stream,
+            fd,
+            info,
+            rbuf: ReadBuf::default(),
+            wbuf: Vec::new(),
+            wpos: 0,
+            swallow: 0,
+            closing: false,
+            shutdown: false,
+            eof: false,
+        }
+    }
+
+    /// The socket.
+    pub fn stream_mut(&mut self) -> &mut Stream {
+        &mut self.stream
+    }
+
+    /// Its id in `stats conns`.
+    pub fn fd(&self) -> u64 {
+        self.fd
+    }
+
+    /// Relative time of the last request.
+    pub fn last_active(&self) -> u32 {
+        self.info.last_cmd.load(Ordering::Relaxed)
+    }
+
+    /// Returns buffers to the pool.
+    pub fn release(&mut self, pool: &mut BufPool) {
+        self.rbuf.consume(self.rbuf.data().len());
+        self.rbuf.release_if_empty(pool);
+        pool.give(std::mem::take(&mut self.wbuf));
+    }
+
+    /// Reads, executes and writes until the socket would block, the request
+    /// budget is spent, or the connection must close.
+    pub fn serve(&mut self, shared: &Shared, counters: &Counters, pool: &mut BufPool) -> Status {
+        let budget = shared.settings.reqs_per_event;
+        let limits = Limits {
+            max_value_len: shared.settings.item_size_max,
+        };
+        let ctx = Context {
+            store: &shared.store,
+            settings: &shared.settings,
+            stats: &shared.stats,
+            counters,
+        };
+        let mut done = 0;
+        let status = loop {
+            if self.flush(counters).is_err() {
+                break Status::Close;
+            }
+            if self.closing {
+                break if self.unsent() > 0 {
+                    Status::Idle
+                } else if self.shutdown {
+                    Status::Shutdown
+                } else {
+                    Status::Close
+                };
+            }
+            if self.unsent() >= WRITE_HIGH_WATER {
+                // Wait for the writable edge before taking more requests.
+                self.info.set_state(ConnState::Mwrite);
+                break Status::Idle;
+            }
+            if done >= budget {
+                break Status::Yielded;
+            }
+            match self.run_one(&ctx, &limits) {
+                Some(true) => done += 1,
+                Some(false) => {
+                    self.closing = true;
+                }
+                None => {
+                    // Nothing whole is buffered: read more.
+                    if self.eof {
+                        self.closing = true;
+                        continue;
+                    }
+                    match self.rbuf.read_from(&mut self.stream, pool) {
+                        Ok(0) => self.eof = true,
+                        Ok(n) => counters.bytes_read.add(n as u64),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            break Status::Idle;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => break Status::Close,
+                    }
+                }
+            }
+        };
+        if status == Status::Idle && self.unsent() == 0 {
+            self.info.set_state(ConnState::Waiting);
+        }
+        self.rbuf.release_if_empty(pool);
+        if self.unsent() == 0 && self.wbuf.capacity() > 0 {
+            self.wpos = 0;
+            pool.give(std::mem::take(&mut self.wbuf));
+        }
+        status
+    }
+
+    fn unsent(&self) -> usize {
+        self.wbuf.len() - self.wpos
+    }
+
+    /// Handles the next buffered request: `Some(true)` handled one,
+    /// `Some(false)` the connection must close, `None` need more bytes.
+    fn run_one(&mut self, ctx: &Context<'_>, limits: &Limits) -> Option<bool> {
+        if self.swallow > 0 {
+            let n = self.swallow.min(self.rbuf.data().len());
+            if n == 0 {
+                return None;
+            }
+            self.rbuf.consume(n);
+            self.swallow -= n;
+            self.info.set_state(ConnState::Swallow);
+            return Some(true);
+        }
+        let Connection {
+            rbuf, wbuf, info, ..
+        } = self;
+        match text::parse(rbuf.data(), limits) {
+            Parsed::Incomplete => {
+                if !rbuf.is_empty() {
+                    info.set_state(ConnState::Nread);
+                }
+                None
+            }
+            Parsed::Close => Some(false),
+            Parsed::Error { reply, consumed } => {
+                if let Some(line) = reply {
+                    wbuf.extend_from_slice(line.as_bytes());
+                    wbuf.extend_from_slice(b"\r\n");
+                }
+                rbuf.consume(consumed);
+                Some(true)
+            }
+            Parsed::Request {
+                request,
+                consumed,
+                swallow,
+            } => {
+                info.set_state(ConnState::ParseCmd);
+                info.last_cmd.store(ctx.store.clock().now(), Ordering::Relaxed);
+                log::debug!("<{} {:?}", self.fd, request);
+                let noreply = request.noreply();
+                let effect = execute(&request, ctx, &mut TextReply::new(wbuf, noreply));
+                rbuf.consume(consumed);
+                self.swallow = swallow;
+                match effect {
+                    Effect::None => Some(true),
+                    Effect::Close => Some(false),
+                    Effect::Shutdown => {
+                        self.shutdown = true;
+                        Some(false)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes pending replies until done or the socket would block.
+    fn flush(&mut self, counters: &Counters) -> io::Result<()> {
+        while self.wpos < self.wbuf.len() {
+            match self.stream.write(&self.wbuf[self.wpos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.wpos += n;
+                    counters.bytes_written.add(n as u64);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.wbuf.clear();
+        self.wpos = 0;
+        Ok(())
+    }
+
+    /// At shutdown: one last attempt to send what is pending.
+    pub fn flush_on_shutdown(&mut self, counters: &Counters, pool: &mut BufPool) {
+        let _ = self.flush(counters);
+        self.release(pool);
+    }
+}

@@ -1,0 +1,118 @@
+//! Binding the listening sockets memcached's way (`-l`, `-p`, `-s`, `-a`, `-b`).
+
+use super::stream::Stream;
+use crate::config::{Listen, Settings};
+use mio::event::Source;
+use mio::net::{TcpListener, UnixListener};
+use mio::{Interest, Registry, Token};
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::PathBuf;
+
+/// A bound listening socket.
+#[derive(Debug)]
+pub enum Listener {
+    /// TCP.
+    Tcp(TcpListener),
+    /// UNIX domain, with its path (removed on drop).
+    Unix(UnixListener, PathBuf),
+}
+
+impl Listener {
+    /// The bound TCP address, if TCP.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Listener::Tcp(l) => l.local_addr().ok(),
+            Listener::Unix(..) => None,
+        }
+    }
+
+    /// The address as `stats conns` shows it.
+    pub fn describe(&self) -> String {
+        match self {
+            Listener::Tcp(l) => l.local_addr().map_or_else(|_| "unknown".into(), |a| a.to_string()),
+            Listener::Unix(_, path) => path.display().to_string(),
+        }
+    }
+
+    /// The socket's fd (its id in `stats conns`).
+    pub fn fd(&self) -> u64 {
+        match self {
+            Listener::Tcp(l) => l.as_raw_fd() as u64,
+            Listener::Unix(l, _) => l.as_raw_fd() as u64,
+        }
+    }
+
+    /// Accepts one connection.
+    pub fn accept(&self) -> io::Result<Stream> {
+        match self {
+            Listener::Tcp(l) => {
+                let (s, _) = l.accept()?;
+                // Replies must not wait for Nagle.
+                s.set_nodelay(true)?;
+                Ok(Stream::Tcp(s))
+            }
+            Listener::Unix(l, _) => Ok(Stream::Unix(l.accept()?.0)),
+        }
+    }
+
+    /// Registers with an event loop.
+    pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        match self {
+            Listener::Tcp(l) => l.register(registry, token, Interest::READABLE),
+            Listener::Unix(l, _) => l.register(registry, token, Interest::READABLE),
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Listener::Unix(_, path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Binds every listener the settings ask for.
+pub fn bind_all(settings: &Settings) -> io::Result<Vec<Listener>> {
+    match &settings.listen {
+        Listen::Unix(path, mask) => {
+            // A stale socket file from an earlier run would make bind fail.
+            if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+                let _ = std::fs::remove_file(path);
+            }
+            let l = UnixListener::bind(path)?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mask))?;
+            Ok(vec![Listener::Unix(l, path.clone())])
+        }
+        Listen::Tcp(hosts, port) => {
+            let mut out = Vec::new();
+            for host in hosts {
+                let addrs = (host.as_str(), *port).to_socket_addrs().map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot resolve -l {host}: {e}"))
+                })?;
+                for addr in addrs {
+                    out.push(Listener::Tcp(bind_tcp(addr, settings.backlog)?));
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn bind_tcp(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket
+        .bind(&addr.into())
+        .map_err(|e| io::Error::new(e.kind(), format!("failed to listen on TCP port {}: {e}", addr)))?;
+    socket.listen(backlog)?;
+    socket.set_nonblocking(true)?;
+    Ok(TcpListener::from_std(socket.into()))
+}

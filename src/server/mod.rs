@@ -1,0 +1,125 @@
+//! The network server: one acceptor thread hands accepted sockets to `-t`
+//! worker threads, each running its own mio event loop over a `Slab` of
+//! connections. See `docs/architecture.md` for the picture.
+
+mod acceptor;
+mod buffer;
+mod connection;
+mod listener;
+mod shutdown;
+mod stream;
+mod worker;
+
+pub use shutdown::Shutdown;
+
+use crate::config::Settings;
+use crate::stats::ServerStats;
+use crate::store::{Store, StoreConfig};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// State shared by every thread of one server.
+#[derive(Debug)]
+pub struct Shared {
+    /// The item store.
+    pub store: Store,
+    /// Start-up settings.
+    pub settings: Settings,
+    /// Statistics.
+    pub stats: ServerStats,
+    /// The stop signal.
+    pub shutdown: Shutdown,
+}
+
+/// A started server.
+#[derive(Debug)]
+pub struct Server {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+    tcp_addrs: Vec<SocketAddr>,
+    acceptor: Option<acceptor::Acceptor>,
+}
+
+impl Server {
+    /// Binds the listeners and starts the worker and timer threads; the
+    /// acceptor runs when [`Server::run`] is called.
+    pub fn start(settings: Settings) -> io::Result<Server> {
+        let store = Store::new(StoreConfig {
+            max_bytes: settings.max_bytes,
+            item_size_max: settings.item_size_max,
+            use_cas: settings.use_cas,
+            evictions: !settings.disable_evictions,
+            threads: settings.threads,
+        });
+        let stats = ServerStats::new(settings.threads, settings.verbose as u32);
+        let shared = Arc::new(Shared {
+            store,
+            settings,
+            stats,
+            shutdown: Shutdown::default(),
+        });
+        let listeners = listener::bind_all(&shared.settings)?;
+        let tcp_addrs = listeners.iter().filter_map(|l| l.tcp_addr()).collect();
+        let mut threads = Vec::new();
+        let mut handles = Vec::new();
+        for id in 0..shared.settings.threads {
+            let (handle, thread) = worker::spawn(id, shared.clone())?;
+            handles.push(handle);
+            threads.push(thread);
+        }
+        threads.push(spawn_clock(shared.clone())?);
+        let acceptor = acceptor::Acceptor::new(shared.clone(), listeners, handles)?;
+        Ok(Server {
+            shared,
+            threads,
+            tcp_addrs,
+            acceptor: Some(acceptor),
+        })
+    }
+
+    /// The TCP addresses actually bound (ephemeral ports resolved).
+    pub fn tcp_addrs(&self) -> &[SocketAddr] {
+        &self.tcp_addrs
+    }
+
+    /// The stop handle (signals and `shutdown` trigger it).
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    /// Accepts connections until shut down, then waits for every thread.
+    pub fn run(mut self) -> io::Result<()> {
+        if let Some(acceptor) = self.acceptor.take() {
+            acceptor.run()?;
+        }
+        self.shared.shutdown.trigger();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        Ok(())
+    }
+}
+
+/// The timer thread: advances the coarse clock once a second.
+fn spawn_clock(shared: Arc<Shared>) -> io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("clock".into())
+        .spawn(move || {
+            let start = Instant::now();
+            let mut tick = 1u64;
+            while !shared.shutdown.is_triggered() {
+                let next = start + Duration::from_secs(tick);
+                let now = Instant::now();
+                if next > now {
+                    // Wake early if the server stops.
+                    shared.shutdown.wait_timeout(next - now);
+                    continue;
+                }
+                shared.store.tick();
+                tick += 1;
+            }
+        })
+}

@@ -1,0 +1,205 @@
+//! A worker thread: one mio event loop owning a `Slab` of connections.
+//!
+//! New sockets arrive from the acceptor over a crossbeam channel followed
+//! by a wake-up of the loop's `Waker`. A connection that used up its request
+//! budget (`-R`) while it still has buffered requests goes on the `ready`
+//! list and is served again after the other connections, without waiting
+//! for a readiness event (mio is edge-triggered, so none would come).
+
+use super::buffer::BufPool;
+use super::connection::{Connection, Status};
+use super::stream::Stream;
+use super::Shared;
+use crossbeam_channel::{Receiver, Sender};
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Token of the worker's waker; connections use their slab key.
+const WAKER: Token = Token(usize::MAX);
+
+/// Readiness events taken per poll.
+const EVENTS_CAPACITY: usize = 1024;
+
+/// The acceptor's side of a worker.
+#[derive(Debug)]
+pub struct WorkerHandle {
+    sender: Sender<(Stream, String)>,
+    waker: Arc<Waker>,
+}
+
+impl WorkerHandle {
+    /// Hands a new connection to the worker; false if the worker is gone.
+    pub fn hand_over(&self, stream: Stream, listen_addr: String) -> bool {
+        self.sender.send((stream, listen_addr)).is_ok() && self.waker.wake().is_ok()
+    }
+}
+
+/// Starts worker `id`.
+pub fn spawn(id: usize, shared: Arc<Shared>) -> io::Result<(WorkerHandle, JoinHandle<()>)> {
+    let poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    shared.shutdown.add_waker(waker.clone());
+    let (sender, receiver) = crossbeam_channel::unbounded();
+    let thread = std::thread::Builder::new()
+        .name(format!("worker-{id}"))
+        .spawn(move || {
+            let mut worker = Worker {
+                id,
+                counters: shared.stats.worker(id),
+                shared,
+                poll,
+                conns: Slab::new(),
+                receiver,
+                pool: BufPool::default(),
+                ready: Vec::new(),
+            };
+            if let Err(e) = worker.run() {
+                log::error!("worker {id} stopped: {e}");
+            }
+        })?;
+    Ok((WorkerHandle { sender, waker }, thread))
+}
+
+struct Worker {
+    id: usize,
+    shared: Arc<Shared>,
+    counters: Arc<crate::stats::Counters>,
+    poll: Poll,
+    conns: Slab<Connection>,
+    receiver: Receiver<(Stream, String)>,
+    pool: BufPool,
+    /// Connections with buffered requests left after their budget ran out.
+    ready: Vec<usize>,
+}
+
+impl Worker {
+    fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        let idle_timeout = self.shared.settings.idle_timeout;
+        loop {
+            let timeout = if !self.ready.is_empty() {
+                Some(Duration::ZERO)
+            } else if idle_timeout > 0 {
+                Some(Duration::from_secs(1))
+            } else {
+                None
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            if self.shared.shutdown.is_triggered() {
+                self.close_all();
+                return Ok(());
+            }
+            for event in events.iter() {
+                if event.token() == WAKER {
+                    self.adopt_new()?;
+                } else {
+                    self.serve(event.token().0);
+                }
+            }
+            for key in std::mem::take(&mut self.ready) {
+                self.serve(key);
+            }
+            if idle_timeout > 0 {
+                self.kick_idle(idle_timeout);
+            }
+        }
+    }
+
+    /// Registers connections handed over by the acceptor.
+    fn adopt_new(&mut self) -> io::Result<()> {
+        while let Ok((mut stream, listen_addr)) = self.receiver.try_recv() {
+            let entry = self.conns.vacant_entry();
+            let token = Token(entry.key());
+            if let Err(e) = self
+                .poll
+                .registry()
+                .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+            {
+                log::warn!("worker {}: cannot register connection: {e}", self.id);
+                self.shared
+                    .stats
+                    .curr_connections
+                    .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                continue;
+            }
+            let fd = stream.as_raw_fd() as u64;
+            let now = self.shared.store.clock().now();
+            let info = self
+                .shared
+                .stats
+                .register_conn(fd, stream.peer(), listen_addr, now);
+            self.counters.total_connections.incr();
+            log::info!("<{fd} new client connection");
+            entry.insert(Connection::new(stream, fd, info));
+        }
+        Ok(())
+    }
+
+    /// Runs a connection until it has nothing more to do now.
+    fn serve(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let status = conn.serve(&self.shared, &self.counters, &mut self.pool);
+        match status {
+            Status::Idle => {}
+            Status::Yielded => {
+                self.counters.conn_yields.incr();
+                self.ready.push(key);
+            }
+            Status::Close => self.close(key),
+            Status::Shutdown => {
+                self.close(key);
+                self.shared.shutdown.trigger();
+            }
+        }
+    }
+
+    fn close(&mut self, key: usize) {
+        let mut conn = self.conns.remove(key);
+        let _ = self.poll.registry().deregister(conn.stream_mut());
+        self.shared.stats.unregister_conn(conn.fd());
+        self.shared
+            .stats
+            .curr_connections
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        conn.release(&mut self.pool);
+        log::info!("<{} connection closed", conn.fd());
+    }
+
+    /// Closes connections idle longer than `-o idle_timeout`.
+    fn kick_idle(&mut self, idle_timeout: u32) {
+        let now = self.shared.store.clock().now();
+        let idle: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| now.saturating_sub(c.last_active()) > idle_timeout)
+            .map(|(k, _)| k)
+            .collect();
+        for key in idle {
+            self.counters.idle_kicks.incr();
+            self.close(key);
+        }
+    }
+
+    /// Shutdown: write what is pending, then close everything.
+    fn close_all(&mut self) {
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.flush_on_shutdown(&self.counters, &mut self.pool);
+            }
+            self.close(key);
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! Server statistics with memcached's field names.
+//!
+//! Each worker owns a [`Counters`] that only it writes (plain load + store,
+//! no locked instructions on the hot path); `stats` sums all workers'
+//! counters on demand. `stats reset` records a baseline instead of writing
+//! into counters other threads own.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A counter written by one thread and read by any.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds one. Only the owning worker calls this.
+    #[inline]
+    pub fn incr(&self) {
+        self.add(1);
+    }
+
+    /// Adds `n`. Only the owning worker calls this (single writer, so a
+    /// relaxed load + store is exact and avoids a locked instruction).
+    #[inline]
+    pub fn add(&self, n: u64) {
+        let v = self.0.load(Ordering::Relaxed);
+        self.0.store(v.wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// Current value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+macro_rules! counters {
+    ($($name:ident),* $(,)?) => {
+        /// Per-worker counters, named as memcached's `stats` fields.
+        #[derive(Debug, Default)]
+        pub struct Counters {
+            $(
+                #[allow(missing_docs)]
+                pub $name: Counter,
+            )*
+        }
+
+        /// A point-in-time copy of [`Counters`].
+        #[derive(Debug, Default, Clone, Copy)]
+        pub struct Snapshot {
+            $(
+                #[allow(missing_docs)]
+                pub $name: u64,
+            )*
+        }
+
+        impl Counters {
+            /// Copies the current values.
+            pub fn snapshot(&self) -> Snapshot {
+                Snapshot { $($name: self.$name.get(),)* }
+            }
+        }
+
+        impl Snapshot {
+            /// Field-wise sum.
+            pub fn plus(self, o: Snapshot) -> Snapshot {
+                Snapshot { $($name: self.$name.wrapping_add(o.$name),)* }
+            }
+
+            /// Field-wise difference.
+            pub fn minus(self, o: Snapshot) -> Snapshot {
+                Snapshot { $($name: self.$name.wrapping_sub(o.$name),)* }
+            }
+        }
+    };
+}
+
+counters!(
+    cmd_get,
+    cmd_set,
+    cmd_flush,
+    cmd_touch,
+    get_hits,
+    get_misses,
+    get_expired,
+    get_flushed,
+    delete_misses,
+    delete_hits,
+    incr_misses,
+    incr_hits,
+    decr_misses,
+    decr_hits,
+    cas_misses,
+    cas_hits,
+    cas_badval,
+    touch_hits,
+    touch_misses,
+    store_too_large,
+    store_no_memory,
+    auth_cmds,
+    auth_errors,
+    idle_kicks,
+    bytes_read,
+    bytes_written,
+    conn_yields,
+    total_connections,
+);
+
+/// What a connection is doing, for `stats conns` (memcached's state names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ConnState {
+    /// Idle, waiting for a request.
+    Waiting = 0,
+    /// Executing a request.
+    ParseCmd = 1,
+    /// Reading a data block.
+    Nread = 2,
+    /// Discarding an oversized data block.
+    Swallow = 3,
+    /// Replies waiting to be written.
+    Mwrite = 4,
+}
+
+impl ConnState {
+    fn name(v: u8) -> &'static str {
+        match v {
+            1 => "conn_parse_cmd",
+            2 => "conn_nread",
+            3 => "conn_swallow",
+            4 => "conn_mwrite",
+            _ => "conn_waiting",
+        }
+    }
+}
+
+/// What `stats conns` shows of one connection; the worker updates it.
+#[derive(Debug)]
+pub struct ConnInfo {
+    /// Peer address (or socket path).
+    pub addr: String,
+    /// Address of the listener it came in on.
+    pub listen_addr: String,
+    /// Relative time of the last command.
+    pub last_cmd: AtomicU32,
+    /// A [`ConnState`] as u8.
+    pub state: AtomicU8,
+}
+
+impl ConnInfo {
+    /// Records the connection's state.
+    pub fn set_state(&self, s: ConnState) {
+        self.state.store(s as u8, Ordering::Relaxed);
+    }
+}
+
+/// Server-wide statistics and connection accounting.
+#[derive(Debug)]
+pub struct ServerStats {
+    workers: Vec<Arc<Counters>>,
+    baseline: Mutex<Snapshot>,
+    /// Client connections open now.
+    pub curr_connections: AtomicU64,
+    /// Connections refused by `-c`.
+    pub rejected_connections: AtomicU64,
+    /// Current verbosity (`-v`, `verbosity`).
+    pub verbosity: AtomicU32,
+    conns: Mutex<BTreeMap<u64, Arc<ConnInfo>>>,
+    listeners: Mutex<Vec<(u64, String)>>,
+}
+
+impl ServerStats {
+    /// Stats for `threads` workers.
+    pub fn new(threads: usize, verbosity: u32) -> ServerStats {
+        ServerStats {
+            workers: (0..threads).map(|_| Arc::default()).collect(),
+            baseline: Mutex::default(),
+            curr_connections: AtomicU64::new(0),
+            rejected_connections: AtomicU64::new(0),
+            verbosity: AtomicU32::new(verbosity),
+            conns: Mutex::default(),
+            listeners: Mutex::default(),
+        }
+    }
+
+    /// Worker `i`'s counters.
+    pub fn worker(&self, i: usize) -> Arc<Counters> {
+        self.workers[i].clone()
+    }
+
+    /// All workers' counters summed, less the last `stats reset`.
+    pub fn totals(&self) -> Snapshot {
+        let sum = self
+            .workers
+            .iter()
+            .fold(Snapshot::default(), |acc, w| acc.plus(w.snapshot()));
+        sum.minus(*self.baseline.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// `stats reset`: counters read as zero from now on.
+    pub fn reset(&self) {
+        let sum = self
+            .workers
+            .iter()
+            .fold(Snapshot::default(), |acc, w| acc.plus(w.snapshot()));
+        *self.baseline.lock().unwrap_or_else(|p| p.into_inner()) = sum;
+        self.rejected_connections.store(0, Ordering::Relaxed);
+    }
+
+    /// Registers a connection for `stats conns` under the id `fd`.
+    pub fn register_conn(&self, fd: u64, addr: String, listen_addr: String, now: u32) -> Arc<ConnInfo> {
+        let info = Arc::new(ConnInfo {
+            addr,
+            listen_addr,
+            last_cmd: AtomicU32::new(now),
+            state: AtomicU8::new(ConnState::Waiting as u8),
+        });
+        self.conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(fd, info.clone());
+        info
+    }
+
+    /// Forgets a closed connection.
+    pub fn unregister_conn(&self, fd: u64) {
+        self.conns.lock().unwrap_or_else(|p| p.into_inner()).remove(&fd);
+    }
+
+    /// Records a listening socket for `stats conns`.
+    pub fn register_listener(&self, fd: u64, addr: String) {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((fd, addr));
+    }
+
+    /// Rows of `stats conns`: (`<fd>:<field>`, value).
+    pub fn conn_rows(&self, now: u32) -> Vec<(String, String)> {
+        let mut rows = Vec::new();
+        for (fd, addr) in self.listeners.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            rows.push((format!("{fd}:addr"), addr.clone()));
+            rows.push((format!("{fd}:state"), "conn_listening".into()));
+        }
+        for (fd, c) in self.conns.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            rows.push((format!("{fd}:addr"), c.addr.clone()));
+            rows.push((format!("{fd}:listen_addr"), c.listen_addr.clone()));
+            rows.push((
+                format!("{fd}:state"),
+                ConnState::name(c.state.load(Ordering::Relaxed)).into(),
+            ));
+            let last = c.last_cmd.load(Ordering::Relaxed);
+            rows.push((
+                format!("{fd}:secs_since_last_cmd"),
+                now.saturating_sub(last).to_string(),
+            ));
+        }
+        rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_sum_workers_and_reset_is_a_baseline() {
+        let s = ServerStats::new(2, 0);
+        s.worker(0).get_hits.add(3);
+        s.worker(1).get_hits.incr();
+        assert_eq!(s.totals().get_hits, 4);
+        s.reset();
+        assert_eq!(s.totals().get_hits, 0);
+        s.worker(1).get_hits.incr();
+        assert_eq!(s.totals().get_hits, 1);
+    }
+
+    #[test]
+    fn conns_are_listed() {
+        let s = ServerStats::new(1, 0);
+        s.register_listener(3, "127.0.0.1:11211".into());
+        let c = s.register_conn(7, "127.0.0.1:5000".into(), "127.0.0.1:11211".into(), 10);
+        c.set_state(ConnState::ParseCmd);
+        let rows = s.conn_rows(12);
+        assert!(rows.contains(&("7:state".into(), "conn_parse_cmd".into())));
+        assert!(rows.contains(&("7:secs_since_last_cmd".into(), "2".into())));
+        assert!(rows.contains(&("3:state".into(), "conn_listening".into())));
+        s.unregister_conn(7);
+        assert_eq!(s.conn_rows(12).len(), 2);
+    }
+}
