@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every test ferrocache has, installing what is missing first:
+#   formatting and lints, unit tests, integration tests that start the real
+#   binary (wire tables, differential runs against Debian's memcached,
+#   memccapable), and the pymemcache suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# --- what the tests need from the system --------------------------------
+missing=()
+[ -x /usr/bin/memcached ] || missing+=(memcached)
+[ -x /usr/bin/memccapable ] || missing+=(libmemcached-tools)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "== installing ${missing[*]}"
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# --- Python venv with the client libraries -------------------------------
+venv=.venv
+stamp="$venv/.requirements"
+if [ ! -x "$venv/bin/python" ] || ! cmp -s tests/python/requirements.txt "$stamp"; then
+    echo "== creating $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r tests/python/requirements.txt
+    cp tests/python/requirements.txt "$stamp"
+fi
+
+# --- Rust -----------------------------------------------------------------
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets --release -- -D warnings
+echo "== cargo test (release: the integration tests drive the release binary)"
+cargo test --release
+
+# --- real client libraries -----------------------------------------------
+echo "== pymemcache suite"
+cargo build --release --bin ferrocache
+FERROCACHE_BIN="$PWD/target/release/ferrocache" "$venv/bin/python" -m pytest -q tests/python
