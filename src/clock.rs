@@ -53,7 +53,11 @@ impl Clock {
 
     /// Re-reads the monotonic clock; called by the timer thread.
     pub fn tick(&self) {
-        let secs = self.started.elapsed().as_secs().min(u32::MAX as u64 - START as u64) as u32;
+        let secs = self
+            .started
+            .elapsed()
+            .as_secs()
+            .min(u32::MAX as u64 - START as u64) as u32;
         self.now.fetch_max(secs + START, Ordering::Relaxed);
     }
 
@@ -113,7 +117,10 @@ mod tests {
         assert_eq!(c.realtime(0), 0);
         assert_eq!(c.realtime(-1), EXPIRED);
         assert_eq!(c.realtime(10), c.now() + 10);
-        assert_eq!(c.realtime(REALTIME_MAXDELTA), c.now() + REALTIME_MAXDELTA as u32);
+        assert_eq!(
+            c.realtime(REALTIME_MAXDELTA),
+            c.now() + REALTIME_MAXDELTA as u32
+        );
         // An absolute time in the past is already expired.
         assert_eq!(c.realtime(REALTIME_MAXDELTA + 1), EXPIRED);
         let in_a_minute = c.unix_now() + 60;

@@ -215,7 +215,7 @@ impl Settings {
             "binary" => return Err("-B binary: the binary protocol is not supported yet".into()),
             other => return Err(format!("Invalid value for binding protocol: {other} -- should be one of auto, binary, or ascii")),
         }
-        if !(cli.growth_factor > 1.0) || !cli.growth_factor.is_finite() {
+        if cli.growth_factor <= 1.0 || !cli.growth_factor.is_finite() {
             return Err("Factor must be greater than 1".into());
         }
         let item_size_max = cli.max_item_size as usize;
@@ -234,7 +234,9 @@ impl Settings {
                 let mask = u32::from_str_radix(&cli.unix_mask, 8)
                     .ok()
                     .filter(|m| *m <= 0o777)
-                    .ok_or_else(|| format!("Invalid -a mask {:?}: give octal like 0700", cli.unix_mask))?;
+                    .ok_or_else(|| {
+                        format!("Invalid -a mask {:?}: give octal like 0700", cli.unix_mask)
+                    })?;
                 Listen::Unix(path, mask)
             }
             None => {
@@ -282,12 +284,14 @@ impl Settings {
         match key {
             "" => Ok(()),
             "idle_timeout" => {
-                self.idle_timeout = value
-                    .parse()
-                    .map_err(|_| format!("Invalid idle_timeout value {value:?}: give whole seconds"))?;
+                self.idle_timeout = value.parse().map_err(|_| {
+                    format!("Invalid idle_timeout value {value:?}: give whole seconds")
+                })?;
                 Ok(())
             }
-            _ => Err(format!("Illegal suboption \"{option}\" (supported: idle_timeout)")),
+            _ => Err(format!(
+                "Illegal suboption \"{option}\" (supported: idle_timeout)"
+            )),
         }
     }
 }
@@ -332,7 +336,8 @@ fn parse_size_with_default_unit(s: &str, unit: u64) -> Result<u64, String> {
     let n: u64 = digits
         .parse()
         .map_err(|_| format!("{s:?} is not a size (use a number with k, m or g)"))?;
-    n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 #[cfg(test)]

@@ -208,7 +208,13 @@ impl ServerStats {
     }
 
     /// Registers a connection for `stats conns` under the id `fd`.
-    pub fn register_conn(&self, fd: u64, addr: String, listen_addr: String, now: u32) -> Arc<ConnInfo> {
+    pub fn register_conn(
+        &self,
+        fd: u64,
+        addr: String,
+        listen_addr: String,
+        now: u32,
+    ) -> Arc<ConnInfo> {
         let info = Arc::new(ConnInfo {
             addr,
             listen_addr,
@@ -224,7 +230,10 @@ impl ServerStats {
 
     /// Forgets a closed connection.
     pub fn unregister_conn(&self, fd: u64) {
-        self.conns.lock().unwrap_or_else(|p| p.into_inner()).remove(&fd);
+        self.conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&fd);
     }
 
     /// Records a listening socket for `stats conns`.
@@ -238,7 +247,12 @@ impl ServerStats {
     /// Rows of `stats conns`: (`<fd>:<field>`, value).
     pub fn conn_rows(&self, now: u32) -> Vec<(String, String)> {
         let mut rows = Vec::new();
-        for (fd, addr) in self.listeners.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for (fd, addr) in self
+            .listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             rows.push((format!("{fd}:addr"), addr.clone()));
             rows.push((format!("{fd}:state"), "conn_listening".into()));
         }

@@ -26,7 +26,12 @@ fn rusage() -> (String, String) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     let fmt = |t: u64| format!("{}.{:06}", t / 100, (t % 100) * 10_000);
     (fmt(ticks(11)), fmt(ticks(12)))
 }
@@ -47,10 +52,22 @@ pub fn general(ctx: &Context<'_>, out: &mut dyn Reply) {
     stat(out, "rusage_user", user);
     stat(out, "rusage_system", system);
     stat(out, "max_connections", s.max_conns);
-    stat(out, "curr_connections", ctx.stats.curr_connections.load(Ordering::Relaxed));
+    stat(
+        out,
+        "curr_connections",
+        ctx.stats.curr_connections.load(Ordering::Relaxed),
+    );
     stat(out, "total_connections", t.total_connections);
-    stat(out, "rejected_connections", ctx.stats.rejected_connections.load(Ordering::Relaxed));
-    stat(out, "connection_structures", ctx.stats.curr_connections.load(Ordering::Relaxed));
+    stat(
+        out,
+        "rejected_connections",
+        ctx.stats.rejected_connections.load(Ordering::Relaxed),
+    );
+    stat(
+        out,
+        "connection_structures",
+        ctx.stats.curr_connections.load(Ordering::Relaxed),
+    );
     stat(out, "response_obj_oom", 0);
     stat(out, "response_obj_count", 0);
     stat(out, "response_obj_bytes", 0);
@@ -92,7 +109,11 @@ pub fn general(ctx: &Context<'_>, out: &mut dyn Reply) {
     stat(out, "time_in_listen_disabled_us", 0);
     stat(out, "threads", s.threads);
     stat(out, "conn_yields", t.conn_yields);
-    stat(out, "hash_power_level", ctx.store.stripe_count().trailing_zeros());
+    stat(
+        out,
+        "hash_power_level",
+        ctx.store.stripe_count().trailing_zeros(),
+    );
     stat(out, "hash_bytes", st.index_bytes);
     stat(out, "hash_is_expanding", 0);
     for name in [
@@ -146,16 +167,28 @@ pub fn settings(ctx: &Context<'_>, out: &mut dyn Reply) {
     let s = ctx.settings;
     let (inter, socket, umask) = match &s.listen {
         Listen::Tcp(hosts, _) => (hosts.join(","), "NULL".to_string(), "700".to_string()),
-        Listen::Unix(path, mask) => ("NULL".into(), path.display().to_string(), format!("{mask:o}")),
+        Listen::Unix(path, mask) => (
+            "NULL".into(),
+            path.display().to_string(),
+            format!("{mask:o}"),
+        ),
     };
     stat(out, "maxbytes", ctx.store.limit());
     stat(out, "maxconns", s.max_conns);
     stat(out, "tcpport", s.tcp_port);
     stat(out, "udpport", 0);
     stat(out, "inter", inter);
-    stat(out, "verbosity", ctx.stats.verbosity.load(Ordering::Relaxed));
+    stat(
+        out,
+        "verbosity",
+        ctx.stats.verbosity.load(Ordering::Relaxed),
+    );
     stat(out, "oldest", 0);
-    stat(out, "evictions", if s.disable_evictions { "off" } else { "on" });
+    stat(
+        out,
+        "evictions",
+        if s.disable_evictions { "off" } else { "on" },
+    );
     stat(out, "domain_socket", socket);
     stat(out, "umask", umask);
     stat(out, "shutdown_command", yes_no(s.shutdown_command));

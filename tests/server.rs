@@ -13,7 +13,10 @@ use std::time::Duration;
 const WIRE_TABLE: &[(&str, &str)] = &[
     ("set k 5 0 3\r\nabc\r\n", "STORED\r\n"),
     ("get k\r\n", "VALUE k 5 3\r\nabc\r\nEND\r\n"),
-    ("get k missing k\r\n", "VALUE k 5 3\r\nabc\r\nVALUE k 5 3\r\nabc\r\nEND\r\n"),
+    (
+        "get k missing k\r\n",
+        "VALUE k 5 3\r\nabc\r\nVALUE k 5 3\r\nabc\r\nEND\r\n",
+    ),
     ("add k 0 0 1\r\nx\r\n", "NOT_STORED\r\n"),
     ("replace nope 0 0 1\r\nx\r\n", "NOT_STORED\r\n"),
     ("append k 0 0 2\r\nde\r\n", "STORED\r\n"),
@@ -24,30 +27,51 @@ const WIRE_TABLE: &[(&str, &str)] = &[
     ("incr n 5\r\n", "15\r\n"),
     ("decr n 100\r\n", "0\r\n"),
     ("get n\r\n", "VALUE n 0 2\r\n0 \r\nEND\r\n"),
-    ("incr n 18446744073709551615\r\n", "18446744073709551615\r\n"),
+    (
+        "incr n 18446744073709551615\r\n",
+        "18446744073709551615\r\n",
+    ),
     ("incr n 2\r\n", "1\r\n"),
-    ("incr k 1\r\n", "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"),
+    (
+        "incr k 1\r\n",
+        "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
+    ),
     ("incr nope 1\r\n", "NOT_FOUND\r\n"),
-    ("incr n abc\r\n", "CLIENT_ERROR invalid numeric delta argument\r\n"),
+    (
+        "incr n abc\r\n",
+        "CLIENT_ERROR invalid numeric delta argument\r\n",
+    ),
     ("touch k 100\r\n", "TOUCHED\r\n"),
     ("touch nope 100\r\n", "NOT_FOUND\r\n"),
     ("gat 100 k\r\n", "VALUE k 5 7\r\nzzabcde\r\nEND\r\n"),
     ("delete k\r\n", "DELETED\r\n"),
     ("delete k\r\n", "NOT_FOUND\r\n"),
     ("delete k 0\r\n", "NOT_FOUND\r\n"),
-    ("delete k 5\r\n", "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"),
+    (
+        "delete k 5\r\n",
+        "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n",
+    ),
     ("set q 0 0 1 noreply\r\nq\r\n", ""),
     ("get q\r\n", "VALUE q 0 1\r\nq\r\nEND\r\n"),
     ("set neg 0 -1 1\r\nx\r\n", "STORED\r\n"),
     ("get neg\r\n", "END\r\n"),
-    ("set bad 0 0 3\r\nabcde\r\n", "CLIENT_ERROR bad data chunk\r\nERROR\r\n"),
-    ("set bad 0 0 x\r\n", "CLIENT_ERROR bad command line format\r\n"),
+    (
+        "set bad 0 0 3\r\nabcde\r\n",
+        "CLIENT_ERROR bad data chunk\r\nERROR\r\n",
+    ),
+    (
+        "set bad 0 0 x\r\n",
+        "CLIENT_ERROR bad command line format\r\n",
+    ),
     ("set bad 0 0\r\n", "ERROR\r\n"),
     ("bogus\r\n", "ERROR\r\n"),
     ("\r\n", "ERROR\r\n"),
     ("get k\n", "END\r\n"),
     ("verbosity 1\r\n", "OK\r\n"),
-    ("cache_memlimit 4\r\n", "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n"),
+    (
+        "cache_memlimit 4\r\n",
+        "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n",
+    ),
     ("cache_memlimit 64\r\n", "OK\r\n"),
     ("shutdown\r\n", "ERROR: shutdown not enabled\r\n"),
     ("stats bogus\r\n", "ERROR\r\n"),
@@ -92,7 +116,15 @@ fn gets_and_cas_round_trip() {
     let mut c = server.connect();
     assert_eq!(c.call(b"set k 0 0 1\r\na\r\n"), b"STORED\r\n");
     let reply = String::from_utf8(c.call(b"gets k\r\n")).unwrap();
-    let cas: u64 = reply.lines().next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+    let cas: u64 = reply
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let stale = format!("cas k 0 0 1 {}\r\nb\r\n", cas + 1);
     assert_eq!(c.call(stale.as_bytes()), b"EXISTS\r\n");
     let good = format!("cas k 0 0 1 {cas}\r\nc\r\n");
@@ -126,7 +158,10 @@ fn many_keys_and_values_near_the_limit() {
     req.extend_from_slice(b"\r\n");
     assert_eq!(c.call(&req), b"STORED\r\n");
     let got = c.call(b"get big\r\n");
-    assert_eq!(got.len(), value.len() + "VALUE big 0 1048520\r\n\r\nEND\r\n".len());
+    assert_eq!(
+        got.len(),
+        value.len() + "VALUE big 0 1048520\r\n\r\nEND\r\n".len()
+    );
     let keys: Vec<String> = (0..500).map(|i| format!("key{i}")).collect();
     let mut req = Vec::new();
     for k in &keys {
@@ -150,7 +185,10 @@ fn connection_limit_rejects_only_the_extra_client() {
     assert_eq!(a.call(b"set k 0 0 1\r\na\r\n"), b"STORED\r\n");
     assert_eq!(b.call(b"get k\r\n"), b"VALUE k 0 1\r\na\r\nEND\r\n");
     let mut extra = server.connect();
-    assert_eq!(extra.read_to_close(), b"ERROR Too many open connections\r\n");
+    assert_eq!(
+        extra.read_to_close(),
+        b"ERROR Too many open connections\r\n"
+    );
     // Everyone else keeps working, and a freed slot is reusable.
     assert_eq!(a.call(b"get k\r\n"), b"VALUE k 0 1\r\na\r\nEND\r\n");
     drop(b);
@@ -166,7 +204,10 @@ fn connection_limit_rejects_only_the_extra_client() {
     assert_eq!(retry.call(b"get k\r\n"), b"VALUE k 0 1\r\na\r\nEND\r\n");
     let stats = String::from_utf8(a.call(b"stats\r\n")).unwrap();
     assert!(stats.contains("STAT rejected_connections "), "{stats}");
-    assert!(!stats.contains("STAT rejected_connections 0\r\n"), "{stats}");
+    assert!(
+        !stats.contains("STAT rejected_connections 0\r\n"),
+        "{stats}"
+    );
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -191,15 +232,22 @@ fn a_client_that_does_not_read_cannot_eat_memory() {
     let before = rss_kib(server.pid());
     // 400 gets of 512 KiB = 200 MiB of replies the client never reads.
     let mut hog = server.connect();
-    hog.stream.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    hog.stream
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
     let burst = b"get big\r\n".repeat(400);
     let _ = hog.stream.write_all(&burst);
     // Another client is still served while the hog sits there.
     assert_eq!(setup.call(b"set small 0 0 1\r\nx\r\n"), b"STORED\r\n");
     let grown = rss_kib(server.pid()).saturating_sub(before);
-    assert!(grown < 48 * 1024, "RSS grew by {grown} KiB for an unread pipeline");
+    assert!(
+        grown < 48 * 1024,
+        "RSS grew by {grown} KiB for an unread pipeline"
+    );
     // Nothing was lost: the hog can still read every reply in order.
-    hog.stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    hog.stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     let mut count = 0;
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0usize;
@@ -227,7 +275,10 @@ fn sigterm_exits_zero_after_replying() {
 fn shutdown_command_with_dash_a() {
     let mut server = Server::ferrocache(&["-t", "1", "-A"]);
     let mut c = server.connect();
-    assert_eq!(c.call(b"shutdown bogus\r\n"), b"CLIENT_ERROR invalid shutdown mode\r\n");
+    assert_eq!(
+        c.call(b"shutdown bogus\r\n"),
+        b"CLIENT_ERROR invalid shutdown mode\r\n"
+    );
     c.send(b"shutdown\r\n");
     assert!(c.read_to_close().is_empty());
     let status = server.wait_exit(Duration::from_secs(10)).expect("exits");
@@ -254,7 +305,10 @@ fn http_request_and_junk_lines_close_the_connection() {
     // A long multi-get line is read whole.
     let mut c = server.connect();
     let keys: Vec<String> = (0..1000).map(|i| format!("k{i}")).collect();
-    assert_eq!(c.call(format!("get {}\r\n", keys.join(" ")).as_bytes()), b"END\r\n");
+    assert_eq!(
+        c.call(format!("get {}\r\n", keys.join(" ")).as_bytes()),
+        b"END\r\n"
+    );
 }
 
 #[test]
@@ -278,7 +332,9 @@ fn unix_socket() {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o770);
-    stream.write_all(b"set u 0 0 1\r\nx\r\nget u\r\nquit\r\n").unwrap();
+    stream
+        .write_all(b"set u 0 0 1\r\nx\r\nget u\r\nquit\r\n")
+        .unwrap();
     let mut out = Vec::new();
     stream.read_to_end(&mut out).unwrap();
     assert_eq!(out, b"STORED\r\nVALUE u 0 1\r\nx\r\nEND\r\n");
@@ -297,15 +353,23 @@ fn bad_command_lines_exit_nonzero_with_one_line() {
         &["-o", "nonsense=1"],
         &["-U", "11211"],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_ferrocache")).args(args).output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+            .args(args)
+            .output()
+            .unwrap();
         assert!(!out.status.success(), "{args:?}");
         let err = String::from_utf8(out.stderr).unwrap();
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with("ferrocache: "), "{err}");
     }
-    let help = Command::new(env!("CARGO_BIN_EXE_ferrocache")).arg("--help").output().unwrap();
+    let help = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(help.status.success());
-    assert!(String::from_utf8(help.stdout).unwrap().contains("[default: 1024]"));
+    assert!(String::from_utf8(help.stdout)
+        .unwrap()
+        .contains("[default: 1024]"));
 }
 
 #[test]
@@ -333,7 +397,10 @@ fn stats_report_activity() {
     assert!(conns.contains(":state conn_listening\r\n"), "{conns}");
     let settings = String::from_utf8(c.call(b"stats settings\r\n")).unwrap();
     assert!(settings.contains("STAT maxconns 1024\r\n"), "{settings}");
-    assert!(settings.contains("STAT item_size_max 1048576\r\n"), "{settings}");
+    assert!(
+        settings.contains("STAT item_size_max 1048576\r\n"),
+        "{settings}"
+    );
 }
 
 #[test]
@@ -352,7 +419,10 @@ fn concurrent_clients_see_consistent_data() {
                     let set = format!("set {k} {t} 0 {}\r\n{k}\r\n", k.len());
                     assert_eq!(c.call(set.as_bytes()), b"STORED\r\n");
                     let got = c.call(format!("get {k}\r\n").as_bytes());
-                    assert_eq!(got, format!("VALUE {k} {t} {}\r\n{k}\r\nEND\r\n", k.len()).as_bytes());
+                    assert_eq!(
+                        got,
+                        format!("VALUE {k} {t} {}\r\n{k}\r\nEND\r\n", k.len()).as_bytes()
+                    );
                     let n = String::from_utf8(c.call(b"incr counter 1\r\n")).unwrap();
                     assert!(n.trim().parse::<u64>().is_ok(), "{n}");
                 }

@@ -105,7 +105,10 @@ mod tests {
         };
         assert_eq!(encode(v, false), b"VALUE k 0 0 42\r\n\r\n");
         assert_eq!(encode(Response::Number(7), false), b"7\r\n");
-        assert_eq!(encode(Response::Stat("pid", &12), false), b"STAT pid 12\r\n");
+        assert_eq!(
+            encode(Response::Stat("pid", &12), false),
+            b"STAT pid 12\r\n"
+        );
         assert_eq!(
             encode(Response::ClientError("bad data chunk"), false),
             b"CLIENT_ERROR bad data chunk\r\n"

@@ -28,7 +28,11 @@ pub struct Acceptor {
 
 impl Acceptor {
     /// Registers the listeners with a new event loop.
-    pub fn new(shared: Arc<Shared>, mut listeners: Vec<Listener>, workers: Vec<WorkerHandle>) -> io::Result<Acceptor> {
+    pub fn new(
+        shared: Arc<Shared>,
+        mut listeners: Vec<Listener>,
+        workers: Vec<WorkerHandle>,
+    ) -> io::Result<Acceptor> {
         let poll = Poll::new()?;
         for (i, l) in listeners.iter_mut().enumerate() {
             l.register(poll.registry(), Token(i))?;
@@ -100,5 +104,8 @@ impl Acceptor {
 fn reject(mut stream: Stream) {
     // Best effort: a fresh socket's send buffer takes these few bytes.
     let _ = stream.write(TOO_MANY);
-    log::info!("rejected connection from {}: too many open connections", stream.peer());
+    log::info!(
+        "rejected connection from {}: too many open connections",
+        stream.peer()
+    );
 }

@@ -61,7 +61,8 @@ impl ReadBuf {
         if self.buf.capacity() == 0 {
             self.buf = pool.take();
         }
-        if self.start > 0 && (self.start == self.buf.len() || self.start >= self.buf.capacity() / 2) {
+        if self.start > 0 && (self.start == self.buf.len() || self.start >= self.buf.capacity() / 2)
+        {
             self.buf.drain(..self.start);
             self.start = 0;
         }

@@ -199,7 +199,8 @@ impl Connection {
                 swallow,
             } => {
                 info.set_state(ConnState::ParseCmd);
-                info.last_cmd.store(ctx.store.clock().now(), Ordering::Relaxed);
+                info.last_cmd
+                    .store(ctx.store.clock().now(), Ordering::Relaxed);
                 log::debug!("<{} {:?}", self.fd, request);
                 let noreply = request.noreply();
                 let effect = execute(&request, ctx, &mut TextReply::new(wbuf, noreply));

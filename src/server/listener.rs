@@ -33,7 +33,9 @@ impl Listener {
     /// The address as `stats conns` shows it.
     pub fn describe(&self) -> String {
         match self {
-            Listener::Tcp(l) => l.local_addr().map_or_else(|_| "unknown".into(), |a| a.to_string()),
+            Listener::Tcp(l) => l
+                .local_addr()
+                .map_or_else(|_| "unknown".into(), |a| a.to_string()),
             Listener::Unix(_, path) => path.display().to_string(),
         }
     }
@@ -109,9 +111,12 @@ fn bind_tcp(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
-    socket
-        .bind(&addr.into())
-        .map_err(|e| io::Error::new(e.kind(), format!("failed to listen on TCP port {}: {e}", addr)))?;
+    socket.bind(&addr.into()).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("failed to listen on TCP port {}: {e}", addr),
+        )
+    })?;
     socket.listen(backlog)?;
     socket.set_nonblocking(true)?;
     Ok(TcpListener::from_std(socket.into()))

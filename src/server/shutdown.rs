@@ -17,7 +17,10 @@ pub struct Shutdown {
 impl Shutdown {
     /// Registers an event loop to wake on shutdown.
     pub fn add_waker(&self, waker: Arc<Waker>) {
-        self.wakers.lock().unwrap_or_else(|p| p.into_inner()).push(waker);
+        self.wakers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(waker);
     }
 
     /// Asks every thread to stop.

@@ -19,7 +19,9 @@ impl Stream {
     /// The peer, as `stats conns` shows it.
     pub fn peer(&self) -> String {
         match self {
-            Stream::Tcp(s) => s.peer_addr().map_or_else(|_| "unknown".into(), |a| a.to_string()),
+            Stream::Tcp(s) => s
+                .peer_addr()
+                .map_or_else(|_| "unknown".into(), |a| a.to_string()),
             Stream::Unix(_) => "unix".into(),
         }
     }

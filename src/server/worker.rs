@@ -120,11 +120,11 @@ impl Worker {
         while let Ok((mut stream, listen_addr)) = self.receiver.try_recv() {
             let entry = self.conns.vacant_entry();
             let token = Token(entry.key());
-            if let Err(e) = self
-                .poll
-                .registry()
-                .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
-            {
+            if let Err(e) = self.poll.registry().register(
+                &mut stream,
+                token,
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
                 log::warn!("worker {}: cannot register connection: {e}", self.id);
                 self.shared
                     .stats

@@ -14,8 +14,8 @@ mod stripe;
 
 pub use item::memcached_total;
 use item::{Entry, NIL};
-pub use stripe::StripeStats;
 use stripe::Stripe;
+pub use stripe::StripeStats;
 
 use crate::clock::Clock;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -183,7 +183,9 @@ enum Dead {
 impl Store {
     /// An empty store.
     pub fn new(config: StoreConfig) -> Store {
-        let count = (config.threads.max(1) * 256).next_power_of_two().clamp(256, 16384);
+        let count = (config.threads.max(1) * 256)
+            .next_power_of_two()
+            .clamp(256, 16384);
         Store {
             stripes: (0..count).map(|_| Mutex::new(Stripe::default())).collect(),
             stripe_shift: 64 - count.trailing_zeros(),
@@ -212,14 +214,14 @@ impl Store {
     pub fn tick(&self) {
         self.clock.tick();
         let pending = self.pending_flush.load(Ordering::Acquire);
-        if pending != 0 && pending <= self.clock.now() {
-            if self
+        if pending != 0
+            && pending <= self.clock.now()
+            && self
                 .pending_flush
                 .compare_exchange(pending, 0, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
-            {
-                self.flush_now();
-            }
+        {
+            self.flush_now();
         }
     }
 
@@ -523,7 +525,9 @@ impl Store {
             let guard = stripe.lock().unwrap_or_else(|p| p.into_inner());
             out.index_bytes += guard.index_bytes() as u64;
             if let Some(tail) = guard.tail() {
-                out.oldest_age = out.oldest_age.max(now.saturating_sub(guard.entry(tail).time));
+                out.oldest_age = out
+                    .oldest_age
+                    .max(now.saturating_sub(guard.entry(tail).time));
             }
             let s = guard.stats;
             drop(guard);
@@ -623,7 +627,9 @@ impl Store {
         let start = self.evict_cursor.fetch_add(1, Ordering::Relaxed);
         for i in 0..n {
             let stripe = &self.stripes[(start + i) % n];
-            let Ok(mut other) = stripe.try_lock() else { continue };
+            let Ok(mut other) = stripe.try_lock() else {
+                continue;
+            };
             if held.is_some_and(|h| std::ptr::eq(h, &*other)) {
                 continue;
             }
@@ -652,7 +658,10 @@ fn parse_counter(value: &[u8]) -> Option<u64> {
     if !rest.is_empty() && !is_space(rest[0]) {
         return None;
     }
-    std::str::from_utf8(&value[i..i + digits]).ok()?.parse().ok()
+    std::str::from_utf8(&value[i..i + digits])
+        .ok()?
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]

@@ -125,16 +125,19 @@ impl Stripe {
     }
 
     /// Number of linked entries.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether no entries are linked.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// Entry indices from the LRU head (most recent) to the tail.
+    #[cfg(test)]
     pub fn lru_order(&self) -> Vec<u32> {
         let mut out = Vec::with_capacity(self.len());
         let mut cur = self.head;

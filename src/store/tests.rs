@@ -18,7 +18,9 @@ fn store() -> Store {
 
 fn get(s: &Store, key: &[u8]) -> Option<(Vec<u8>, u32, u64)> {
     let mut out = None;
-    s.get(key, None, |i| out = Some((i.value.to_vec(), i.flags, i.cas)));
+    s.get(key, None, |i| {
+        out = Some((i.value.to_vec(), i.flags, i.cas))
+    });
     out
 }
 
@@ -39,30 +41,57 @@ fn set_get_delete() {
 #[test]
 fn add_replace_conditions() {
     let s = store();
-    assert_eq!(s.store(StoreMode::Replace, b"k", 0, 0, b"x", 0).0, StoreOutcome::NotStored);
-    assert_eq!(s.store(StoreMode::Add, b"k", 5, 0, b"a", 0).0, StoreOutcome::Stored);
-    assert_eq!(s.store(StoreMode::Add, b"k", 0, 0, b"b", 0).0, StoreOutcome::NotStored);
-    assert_eq!(s.store(StoreMode::Replace, b"k", 7, 0, b"c", 0).0, StoreOutcome::Stored);
-    assert_eq!(get(&s, b"k").unwrap(), (b"c".to_vec(), 7, get(&s, b"k").unwrap().2));
+    assert_eq!(
+        s.store(StoreMode::Replace, b"k", 0, 0, b"x", 0).0,
+        StoreOutcome::NotStored
+    );
+    assert_eq!(
+        s.store(StoreMode::Add, b"k", 5, 0, b"a", 0).0,
+        StoreOutcome::Stored
+    );
+    assert_eq!(
+        s.store(StoreMode::Add, b"k", 0, 0, b"b", 0).0,
+        StoreOutcome::NotStored
+    );
+    assert_eq!(
+        s.store(StoreMode::Replace, b"k", 7, 0, b"c", 0).0,
+        StoreOutcome::Stored
+    );
+    assert_eq!(
+        get(&s, b"k").unwrap(),
+        (b"c".to_vec(), 7, get(&s, b"k").unwrap().2)
+    );
 }
 
 #[test]
 fn cas_compares_and_changes() {
     let s = store();
-    assert_eq!(s.store(StoreMode::Cas, b"k", 0, 0, b"x", 1).0, StoreOutcome::NotFound);
+    assert_eq!(
+        s.store(StoreMode::Cas, b"k", 0, 0, b"x", 1).0,
+        StoreOutcome::NotFound
+    );
     let (_, c1) = s.store(StoreMode::Set, b"k", 0, 0, b"a", 0);
     assert_eq!(get(&s, b"k").unwrap().2, c1);
-    assert_eq!(s.store(StoreMode::Cas, b"k", 0, 0, b"b", c1 + 100).0, StoreOutcome::Exists);
+    assert_eq!(
+        s.store(StoreMode::Cas, b"k", 0, 0, b"b", c1 + 100).0,
+        StoreOutcome::Exists
+    );
     let (out, c2) = s.store(StoreMode::Cas, b"k", 0, 0, b"b", c1);
     assert_eq!(out, StoreOutcome::Stored);
     assert!(c2 > c1);
-    assert_eq!(s.store(StoreMode::Cas, b"k", 0, 0, b"c", c1).0, StoreOutcome::Exists);
+    assert_eq!(
+        s.store(StoreMode::Cas, b"k", 0, 0, b"c", c1).0,
+        StoreOutcome::Exists
+    );
 }
 
 #[test]
 fn append_prepend_keep_flags() {
     let s = store();
-    assert_eq!(s.store(StoreMode::Append, b"k", 0, 0, b"x", 0).0, StoreOutcome::NotStored);
+    assert_eq!(
+        s.store(StoreMode::Append, b"k", 0, 0, b"x", 0).0,
+        StoreOutcome::NotStored
+    );
     s.store(StoreMode::Set, b"k", 9, 0, b"mid", 0);
     s.store(StoreMode::Append, b"k", 1, 0, b"-end", 0);
     s.store(StoreMode::Prepend, b"k", 2, 0, b"start-", 0);
@@ -150,7 +179,10 @@ fn evicts_least_recently_used_under_the_limit() {
     let s = store_with(1 << 20, true);
     let value = vec![b'v'; 1000];
     for i in 0..5000 {
-        assert_eq!(set(&s, format!("key{i}").as_bytes(), &value), StoreOutcome::Stored);
+        assert_eq!(
+            set(&s, format!("key{i}").as_bytes(), &value),
+            StoreOutcome::Stored
+        );
     }
     let st = s.stats();
     assert!(st.used <= 1 << 20, "used {} over the limit", st.used);

@@ -119,7 +119,14 @@ fn line_rules() {
     assert_eq!(reply(b"bogus command\r\n"), Some("ERROR"));
     assert_eq!(p(b"GET / HTTP/1.1\r\n"), Parsed::Close);
     // Bare \n ends a line too.
-    assert!(matches!(p(b"version\n"), Parsed::Request { request: Request::Version, consumed: 8, .. }));
+    assert!(matches!(
+        p(b"version\n"),
+        Parsed::Request {
+            request: Request::Version,
+            consumed: 8,
+            ..
+        }
+    ));
     // Junk without a newline closes after 2048 bytes, unless it is a multi-get.
     assert_eq!(p(&[b'x'; 2049]), Parsed::Close);
     let mut get = b"get ".to_vec();
@@ -146,9 +153,27 @@ fn get_keys() {
 
 #[test]
 fn delete_forms() {
-    assert!(matches!(p(b"delete k 0\r\n"), Parsed::Request { request: Request::Delete { noreply: false, .. }, .. }));
-    assert!(matches!(p(b"delete k noreply\r\n"), Parsed::Request { request: Request::Delete { noreply: true, .. }, .. }));
-    assert!(matches!(p(b"delete k 0 noreply\r\n"), Parsed::Request { request: Request::Delete { noreply: true, .. }, .. }));
+    assert!(matches!(
+        p(b"delete k 0\r\n"),
+        Parsed::Request {
+            request: Request::Delete { noreply: false, .. },
+            ..
+        }
+    ));
+    assert!(matches!(
+        p(b"delete k noreply\r\n"),
+        Parsed::Request {
+            request: Request::Delete { noreply: true, .. },
+            ..
+        }
+    ));
+    assert!(matches!(
+        p(b"delete k 0 noreply\r\n"),
+        Parsed::Request {
+            request: Request::Delete { noreply: true, .. },
+            ..
+        }
+    ));
     assert_eq!(reply(b"delete k 1\r\n"), Some(BAD_DELETE));
     assert_eq!(reply(b"delete k 1 noreply\r\n"), None);
     assert_eq!(reply(b"delete\r\n"), Some("ERROR"));
@@ -161,7 +186,14 @@ fn arithmetic_and_touch() {
     assert_eq!(reply(b"touch k x\r\n"), Some(BAD_EXPTIME));
     assert!(matches!(
         p(b"decr k 18446744073709551615\r\n"),
-        Parsed::Request { request: Request::Delta { delta: u64::MAX, op: DeltaOp::Decr, .. }, .. }
+        Parsed::Request {
+            request: Request::Delta {
+                delta: u64::MAX,
+                op: DeltaOp::Decr,
+                ..
+            },
+            ..
+        }
     ));
 }
 

@@ -1,0 +1,222 @@
+//! Shared helpers for the integration tests: start the real `ferrocache`
+//! binary (or Debian's `memcached`) on a free 127.0.0.1 port and talk to it.
+//!
+//! ferrocache is started with `-p 0`: it binds an ephemeral port and prints
+//! `ferrocache listening on <addr>` on stdout once it accepts connections, so
+//! tests never guess a port and never sleep waiting for start-up. memcached
+//! cannot do that, so it gets a port the OS just handed out and the test polls
+//! `connect()` (bounded) until the server answers.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Path of Debian's memcached, the reference the differential tests compare against.
+pub const MEMCACHED_BIN: &str = "/usr/bin/memcached";
+
+/// A server process that is killed when dropped.
+pub struct Server {
+    child: Child,
+    /// Where the server listens.
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts ferrocache on an ephemeral 127.0.0.1 port with extra `args`.
+    pub fn ferrocache(args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+            .args(["-p", "0", "-l", "127.0.0.1"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn ferrocache");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read listening line");
+        let addr = line
+            .trim()
+            .strip_prefix("ferrocache listening on ")
+            .unwrap_or_else(|| panic!("unexpected start-up line {line:?}"))
+            .parse()
+            .expect("listening address");
+        Server { child, addr }
+    }
+
+    /// Starts Debian's memcached on a free 127.0.0.1 port with extra `args`.
+    /// Panics (fails the test) when memcached is not installed.
+    pub fn memcached(args: &[&str]) -> Server {
+        assert!(
+            std::path::Path::new(MEMCACHED_BIN).exists(),
+            "{MEMCACHED_BIN} is missing: apt-get install -y memcached"
+        );
+        let port = free_port();
+        let mut cmd = Command::new(MEMCACHED_BIN);
+        cmd.args(["-p", &port.to_string(), "-l", "127.0.0.1", "-U", "0"]);
+        // memcached refuses to run as root without -u.
+        if unsafe_is_root() {
+            cmd.args(["-u", "root"]);
+        }
+        let child = cmd
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn memcached");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if TcpStream::connect(addr).is_ok() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "memcached did not start on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Server { child, addr }
+    }
+
+    /// Opens a client connection.
+    pub fn connect(&self) -> Client {
+        let stream = TcpStream::connect(self.addr).expect("connect");
+        stream.set_nodelay(true).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        Client { stream }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        unsafe_kill(self.child.id(), 15);
+        let status = self.child.wait().expect("wait");
+        std::mem::forget(self);
+        status
+    }
+
+    /// Waits (bounded) for the process to exit by itself.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unsafe_is_root() -> bool {
+    std::env::var("USER").map(|u| u == "root").unwrap_or(false)
+        || std::fs::read_to_string("/proc/self/status")
+            .map(|s| {
+                s.lines()
+                    .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+            })
+            .unwrap_or(false)
+}
+
+fn unsafe_kill(pid: u32, sig: i32) {
+    let _ = Command::new("kill")
+        .args([format!("-{sig}"), pid.to_string()])
+        .status();
+}
+
+/// A port the OS just handed out (for servers that cannot bind port 0 themselves).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A blocking test client over one TCP connection.
+pub struct Client {
+    /// The connection.
+    pub stream: TcpStream,
+}
+
+impl Client {
+    /// Writes raw bytes.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Reads until the received bytes end with `suffix`.
+    pub fn read_until(&mut self, suffix: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 65536];
+        while !out.ends_with(suffix) {
+            let n = self.stream.read(&mut buf).expect("read");
+            assert!(
+                n > 0,
+                "connection closed; got so far {:?}",
+                String::from_utf8_lossy(&out)
+            );
+            out.extend_from_slice(&buf[..n]);
+        }
+        out
+    }
+
+    /// Sends `request` and returns exactly the reply, using a trailing
+    /// `version` command as a fence (its `VERSION ...\r\n` line is stripped).
+    pub fn call(&mut self, request: &[u8]) -> Vec<u8> {
+        let mut bytes = request.to_vec();
+        bytes.extend_from_slice(b"version\r\n");
+        self.send(&bytes);
+        let mut out = Vec::new();
+        let mut buf = [0u8; 65536];
+        loop {
+            if let Some(pos) = fence_position(&out) {
+                out.truncate(pos);
+                return out;
+            }
+            let n = self.stream.read(&mut buf).expect("read");
+            assert!(
+                n > 0,
+                "connection closed; got so far {:?}",
+                String::from_utf8_lossy(&out)
+            );
+            out.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// Reads everything until the server closes the connection.
+    pub fn read_to_close(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let _ = self.stream.read_to_end(&mut out);
+        out
+    }
+}
+
+/// Where a trailing `VERSION x\r\n` line starts, if `out` ends with one.
+fn fence_position(out: &[u8]) -> Option<usize> {
+    if !out.ends_with(b"\r\n") {
+        return None;
+    }
+    let body = &out[..out.len() - 2];
+    let start = body.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    body[start..].starts_with(b"VERSION ").then_some(start)
+}
