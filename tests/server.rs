@@ -436,3 +436,66 @@ fn concurrent_clients_see_consistent_data() {
     let value: u64 = got.lines().nth(1).unwrap().trim().parse().unwrap();
     assert_eq!(value, 8 * 300, "every increment counted once: {got}");
 }
+
+#[test]
+fn disable_evictions_answers_out_of_memory_and_keeps_old_items() {
+    let server = Server::ferrocache(&["-t", "2", "-m", "8", "-M"]);
+    let mut c = server.connect();
+    let value = "v".repeat(10_000);
+    let mut failed_at = None;
+    for i in 0..2000 {
+        let reply = c.call(format!("set key{i} 0 0 {}\r\n{value}\r\n", value.len()).as_bytes());
+        if reply != b"STORED\r\n" {
+            assert_eq!(
+                String::from_utf8_lossy(&reply),
+                "SERVER_ERROR out of memory storing object\r\n"
+            );
+            failed_at = Some(i);
+            break;
+        }
+    }
+    let failed_at = failed_at.expect("8 MB cannot hold 20 MB");
+    assert!(failed_at > 500, "stored only {failed_at} items of 10 kB in 8 MB");
+    let first = c.call(b"get key0\r\n");
+    assert!(first.starts_with(b"VALUE key0 0 10000\r\n"), "-M never evicts");
+    let stats = String::from_utf8(c.call(b"stats\r\n")).unwrap();
+    assert!(stats.contains("STAT evictions 0\r\n"), "{stats}");
+    assert!(!stats.contains("STAT store_no_memory 0\r\n"), "{stats}");
+}
+
+#[test]
+fn evictions_keep_memory_under_the_limit() {
+    let server = Server::ferrocache(&["-t", "2", "-m", "8"]);
+    let mut c = server.connect();
+    let value = "v".repeat(10_000);
+    for i in 0..3000 {
+        let reply = c.call(format!("set key{i} 0 0 {}\r\n{value}\r\n", value.len()).as_bytes());
+        assert_eq!(reply, b"STORED\r\n", "set {i}");
+    }
+    assert!(c.call(b"get key2999\r\n").starts_with(b"VALUE key2999 "));
+    assert_eq!(c.call(b"get key0\r\n"), b"END\r\n", "the oldest item was evicted");
+    let stats = String::from_utf8(c.call(b"stats\r\n")).unwrap();
+    let field = |name: &str| -> u64 {
+        let prefix = format!("STAT {name} ");
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(field("evictions") > 1000);
+    assert!(field("bytes") <= 8 << 20);
+}
+
+#[test]
+fn idle_timeout_closes_idle_connections() {
+    let server = Server::ferrocache(&["-t", "1", "-o", "idle_timeout=1"]);
+    let mut idle = server.connect();
+    assert_eq!(idle.call(b"set k 0 0 1\r\na\r\n"), b"STORED\r\n");
+    // Closed by the server within a few seconds (read timeout is 10 s).
+    assert!(idle.read_to_close().is_empty());
+    let mut c = server.connect();
+    let stats = String::from_utf8(c.call(b"stats\r\n")).unwrap();
+    assert!(stats.contains("STAT idle_kicks 1\r\n"), "{stats}");
+}
