@@ -12,48 +12,54 @@ const POOL_BUFFER_MAX: usize = 64 * 1024;
 /// Buffers kept in a worker's pool.
 const POOL_SIZE: usize = 256;
 
-/// A per-worker pool of reusable byte buffers.
+/// A per-worker pool of reusable byte buffers (contents unspecified).
 #[derive(Debug, Default)]
 pub struct BufPool(Vec<Vec<u8>>);
 
 impl BufPool {
-    /// A cleared buffer (empty `Vec` when the pool is dry).
+    /// A buffer from the pool (an empty `Vec` when the pool is dry); its
+    /// length and contents are whatever the last user left.
     pub fn take(&mut self) -> Vec<u8> {
         self.0.pop().unwrap_or_default()
     }
 
     /// Returns a buffer for reuse (or frees it if large or the pool is full).
-    pub fn give(&mut self, mut buf: Vec<u8>) {
+    pub fn give(&mut self, buf: Vec<u8>) {
         if buf.capacity() == 0 || buf.capacity() > POOL_BUFFER_MAX || self.0.len() >= POOL_SIZE {
             return;
         }
-        buf.clear();
         self.0.push(buf);
     }
 }
 
-/// Bytes received and not yet consumed.
+/// Bytes received and not yet consumed: `buf[start..end]`. The whole of
+/// `buf` stays initialised, so reads need no zero-filling after the first.
 #[derive(Debug, Default)]
 pub struct ReadBuf {
     buf: Vec<u8>,
     start: usize,
+    end: usize,
 }
 
 impl ReadBuf {
     /// The unconsumed bytes.
     pub fn data(&self) -> &[u8] {
-        &self.buf[self.start..]
+        &self.buf[self.start..self.end]
     }
 
     /// Whether nothing is buffered.
     pub fn is_empty(&self) -> bool {
-        self.start == self.buf.len()
+        self.start == self.end
     }
 
     /// Marks `n` bytes as used.
     pub fn consume(&mut self, n: usize) {
         self.start += n;
-        debug_assert!(self.start <= self.buf.len());
+        debug_assert!(self.start <= self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
     }
 
     /// Reads once from `src`, appending; returns bytes read (0 = EOF).
@@ -61,23 +67,23 @@ impl ReadBuf {
         if self.buf.capacity() == 0 {
             self.buf = pool.take();
         }
-        if self.start > 0 && (self.start == self.buf.len() || self.start >= self.buf.capacity() / 2)
-        {
-            self.buf.drain(..self.start);
+        if self.buf.len() - self.end < READ_CHUNK && self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
-        let len = self.buf.len();
-        self.buf.resize(len + READ_CHUNK, 0);
-        let result = src.read(&mut self.buf[len..]);
-        let n = *result.as_ref().unwrap_or(&0);
-        self.buf.truncate(len + n);
-        result
+        if self.buf.len() - self.end < READ_CHUNK {
+            let want = (self.end + READ_CHUNK).max(self.buf.len() * 2);
+            self.buf.resize(want, 0);
+        }
+        let n = src.read(&mut self.buf[self.end..])?;
+        self.end += n;
+        Ok(n)
     }
 
     /// Gives the memory back to the pool when nothing is buffered.
     pub fn release_if_empty(&mut self, pool: &mut BufPool) {
         if self.is_empty() && self.buf.capacity() > 0 {
-            self.start = 0;
             pool.give(std::mem::take(&mut self.buf));
         }
     }

@@ -101,6 +101,10 @@ impl Connection {
             stats: &shared.stats,
             counters,
         };
+        if self.wbuf.capacity() == 0 {
+            self.wbuf = pool.take();
+            self.wbuf.clear();
+        }
         let mut done = 0;
         let status = loop {
             if self.flush(counters).is_err() {
