@@ -3,7 +3,7 @@
 
 use crate::config::Settings;
 use crate::protocol::{Payload, Reply, Request, Response, StatsGroup};
-use crate::stats::{Counters, ServerStats};
+use crate::stats::{Counters, Detail, ServerStats};
 use crate::store::{Delta, DeltaOp, Lookup, Store, StoreMode, StoreOutcome, KEY_MAX_LENGTH};
 use std::sync::atomic::Ordering;
 
@@ -39,21 +39,29 @@ pub fn execute(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Eff
     let c = ctx.counters;
     match *req {
         Request::Get { keys, cas, touch } => {
-            for key in keys.iter() {
-                if key.len() > KEY_MAX_LENGTH {
+            // memcached reads the keys before a too-long one (counting and
+            // touching them) but then sends only the error.
+            let too_long = keys.iter().position(|k| k.len() > KEY_MAX_LENGTH);
+            for (i, key) in keys.iter().enumerate() {
+                if Some(i) == too_long {
                     out.reply(Response::ClientError("bad command line format"));
                     return Effect::None;
                 }
                 let found = ctx.store.get(key, touch, |item| {
-                    out.reply(Response::Value {
-                        key: item.key,
-                        flags: item.flags,
-                        data: item.value,
-                        cas: cas.then_some(item.cas),
-                    })
+                    if too_long.is_none() {
+                        out.reply(Response::Value {
+                            key: item.key,
+                            flags: item.flags,
+                            data: item.value,
+                            cas: cas.then_some(item.cas),
+                        })
+                    }
                 });
                 count_get(c, touch.is_some(), found);
-                if found != Lookup::Hit {
+                ctx.stats
+                    .detail
+                    .record(key, Detail::Get(found == Lookup::Hit));
+                if found != Lookup::Hit && too_long.is_none() {
                     out.reply(Response::Miss { key });
                 }
             }
@@ -68,7 +76,7 @@ pub fn execute(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Eff
             payload,
             ..
         } => {
-            c.cmd_set.incr();
+            ctx.stats.detail.record(key, Detail::Set);
             let (data, terminated) = match payload {
                 Payload::Data { data, terminated } => (data, terminated),
                 Payload::Oversize => (&[][..], false),
@@ -84,6 +92,8 @@ pub fn execute(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Eff
                 out.reply(Response::ServerError("object too large for cache"));
                 return Effect::None;
             }
+            // memcached counts a set once its data block has been read.
+            c.cmd_set.incr();
             if !terminated {
                 out.reply(Response::ClientError("bad data chunk"));
                 return Effect::None;
@@ -116,6 +126,7 @@ pub fn execute(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Eff
             });
         }
         Request::Delete { key, .. } => {
+            ctx.stats.detail.record(key, Detail::Delete);
             if ctx.store.delete(key) == Lookup::Hit {
                 c.delete_hits.incr();
                 out.reply(Response::Deleted);
@@ -234,6 +245,26 @@ fn stats(group: StatsGroup<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Effec
             ctx.stats.reset();
             ctx.store.reset_stats();
             out.reply(Response::Reset);
+            return Effect::None;
+        }
+        StatsGroup::Detail(arg) => {
+            match arg {
+                Some(b"on") => {
+                    ctx.stats.detail.set_enabled(true);
+                    out.reply(Response::Ok);
+                }
+                Some(b"off") => {
+                    ctx.stats.detail.set_enabled(false);
+                    out.reply(Response::Ok);
+                }
+                Some(b"dump") => {
+                    for line in ctx.stats.detail.dump() {
+                        out.reply(Response::Line(&line));
+                    }
+                    out.reply(Response::End);
+                }
+                _ => out.reply(Response::ClientError("usage: stats detail on|off|dump")),
+            }
             return Effect::None;
         }
         StatsGroup::Unknown(_) => {

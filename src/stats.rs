@@ -6,7 +6,7 @@
 //! into counters other threads own.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A counter written by one thread and read by any.
@@ -154,6 +154,80 @@ impl ConnInfo {
     }
 }
 
+/// What `stats detail` records about a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// A read, and whether it hit.
+    Get(bool),
+    /// A storage command.
+    Set,
+    /// A delete.
+    Delete,
+}
+
+/// memcached's per-prefix statistics (`stats detail on|off|dump`): counts
+/// per key prefix (up to the first `:`), kept only while enabled.
+#[derive(Debug, Default)]
+pub struct PrefixStats {
+    enabled: AtomicBool,
+    /// prefix → [gets, hits, sets, deletes]
+    counts: Mutex<BTreeMap<Vec<u8>, [u64; 4]>>,
+}
+
+/// memcached's default `stat_key_prefix` delimiter.
+const PREFIX_DELIMITER: u8 = b':';
+
+impl PrefixStats {
+    /// Turns recording on or off (recorded counts are kept).
+    pub fn set_enabled(&self, on: bool) {
+        self.enabled.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether recording is on.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    /// Records an operation on `key`; keys without a prefix are not counted.
+    #[inline]
+    pub fn record(&self, key: &[u8], what: Detail) {
+        if !self.enabled.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(end) = key.iter().position(|&b| b == PREFIX_DELIMITER) else {
+            return;
+        };
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let c = counts.entry(key[..end].to_vec()).or_default();
+        match what {
+            Detail::Get(hit) => {
+                c[0] += 1;
+                c[1] += u64::from(hit);
+            }
+            Detail::Set => c[2] += 1,
+            Detail::Delete => c[3] += 1,
+        }
+    }
+
+    /// The `PREFIX ...` lines of `stats detail dump` (sorted by prefix).
+    pub fn dump(&self) -> Vec<String> {
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts
+            .iter()
+            .map(|(p, c)| {
+                format!(
+                    "PREFIX {} get {} hit {} set {} del {}",
+                    String::from_utf8_lossy(p),
+                    c[0],
+                    c[1],
+                    c[2],
+                    c[3]
+                )
+            })
+            .collect()
+    }
+}
+
 /// Server-wide statistics and connection accounting.
 #[derive(Debug)]
 pub struct ServerStats {
@@ -165,6 +239,8 @@ pub struct ServerStats {
     pub rejected_connections: AtomicU64,
     /// Current verbosity (`-v`, `verbosity`).
     pub verbosity: AtomicU32,
+    /// `stats detail` per-prefix counts.
+    pub detail: PrefixStats,
     conns: Mutex<BTreeMap<u64, Arc<ConnInfo>>>,
     listeners: Mutex<Vec<(u64, String)>>,
 }
@@ -178,6 +254,7 @@ impl ServerStats {
             curr_connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
             verbosity: AtomicU32::new(verbosity),
+            detail: PrefixStats::default(),
             conns: Mutex::default(),
             listeners: Mutex::default(),
         }
@@ -287,6 +364,22 @@ mod tests {
         assert_eq!(s.totals().get_hits, 0);
         s.worker(1).get_hits.incr();
         assert_eq!(s.totals().get_hits, 1);
+    }
+
+    #[test]
+    fn detail_counts_by_prefix_while_enabled() {
+        let d = PrefixStats::default();
+        d.record(b"a:1", Detail::Set);
+        assert!(d.dump().is_empty(), "off by default");
+        d.set_enabled(true);
+        d.record(b"a:1", Detail::Get(true));
+        d.record(b"a:2", Detail::Get(false));
+        d.record(b"a:2", Detail::Delete);
+        d.record(b"noprefix", Detail::Set);
+        assert_eq!(
+            d.dump(),
+            vec!["PREFIX a get 2 hit 1 set 0 del 1".to_string()]
+        );
     }
 
     #[test]

@@ -197,7 +197,7 @@ pub fn settings(ctx: &Context<'_>, out: &mut dyn Reply) {
     stat(out, "num_threads", s.threads);
     stat(out, "num_threads_per_udp", s.threads);
     stat(out, "stat_key_prefix", ":");
-    stat(out, "detail_enabled", "no");
+    stat(out, "detail_enabled", yes_no(ctx.stats.detail.is_enabled()));
     stat(out, "reqs_per_event", s.reqs_per_event);
     stat(out, "cas_enabled", yes_no(s.use_cas));
     stat(out, "tcp_backlog", s.backlog);
@@ -244,6 +244,19 @@ pub fn settings(ctx: &Context<'_>, out: &mut dyn Reply) {
     stat(out, "ext_max_frag", "0.00");
     stat(out, "slab_automove_freeratio", "0.000");
     stat(out, "ext_drop_unread", "no");
+    stat(out, "ssl_enabled", "no");
+    stat(out, "ssl_chain_cert", "NULL");
+    stat(out, "ssl_key", "NULL");
+    stat(out, "ssl_verify_mode", 0);
+    stat(out, "ssl_keyformat", 1);
+    stat(out, "ssl_ciphers", "NULL");
+    stat(out, "ssl_ca_cert", "NULL");
+    stat(out, "ssl_wbuf_size", 16384);
+    stat(out, "ssl_session_cache", "no");
+    stat(out, "ssl_kernel_tls", "no");
+    stat(out, "ssl_min_version", "tlsv1.2");
+    stat(out, "num_napi_ids", "(null)");
+    stat(out, "memory_file", "(null)");
 }
 
 /// `stats items`: the first store has one flat LRU "class", reported as 1.

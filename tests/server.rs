@@ -455,9 +455,15 @@ fn disable_evictions_answers_out_of_memory_and_keeps_old_items() {
         }
     }
     let failed_at = failed_at.expect("8 MB cannot hold 20 MB");
-    assert!(failed_at > 500, "stored only {failed_at} items of 10 kB in 8 MB");
+    assert!(
+        failed_at > 500,
+        "stored only {failed_at} items of 10 kB in 8 MB"
+    );
     let first = c.call(b"get key0\r\n");
-    assert!(first.starts_with(b"VALUE key0 0 10000\r\n"), "-M never evicts");
+    assert!(
+        first.starts_with(b"VALUE key0 0 10000\r\n"),
+        "-M never evicts"
+    );
     let stats = String::from_utf8(c.call(b"stats\r\n")).unwrap();
     assert!(stats.contains("STAT evictions 0\r\n"), "{stats}");
     assert!(!stats.contains("STAT store_no_memory 0\r\n"), "{stats}");
@@ -473,7 +479,11 @@ fn evictions_keep_memory_under_the_limit() {
         assert_eq!(reply, b"STORED\r\n", "set {i}");
     }
     assert!(c.call(b"get key2999\r\n").starts_with(b"VALUE key2999 "));
-    assert_eq!(c.call(b"get key0\r\n"), b"END\r\n", "the oldest item was evicted");
+    assert_eq!(
+        c.call(b"get key0\r\n"),
+        b"END\r\n",
+        "the oldest item was evicted"
+    );
     let stats = String::from_utf8(c.call(b"stats\r\n")).unwrap();
     let field = |name: &str| -> u64 {
         let prefix = format!("STAT {name} ");

@@ -39,6 +39,8 @@ pub enum StatsGroup<'a> {
     Conns,
     /// `stats reset`
     Reset,
+    /// `stats detail <on|off|dump>` (`None` when the argument is missing)
+    Detail(Option<&'a [u8]>),
     /// Anything else.
     Unknown(&'a [u8]),
 }

@@ -256,6 +256,7 @@ fn stats_group<'a>(t: &Tokens<'a>) -> StatsGroup<'a> {
         b"slabs" => StatsGroup::Slabs,
         b"sizes" => StatsGroup::Sizes,
         b"conns" => StatsGroup::Conns,
+        b"detail" => StatsGroup::Detail((t.n > 2).then(|| t.get(2))),
         other => StatsGroup::Unknown(other),
     }
 }
@@ -488,18 +489,21 @@ pub fn c_strtoull(tok: &[u8]) -> Option<u64> {
     Some(v)
 }
 
-/// memcached's `safe_strtoul` into 32 bits.
+/// memcached's `safe_strtoul`: C's `strtoul` (64-bit `long`), negative
+/// numbers refused, the result then *truncated* to 32 bits as memcached's
+/// `*out = l` does (so flags 4294967297 are stored as 1).
 pub fn c_strtoul32(tok: &[u8]) -> Option<u32> {
-    let v = c_strtoull(tok)?;
-    u32::try_from(v).ok()
+    c_strtoull(tok).map(|v| v as u32)
 }
 
-/// memcached's `safe_strtol` into 32 bits.
+/// memcached's `safe_strtol`: C's `strtol` (64-bit `long`, out-of-range
+/// refused), then truncated to 32 bits as memcached's `*out = l` does (so an
+/// exptime of 2147483648 wraps to a negative, already-expired time).
 pub fn c_strtol32(tok: &[u8]) -> Option<i32> {
     let (negative, digits) = c_number(tok)?;
     let v = digits_value(digits)? as i128;
     let v = if negative { -v } else { v };
-    i32::try_from(v).ok()
+    i64::try_from(v).ok().map(|l| l as i32)
 }
 
 #[cfg(test)]

@@ -50,16 +50,29 @@ impl Server {
 
     /// Starts Debian's memcached on a free 127.0.0.1 port with extra `args`.
     /// Panics (fails the test) when memcached is not installed.
+    ///
+    /// The port is picked before memcached binds it, so a test running in
+    /// parallel may take it first: then our memcached exits, or the port
+    /// answers with someone else's pid. Either way, try another port.
     pub fn memcached(args: &[&str]) -> Server {
         assert!(
             std::path::Path::new(MEMCACHED_BIN).exists(),
             "{MEMCACHED_BIN} is missing: apt-get install -y memcached"
         );
+        for _ in 0..10 {
+            if let Some(server) = Self::try_memcached(args) {
+                return server;
+            }
+        }
+        panic!("could not start a memcached of our own (port races?)");
+    }
+
+    fn try_memcached(args: &[&str]) -> Option<Server> {
         let port = free_port();
         let mut cmd = Command::new(MEMCACHED_BIN);
         cmd.args(["-p", &port.to_string(), "-l", "127.0.0.1", "-U", "0"]);
         // memcached refuses to run as root without -u.
-        if unsafe_is_root() {
+        if is_root() {
             cmd.args(["-u", "root"]);
         }
         let child = cmd
@@ -69,19 +82,28 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn memcached");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut server = Server {
+            child,
+            addr: format!("127.0.0.1:{port}").parse().unwrap(),
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if TcpStream::connect(addr).is_ok() {
+            if server.child.try_wait().expect("try_wait").is_some() {
+                return None;
+            }
+            if TcpStream::connect(server.addr).is_ok() {
                 break;
             }
             assert!(
                 Instant::now() < deadline,
-                "memcached did not start on {addr}"
+                "memcached did not start on {}",
+                server.addr
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-        Server { child, addr }
+        let stats = String::from_utf8(server.connect().call(b"stats\r\n")).ok()?;
+        let ours = format!("STAT pid {}\r\n", server.pid());
+        stats.contains(&ours).then_some(server)
     }
 
     /// Opens a client connection.
@@ -101,7 +123,7 @@ impl Server {
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        unsafe_kill(self.child.id(), 15);
+        kill(self.child.id(), 15);
         let status = self.child.wait().expect("wait");
         std::mem::forget(self);
         status
@@ -127,7 +149,7 @@ impl Drop for Server {
     }
 }
 
-fn unsafe_is_root() -> bool {
+fn is_root() -> bool {
     std::env::var("USER").map(|u| u == "root").unwrap_or(false)
         || std::fs::read_to_string("/proc/self/status")
             .map(|s| {
@@ -137,7 +159,7 @@ fn unsafe_is_root() -> bool {
             .unwrap_or(false)
 }
 
-fn unsafe_kill(pid: u32, sig: i32) {
+fn kill(pid: u32, sig: i32) {
     let _ = Command::new("kill")
         .args([format!("-{sig}"), pid.to_string()])
         .status();
