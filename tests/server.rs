@@ -509,3 +509,47 @@ fn idle_timeout_closes_idle_connections() {
     let stats = String::from_utf8(c.call(b"stats\r\n")).unwrap();
     assert!(stats.contains("STAT idle_kicks 1\r\n"), "{stats}");
 }
+
+#[test]
+fn pidfile_is_written_and_removed() {
+    let path = std::env::temp_dir().join(format!("ferrocache-pid-{}", std::process::id()));
+    let server = Server::ferrocache(&["-t", "1", "-P", path.to_str().unwrap()]);
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(written.trim(), server.pid().to_string());
+    assert!(server.terminate().success());
+    assert!(!path.exists(), "pidfile removed on exit");
+}
+
+#[test]
+fn disabled_flush_and_cas() {
+    let server = Server::ferrocache(&["-t", "1", "-F", "-C"]);
+    let mut c = server.connect();
+    assert_eq!(c.call(b"set k 0 0 1\r\na\r\n"), b"STORED\r\n");
+    assert_eq!(
+        c.call(b"flush_all\r\n"),
+        b"CLIENT_ERROR flush_all not allowed\r\n"
+    );
+    assert_eq!(c.call(b"gets k\r\n"), b"VALUE k 0 1 0\r\na\r\nEND\r\n");
+    let stats = String::from_utf8(c.call(b"stats settings\r\n")).unwrap();
+    assert!(stats.contains("STAT flush_enabled no\r\n"), "{stats}");
+    assert!(stats.contains("STAT cas_enabled no\r\n"), "{stats}");
+}
+
+#[test]
+fn delayed_flush_all_takes_effect_later() {
+    let server = Server::ferrocache(&["-t", "1"]);
+    let mut c = server.connect();
+    assert_eq!(c.call(b"set k 0 0 1\r\na\r\n"), b"STORED\r\n");
+    assert_eq!(c.call(b"flush_all 2\r\n"), b"OK\r\n");
+    assert_eq!(c.call(b"get k\r\n"), b"VALUE k 0 1\r\na\r\nEND\r\n");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while c.call(b"get k\r\n") != b"END\r\n" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the delayed flush never happened"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(c.call(b"set k 0 0 1\r\nb\r\n"), b"STORED\r\n");
+    assert_eq!(c.call(b"get k\r\n"), b"VALUE k 0 1\r\nb\r\nEND\r\n");
+}

@@ -24,6 +24,9 @@ pub struct Entry {
     pub time: u32,
     /// CAS / store sequence number.
     pub cas: u64,
+    /// Recency: the store-wide LRU sequence at the last store or bump;
+    /// lower is older. Eviction compares it across stripes.
+    pub seq: u64,
     /// Whether a get has read it since it was stored.
     pub fetched: bool,
     /// LRU neighbour towards the head (more recent).
@@ -53,7 +56,7 @@ impl Entry {
 }
 
 /// Bytes charged for an item whose key + value is `kv_len` bytes.
-fn charge_for(kv_len: usize) -> usize {
+pub fn charge_for(kv_len: usize) -> usize {
     const INDEX_SLOT: usize = 8;
     const ALLOCATOR_HEADER: usize = 16;
     std::mem::size_of::<Option<Entry>>() + INDEX_SLOT + ALLOCATOR_HEADER + kv_len.div_ceil(16) * 16

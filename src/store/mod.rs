@@ -30,6 +30,10 @@ const ITEM_UPDATE_INTERVAL: u32 = 60;
 /// How many LRU-tail items `-M` looks at for an expired one before failing.
 const RECLAIM_SEARCH_DEPTH: usize = 5;
 
+/// Other stripes whose LRU tails an eviction compares with its own, to pick
+/// the least recently used of them (sampled LRU across stripes).
+const EVICTION_SAMPLES: usize = 8;
+
 /// How to store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreMode {
@@ -152,6 +156,8 @@ pub struct Store {
     limit: AtomicUsize,
     used: AtomicUsize,
     next_cas: AtomicU64,
+    /// Recency sequence handed to items on store and LRU bump.
+    lru_seq: AtomicU64,
     /// Items with a CAS below this were flushed.
     oldest_live_cas: AtomicU64,
     /// Relative time a delayed flush_all takes effect (0 = none pending).
@@ -193,6 +199,7 @@ impl Store {
             limit: AtomicUsize::new(config.max_bytes),
             used: AtomicUsize::new(0),
             next_cas: AtomicU64::new(1),
+            lru_seq: AtomicU64::new(0),
             oldest_live_cas: AtomicU64::new(0),
             pending_flush: AtomicU32::new(0),
             evict_cursor: AtomicUsize::new(0),
@@ -299,6 +306,7 @@ impl Store {
         e.fetched = true;
         if e.time.saturating_add(ITEM_UPDATE_INTERVAL) <= now {
             e.time = now;
+            e.seq = self.lru_seq.fetch_add(1, Ordering::Relaxed);
             s.bump(idx);
         }
     }
@@ -413,6 +421,7 @@ impl Store {
             exptime,
             time: self.clock.now(),
             cas: self.new_cas(),
+            seq: self.lru_seq.fetch_add(1, Ordering::Relaxed),
             fetched: false,
             prev: NIL,
             next: NIL,
@@ -469,6 +478,7 @@ impl Store {
             exptime,
             time: self.clock.now(),
             cas: self.new_cas(),
+            seq: self.lru_seq.fetch_add(1, Ordering::Relaxed),
             fetched: false,
             prev: NIL,
             next: NIL,
@@ -569,7 +579,7 @@ impl Store {
         let mut attempts = self.stripes.len() * 2;
         while used > limit {
             let made_room = self.reclaim_expired_tail(s)
-                || (evict && (self.evict_tail(s) || self.evict_elsewhere(Some(&*s))));
+                || (evict && (self.evict_sampled(s) || self.evict_elsewhere(Some(&*s))));
             attempts = attempts.saturating_sub(1);
             if !made_room || attempts == 0 {
                 self.used.fetch_sub(charge, Ordering::Relaxed);
@@ -619,6 +629,37 @@ impl Store {
             }
         }
         true
+    }
+
+    /// Evicts the least recently used among the LRU tails of the held stripe
+    /// and of a few other stripes that are free to lock; false if all are empty.
+    fn evict_sampled(&self, held: &mut Stripe) -> bool {
+        let n = self.stripes.len();
+        let own = held.tail().map(|t| held.entry(t).seq);
+        let mut best: Option<(u64, MutexGuard<'_, Stripe>)> = None;
+        let start = self
+            .evict_cursor
+            .fetch_add(EVICTION_SAMPLES, Ordering::Relaxed);
+        for i in 0..EVICTION_SAMPLES {
+            // A stride coprime with the (power of two) stripe count spreads the samples.
+            let stripe = &self.stripes[(start + i).wrapping_mul(0x9E37_79B1) % n];
+            let Ok(other) = stripe.try_lock() else {
+                continue;
+            };
+            if std::ptr::eq(&*other, &*held) {
+                continue;
+            }
+            let Some(tail) = other.tail() else { continue };
+            let seq = other.entry(tail).seq;
+            let beats_best = best.as_ref().is_none_or(|(b, _)| seq < *b);
+            if beats_best && own.is_none_or(|o| seq < o) {
+                best = Some((seq, other));
+            }
+        }
+        match best {
+            Some((_, mut other)) => self.evict_tail(&mut other),
+            None => self.evict_tail(held),
+        }
     }
 
     /// Evicts one item from some other stripe, skipping busy ones.

@@ -197,6 +197,7 @@ mod tests {
             exptime: 0,
             time: 0,
             cas: 0,
+            seq: 0,
             fetched: false,
             prev: NIL,
             next: NIL,

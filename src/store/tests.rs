@@ -250,3 +250,48 @@ fn concurrent_writers_agree() {
     }
     assert_eq!(s.stats().items.curr_items, 8001);
 }
+
+#[test]
+fn recently_read_items_outlive_cold_ones() {
+    let s = Store::new(StoreConfig {
+        max_bytes: 1 << 20,
+        item_size_max: 1024 * 1024,
+        use_cas: true,
+        evictions: true,
+        threads: 1,
+    });
+    let value = vec![b'v'; 100];
+    let fits = (1 << 20) / item::charge_for(106);
+    let old = fits * 3 / 4;
+    for i in 0..old {
+        assert_eq!(
+            set(&s, format!("old{i:05}").as_bytes(), &value),
+            StoreOutcome::Stored
+        );
+    }
+    // Reads bump at most once a minute, as memcached's do.
+    s.clock().advance(61);
+    let hot = old / 5;
+    for i in 0..hot {
+        assert!(get(&s, format!("old{i:05}").as_bytes()).is_some());
+    }
+    // Enough new items to evict about all the cold ones, but not the hot.
+    for i in 0..fits * 3 / 5 {
+        set(&s, format!("new{i:05}").as_bytes(), &value);
+    }
+    let alive = |r: std::ops::Range<usize>| {
+        r.filter(|i| get(&s, format!("old{i:05}").as_bytes()).is_some())
+            .count()
+    };
+    let (hot_alive, cold_alive) = (alive(0..hot), alive(hot..old));
+    assert!(s.stats().items.evictions > 0);
+    assert!(
+        hot_alive * 10 >= hot * 9,
+        "{hot_alive} of {hot} recently read items survived"
+    );
+    assert!(
+        cold_alive * 2 < old - hot,
+        "{cold_alive} of {} cold items survived",
+        old - hot
+    );
+}
