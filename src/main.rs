@@ -35,14 +35,14 @@ fn run(settings: Settings) -> std::io::Result<()> {
     let pidfile = settings.pidfile.clone();
     let announce = matches!(settings.listen, Listen::Tcp(_, 0));
     let server = Server::start(settings)?;
+    if let Some(path) = &pidfile {
+        std::fs::write(path, format!("{}\n", std::process::id()))?;
+    }
     if announce {
         // With -p 0 the caller cannot know the port: tell it, once ready.
         let mut out = std::io::stdout().lock();
         writeln!(out, "ferrocache listening on {}", server.tcp_addrs()[0])?;
         out.flush()?;
-    }
-    if let Some(path) = &pidfile {
-        std::fs::write(path, format!("{}\n", std::process::id()))?;
     }
     let shared = server.shared();
     let mut signals = signal_hook::iterator::Signals::new([
