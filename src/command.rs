@@ -4,7 +4,9 @@
 use crate::config::Settings;
 use crate::protocol::{Payload, Reply, Request, Response, StatsGroup};
 use crate::stats::{Counters, Detail, ServerStats};
-use crate::store::{Delta, DeltaOp, Lookup, Store, StoreMode, StoreOutcome, KEY_MAX_LENGTH};
+use crate::store::{
+    Delta, DeltaOp, Lookup, Reassign, Store, StoreMode, StoreOutcome, KEY_MAX_LENGTH,
+};
 use std::sync::atomic::Ordering;
 
 /// Everything a request may touch.
@@ -201,6 +203,24 @@ pub fn execute(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Eff
             }
         }
         Request::Stats(group) => return stats(group, ctx, out),
+        Request::SlabsReassign { src, dst } => {
+            let id = |v: i32| u8::try_from(v).unwrap_or(0);
+            out.reply(Response::Line(match ctx.store.reassign(id(src), id(dst)) {
+                Reassign::Ok => "OK",
+                Reassign::Busy => "BUSY currently processing reassign request",
+                Reassign::BadClass => "BADCLASS invalid src or dst class id",
+                Reassign::NoSpare => "NOSPARE source class has no spare pages",
+                Reassign::Same => "SAME src and dst class are identical",
+            }));
+        }
+        Request::SlabsAutomove { mode, .. } => {
+            if mode > 2 {
+                out.reply(Response::Error);
+            } else {
+                ctx.store.set_automove(mode as u8);
+                out.reply(Response::Ok);
+            }
+        }
         Request::Quit => return Effect::Close,
     }
     Effect::None

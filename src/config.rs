@@ -28,6 +28,10 @@ pub const DEFAULT_ITEM_SIZE_MAX: usize = 1024 * 1024;
 pub const MIN_ITEM_SIZE_MAX: usize = 1024;
 /// memcached's largest allowed `-I` (1 GiB).
 pub const MAX_ITEM_SIZE_MAX: usize = 1024 * 1024 * 1024;
+/// memcached's slab page size (1 MiB).
+pub const DEFAULT_SLAB_PAGE_SIZE: usize = 1024 * 1024;
+/// memcached 1.6's default `slab_automove` mode.
+pub const DEFAULT_SLAB_AUTOMOVE: u8 = 1;
 
 /// The memcached-compatible command line.
 #[derive(Parser, Debug)]
@@ -157,6 +161,10 @@ pub struct Settings {
     pub idle_timeout: u32,
     /// The TCP port as given (for `stats settings`).
     pub tcp_port: u16,
+    /// `-o slab_page_size=N`: bytes per slab page (a power of two).
+    pub slab_page_size: usize,
+    /// `-o slab_automove=0|1|2`.
+    pub slab_automove: u8,
 }
 
 /// What the command line asks the process to do.
@@ -271,9 +279,20 @@ impl Settings {
             pidfile: cli.pidfile,
             idle_timeout: 0,
             tcp_port: cli.port,
+            slab_page_size: DEFAULT_SLAB_PAGE_SIZE,
+            slab_automove: DEFAULT_SLAB_AUTOMOVE,
         };
         for option in cli.extended.iter().flat_map(|o| o.split(',')) {
             settings.apply_extended(option)?;
+        }
+        // Item handles are 32 bits: page number and offset / 8.
+        let max_pages = (1usize << (32 - (settings.slab_page_size / 8).trailing_zeros())) - 1;
+        if settings.max_bytes / settings.slab_page_size > max_pages {
+            return Err(format!(
+                "-m {} MB is more than the {} MB that 32-bit item handles address",
+                settings.max_bytes >> 20,
+                (max_pages * settings.slab_page_size) >> 20
+            ));
         }
         Ok(settings)
     }
@@ -289,8 +308,29 @@ impl Settings {
                 })?;
                 Ok(())
             }
+            "slab_page_size" => {
+                let size = parse_size(value)? as usize;
+                if !size.is_power_of_two() || !(64 * 1024..=256 << 20).contains(&size) {
+                    return Err(format!(
+                        "slab_page_size {value:?}: give a power of two from 64k to 256m"
+                    ));
+                }
+                self.slab_page_size = size;
+                Ok(())
+            }
+            "slab_automove" => {
+                self.slab_automove = match value {
+                    "0" => 0,
+                    "1" | "" => 1,
+                    "2" => 2,
+                    _ => return Err(format!("slab_automove {value:?}: give 0, 1 or 2")),
+                };
+                Ok(())
+            }
+            // memcached's slab page mover; always available here.
+            "slab_reassign" => Ok(()),
             _ => Err(format!(
-                "Illegal suboption \"{option}\" (supported: idle_timeout)"
+                "Illegal suboption \"{option}\" (supported: idle_timeout, slab_page_size, slab_automove, slab_reassign)"
             )),
         }
     }
@@ -398,6 +438,15 @@ mod tests {
     fn extended_options() {
         assert_eq!(run(&["-o", "idle_timeout=5"]).unwrap().idle_timeout, 5);
         assert!(run(&["-o", "idle_timeout=x"]).is_err());
+        let s = run(&["-o", "slab_page_size=4m,slab_automove=2,slab_reassign"]).unwrap();
+        assert_eq!((s.slab_page_size, s.slab_automove), (4 << 20, 2));
+        assert!(run(&["-o", "slab_page_size=3m"]).is_err());
+        assert!(run(&["-o", "slab_automove=7"]).is_err());
+        assert!(
+            run(&["-m", "40000"]).is_err(),
+            "32-bit handles address 32 GiB"
+        );
+        assert!(run(&["-m", "30000", "-o", "slab_page_size=4m"]).is_ok());
     }
 
     #[test]

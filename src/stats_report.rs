@@ -124,9 +124,13 @@ pub fn general(ctx: &Context<'_>, out: &mut dyn Reply) {
         "slab_reassign_busy_items",
         "slab_reassign_busy_deletes",
         "slab_reassign_running",
-        "slabs_moved",
-        "lru_crawler_running",
-        "lru_crawler_starts",
+    ] {
+        stat(out, name, 0);
+    }
+    stat(out, "slabs_moved", st.slabs_moved);
+    stat(out, "lru_crawler_running", 0);
+    stat(out, "lru_crawler_starts", 0);
+    for name in [
         "lru_maintainer_juggles",
         "malloc_fails",
         "log_worker_dropped",
@@ -139,27 +143,23 @@ pub fn general(ctx: &Context<'_>, out: &mut dyn Reply) {
     ] {
         stat(out, name, 0);
     }
-    stat(out, "bytes", st.items.bytes);
-    stat(out, "curr_items", st.items.curr_items);
-    stat(out, "total_items", st.items.total_items);
-    stat(out, "slab_global_page_pool", 0);
-    stat(out, "expired_unfetched", st.items.expired_unfetched);
-    stat(out, "evicted_unfetched", st.items.evicted_unfetched);
+    stat(out, "bytes", st.bytes);
+    stat(out, "curr_items", st.curr_items);
+    stat(out, "total_items", st.total_items);
+    stat(out, "slab_global_page_pool", st.page_pool);
+    stat(out, "expired_unfetched", st.expired_unfetched);
+    stat(out, "evicted_unfetched", st.evicted_unfetched);
     stat(out, "evicted_active", 0);
-    stat(out, "evictions", st.items.evictions);
-    stat(out, "reclaimed", st.items.reclaimed);
-    for name in [
-        "crawler_reclaimed",
-        "crawler_items_checked",
-        "lrutail_reflocked",
-        "moves_to_cold",
-        "moves_to_warm",
-        "moves_within_lru",
-        "direct_reclaims",
-        "lru_bumps_dropped",
-    ] {
-        stat(out, name, 0);
-    }
+    stat(out, "evictions", st.evictions);
+    stat(out, "reclaimed", st.reclaimed);
+    stat(out, "crawler_reclaimed", st.crawler_reclaimed);
+    stat(out, "crawler_items_checked", st.crawler_items_checked);
+    stat(out, "lrutail_reflocked", st.lrutail_reflocked);
+    stat(out, "moves_to_cold", 0);
+    stat(out, "moves_to_warm", 0);
+    stat(out, "moves_within_lru", st.moves_within_lru);
+    stat(out, "direct_reclaims", st.direct_reclaims);
+    stat(out, "lru_bumps_dropped", 0);
 }
 
 /// `stats settings`
@@ -207,12 +207,12 @@ pub fn settings(ctx: &Context<'_>, out: &mut dyn Reply) {
     stat(out, "item_size_max", s.item_size_max);
     stat(out, "maxconns_fast", "yes");
     stat(out, "hashpower_init", 0);
-    stat(out, "slab_reassign", "no");
-    stat(out, "slab_automove", 0);
+    stat(out, "slab_reassign", "yes");
+    stat(out, "slab_automove", ctx.store.automove_mode());
     stat(out, "slab_automove_ratio", "0.80");
     stat(out, "slab_automove_window", 30);
-    stat(out, "slab_chunk_max", s.item_size_max.min(512 * 1024));
-    stat(out, "lru_crawler", "no");
+    stat(out, "slab_chunk_max", ctx.store.class_sizes().chunk_max());
+    stat(out, "lru_crawler", "yes");
     stat(out, "lru_crawler_sleep", 100);
     stat(out, "lru_crawler_tocrawl", 0);
     stat(out, "tail_repair_time", 0);
@@ -259,53 +259,73 @@ pub fn settings(ctx: &Context<'_>, out: &mut dyn Reply) {
     stat(out, "memory_file", "(null)");
 }
 
-/// `stats items`: the first store has one flat LRU "class", reported as 1.
+/// `stats items`: per slab class, memcached's field names. ferrocache's LRU
+/// is flat (no hot/warm/temp segments): every item counts as cold.
 pub fn items(ctx: &Context<'_>, out: &mut dyn Reply) {
-    let st = ctx.store.stats();
-    if st.items.curr_items == 0 {
-        return;
-    }
-    let t = ctx.stats.totals();
-    let i = &st.items;
-    let rows: [(&str, u64); 29] = [
-        ("number", i.curr_items),
-        ("number_hot", 0),
-        ("number_warm", 0),
-        ("number_cold", i.curr_items),
-        ("number_temp", 0),
-        ("age_hot", 0),
-        ("age_warm", 0),
-        ("age", st.oldest_age as u64),
-        ("mem_requested", i.bytes),
-        ("evicted", i.evictions),
-        ("evicted_nonzero", 0),
-        ("evicted_time", 0),
-        ("outofmemory", st.out_of_memory),
-        ("tailrepairs", 0),
-        ("reclaimed", i.reclaimed),
-        ("expired_unfetched", i.expired_unfetched),
-        ("evicted_unfetched", i.evicted_unfetched),
-        ("evicted_active", 0),
-        ("crawler_reclaimed", 0),
-        ("crawler_items_checked", 0),
-        ("lrutail_reflocked", 0),
-        ("moves_to_cold", 0),
-        ("moves_to_warm", 0),
-        ("moves_within_lru", 0),
-        ("direct_reclaims", 0),
-        ("hits_to_hot", 0),
-        ("hits_to_warm", 0),
-        ("hits_to_cold", t.get_hits),
-        ("hits_to_temp", 0),
-    ];
-    for (name, value) in rows {
-        stat(out, &format!("items:1:{name}"), value);
+    for r in ctx.store.class_reports() {
+        let c = &r.stats;
+        if c.number == 0 && c.evicted == 0 && c.outofmemory == 0 {
+            continue;
+        }
+        let evicted_time = ctx.store.clock().now().saturating_sub(c.evicted_time);
+        let rows: [(&str, u64); 25] = [
+            ("number", c.number),
+            ("number_hot", 0),
+            ("number_warm", 0),
+            ("number_cold", c.number),
+            ("number_temp", 0),
+            ("age_hot", 0),
+            ("age_warm", 0),
+            ("age", r.age as u64),
+            ("mem_requested", c.mem_requested),
+            ("evicted", c.evicted),
+            ("evicted_nonzero", c.evicted_nonzero),
+            (
+                "evicted_time",
+                if c.evicted > 0 {
+                    evicted_time as u64
+                } else {
+                    0
+                },
+            ),
+            ("outofmemory", c.outofmemory),
+            ("tailrepairs", 0),
+            ("reclaimed", c.reclaimed),
+            ("expired_unfetched", c.expired_unfetched),
+            ("evicted_unfetched", c.evicted_unfetched),
+            ("evicted_active", 0),
+            ("crawler_reclaimed", c.crawler_reclaimed),
+            ("crawler_items_checked", c.crawler_items_checked),
+            ("lrutail_reflocked", c.lrutail_reflocked),
+            ("moves_to_cold", 0),
+            ("moves_to_warm", 0),
+            ("moves_within_lru", c.moves_within_lru),
+            ("direct_reclaims", c.direct_reclaims),
+        ];
+        for (name, value) in rows {
+            stat(out, &format!("items:{}:{name}", r.id), value);
+        }
     }
 }
 
-/// `stats slabs`: totals only until the slab allocator lands.
+/// `stats slabs`: per slab class that owns pages, then totals.
 pub fn slabs(ctx: &Context<'_>, out: &mut dyn Reply) {
+    let reports = ctx.store.class_reports();
+    for r in reports.iter().filter(|r| r.total_pages > 0) {
+        let rows: [(&str, usize); 7] = [
+            ("chunk_size", r.chunk_size),
+            ("chunks_per_page", r.chunks_per_page),
+            ("total_pages", r.total_pages),
+            ("total_chunks", r.total_pages * r.chunks_per_page),
+            ("used_chunks", r.used_chunks),
+            ("free_chunks", r.free_chunks),
+            ("free_chunks_end", r.free_chunks_end),
+        ];
+        for (name, value) in rows {
+            stat(out, &format!("{}:{name}", r.id), value);
+        }
+    }
     let st = ctx.store.stats();
-    stat(out, "active_slabs", u64::from(st.items.curr_items > 0));
-    stat(out, "total_malloced", st.used);
+    stat(out, "active_slabs", st.active_slabs);
+    stat(out, "total_malloced", st.total_malloced);
 }

@@ -148,6 +148,20 @@ pub enum Request<'a> {
     },
     /// stats [group]
     Stats(StatsGroup<'a>),
+    /// slabs reassign <src> <dst>
+    SlabsReassign {
+        /// Source class id.
+        src: i32,
+        /// Destination class id.
+        dst: i32,
+    },
+    /// slabs automove <0|1|2>
+    SlabsAutomove {
+        /// The mode.
+        mode: u32,
+        /// Suppress the reply.
+        noreply: bool,
+    },
     /// quit
     Quit,
 }
@@ -162,7 +176,8 @@ impl Request<'_> {
             | Request::Touch { noreply, .. }
             | Request::FlushAll { noreply, .. }
             | Request::Verbosity { noreply, .. }
-            | Request::CacheMemlimit { noreply, .. } => *noreply,
+            | Request::CacheMemlimit { noreply, .. }
+            | Request::SlabsAutomove { noreply, .. } => *noreply,
             _ => false,
         }
     }
@@ -178,7 +193,7 @@ pub enum Response<'a> {
         /// Client flags.
         flags: u32,
         /// The value.
-        data: &'a [u8],
+        data: crate::store::Value<'a>,
         /// CAS when asked for.
         cas: Option<u64>,
     },

@@ -171,6 +171,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
         b's' => match cmd {
             b"set" => storage(&t, StoreMode::Set, buf, consumed, limits),
             b"stats" => ok(Request::Stats(stats_group(&t))),
+            b"slabs" => slabs(&t, consumed),
             b"shutdown" => ok(Request::Shutdown {
                 graceful: n == 2 && t.get(1) == b"graceful",
                 valid: n == 1 || (n == 2 && t.get(1) == b"graceful"),
@@ -331,6 +332,32 @@ fn storage<'a>(
         }),
         consumed: end,
         swallow: 0,
+    }
+}
+
+fn slabs<'a>(t: &Tokens<'a>, consumed: usize) -> Parsed<'a> {
+    let error = |reply: &'static str, noreply: bool| Parsed::Error {
+        reply: (!noreply).then_some(reply),
+        consumed,
+    };
+    let request = |request| Parsed::Request {
+        request,
+        consumed,
+        swallow: 0,
+    };
+    match t.get(1) {
+        b"reassign" if t.n == 4 => match (c_strtol32(t.get(2)), c_strtol32(t.get(3))) {
+            (Some(src), Some(dst)) => request(Request::SlabsReassign { src, dst }),
+            _ => error(BAD_FORMAT, false),
+        },
+        b"automove" if t.n >= 3 => {
+            let noreply = t.noreply();
+            match c_strtoul32(t.get(2)) {
+                Some(mode) => request(Request::SlabsAutomove { mode, noreply }),
+                None => error(BAD_FORMAT, noreply),
+            }
+        }
+        _ => error(ERROR, false),
     }
 }
 

@@ -51,7 +51,8 @@ impl Reply for TextReply<'_> {
                     out.extend_from_slice(itoa::Buffer::new().format(cas).as_bytes());
                 }
                 out.extend_from_slice(b"\r\n");
-                out.extend_from_slice(data);
+                out.reserve(data.len() + 2);
+                data.pieces().for_each(|p| out.extend_from_slice(p));
                 out.extend_from_slice(b"\r\n");
             }
             Response::Miss { .. } => {}
@@ -81,6 +82,7 @@ impl Reply for TextReply<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{Store, StoreConfig, StoreMode};
 
     fn encode(r: Response<'_>, noreply: bool) -> Vec<u8> {
         let mut out = Vec::new();
@@ -88,22 +90,34 @@ mod tests {
         out
     }
 
+    fn encode_value(value: &[u8], flags: u32, cas: Option<u64>) -> Vec<u8> {
+        let store = Store::new(StoreConfig::default());
+        store.store(StoreMode::Set, b"k", flags, 0, value, 0);
+        let mut out = Vec::new();
+        store.get(b"k", None, |item| {
+            TextReply::new(&mut out, false).reply(Response::Value {
+                key: item.key,
+                flags: item.flags,
+                data: item.value,
+                cas,
+            })
+        });
+        out
+    }
+
     #[test]
     fn lines_are_memcached_s() {
-        let v = Response::Value {
-            key: b"k",
-            flags: 5,
-            data: b"abc",
-            cas: None,
-        };
-        assert_eq!(encode(v, false), b"VALUE k 5 3\r\nabc\r\n");
-        let v = Response::Value {
-            key: b"k",
-            flags: 0,
-            data: b"",
-            cas: Some(42),
-        };
-        assert_eq!(encode(v, false), b"VALUE k 0 0 42\r\n\r\n");
+        assert_eq!(encode_value(b"abc", 5, None), b"VALUE k 5 3\r\nabc\r\n");
+        assert_eq!(encode_value(b"", 0, Some(42)), b"VALUE k 0 0 42\r\n\r\n");
+        let big = vec![b'x'; 700_000];
+        let mut expected = b"VALUE k 0 700000\r\n".to_vec();
+        expected.extend_from_slice(&big);
+        expected.extend_from_slice(b"\r\n");
+        assert_eq!(
+            encode_value(&big, 0, None),
+            expected,
+            "a value spanning chunks"
+        );
         assert_eq!(encode(Response::Number(7), false), b"7\r\n");
         assert_eq!(
             encode(Response::Stat("pid", &12), false),

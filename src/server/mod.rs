@@ -53,6 +53,10 @@ impl Server {
             use_cas: settings.use_cas,
             evictions: !settings.disable_evictions,
             threads: settings.threads,
+            chunk_size: settings.chunk_size,
+            growth_factor: settings.growth_factor,
+            page_size: settings.slab_page_size,
+            automove: settings.slab_automove,
         });
         let stats = ServerStats::new(settings.threads, settings.verbose as u32);
         let shared = Arc::new(Shared {

@@ -1,38 +1,66 @@
-//! The item store: a lock-striped index with LRU eviction under a memory
-//! limit, TTLs, CAS, and memcached's store/arith/touch/flush semantics.
+//! The item store: slab-allocated item memory under `-m`, a lock-striped
+//! index, an LRU per slab class, TTLs, CAS, and memcached's
+//! store/arith/touch/flush semantics.
 //!
 //! It knows nothing of protocols: callers pass keys and values and get
 //! outcome values back; reads hand a borrowed [`ItemRef`] to a closure that
-//! runs with the stripe lock held, so a reply can be written without copying
+//! runs with the stripe lock held, so a reply is written without copying
 //! the value twice.
 //!
-//! Lock order: a thread holds at most its own stripe lock, and while holding
-//! it may only `try_lock` another stripe (eviction), never block on one.
+//! # Memory
+//! `-m` is spent in pages (`pages.rs`), handed lazily to slab classes
+//! (`classes.rs`) whose chunks hold one item each: a 32-byte header, the
+//! key and the value (`item.rs`). Items larger than half a page span
+//! chained chunks of the largest class. Nothing is allocated per item.
+//!
+//! # Locks
+//! - A **stripe** lock (picked by the key's hash) guards the stripe's index
+//!   and the header fields, key and value of every item linked in it.
+//! - A **class** lock guards the class's pages, free list and LRU list, and
+//!   the link and state bytes of its chunks.
+//! - The **page pool** lock guards unassigned pages; it is a leaf.
+//!
+//! Order: stripe, then class, then pool. A thread holding a class lock may
+//! only `try_lock` a stripe (eviction, crawling, page moves), and no thread
+//! holds two class locks, so no cycle can form. An item is unlinked from
+//! the index and from its LRU, and its chunks freed, with *both* its stripe
+//! and class locks held; so a class-lock holder that wins the stripe's
+//! `try_lock` finds the item still linked.
 
+mod classes;
 mod item;
-mod stripe;
+mod pages;
 
-pub use item::memcached_total;
-use item::{Entry, NIL};
-use stripe::Stripe;
-pub use stripe::StripeStats;
+pub use classes::{ClassSizes, ClassStats};
+
+use classes::Class;
+use item::{Header, CONT, CONT_HEADER, FETCHED, HAS_FLAGS, LARGE, LINKED};
+use pages::{Handle, Pages, NIL};
 
 use crate::clock::Clock;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use hashbrown::HashTable;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// Longest key memcached accepts.
 pub const KEY_MAX_LENGTH: usize = 250;
 
-/// A read is bumped in the LRU at most this often (memcached's ITEM_UPDATE_INTERVAL).
+/// A read bumps an item in the LRU at most this often (memcached's
+/// ITEM_UPDATE_INTERVAL).
 const ITEM_UPDATE_INTERVAL: u32 = 60;
 
-/// How many LRU-tail items `-M` looks at for an expired one before failing.
-const RECLAIM_SEARCH_DEPTH: usize = 5;
+/// How many LRU-tail items an allocation looks at for one it may free.
+const TAIL_SEARCH_DEPTH: usize = 5;
 
-/// Other stripes whose LRU tails an eviction compares with its own, to pick
-/// the least recently used of them (sampled LRU across stripes).
-const EVICTION_SAMPLES: usize = 8;
+/// How many rounds an allocation tries (reclaim, evict, move a page)
+/// before giving up with "out of memory".
+const ALLOC_ATTEMPTS: usize = 64;
+
+/// Items the crawler looks at per class per tick.
+const CRAWL_PER_TICK: usize = 20_000;
+
+/// Items the crawler looks at per class lock hold.
+const CRAWL_BATCH: usize = 200;
 
 /// How to store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +84,7 @@ pub enum StoreMode {
 pub enum StoreOutcome {
     /// Stored.
     Stored,
-    /// The mode's condition failed (add on a present key, replace on a missing one...).
+    /// The mode's condition failed.
     NotStored,
     /// CAS mismatch.
     Exists,
@@ -64,7 +92,7 @@ pub enum StoreOutcome {
     NotFound,
     /// Larger than `-I`.
     TooLarge,
-    /// No room and evictions are disabled (or nothing could be evicted).
+    /// No room and nothing could be evicted (or `-M`).
     NoMemory,
 }
 
@@ -103,13 +131,74 @@ pub enum DeltaOp {
     Decr,
 }
 
+/// A value borrowed from the store: its first part, then chained chunks.
+#[derive(Clone, Copy)]
+pub struct Value<'a> {
+    pages: &'a Pages,
+    first: &'a [u8],
+    next: Handle,
+    len: usize,
+    cont_capacity: usize,
+}
+
+impl std::fmt::Debug for Value<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Value").field("len", &self.len).finish()
+    }
+}
+
+impl<'a> Value<'a> {
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the value is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The value's bytes, in order, as one or more slices.
+    pub fn pieces(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let pages = self.pages;
+        let cap = self.cont_capacity;
+        let mut left = self.len - self.first.len();
+        let mut next = self.next;
+        std::iter::once(self.first).chain(std::iter::from_fn(move || {
+            if left == 0 || next == NIL {
+                return None;
+            }
+            let n = left.min(cap);
+            // SAFETY: a `Value` only exists inside a `Store::get` callback,
+            // which runs with the item's stripe lock held.
+            let piece = unsafe { item::slice(pages, next, CONT_HEADER, n) };
+            // SAFETY: as above.
+            next = unsafe { item::cont_next(pages, next) };
+            left -= n;
+            Some(piece)
+        }))
+    }
+
+    /// The value as one contiguous slice, if it is stored in one chunk.
+    pub fn as_slice(&self) -> Option<&'a [u8]> {
+        (self.first.len() == self.len).then_some(self.first)
+    }
+
+    /// Copies the value out.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len);
+        self.pieces().for_each(|p| out.extend_from_slice(p));
+        out
+    }
+}
+
 /// A borrowed view of a live item.
 #[derive(Debug, Clone, Copy)]
 pub struct ItemRef<'a> {
     /// The key.
     pub key: &'a [u8],
     /// The value.
-    pub value: &'a [u8],
+    pub value: Value<'a>,
     /// Client flags.
     pub flags: u32,
     /// CAS (0 when CAS is disabled).
@@ -119,51 +208,185 @@ pub struct ItemRef<'a> {
 /// Store configuration.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    /// Memory limit in bytes.
+    /// Memory limit in bytes (`-m`).
     pub max_bytes: usize,
-    /// Largest item (memcached-style total size).
+    /// Largest item, memcached-style total size (`-I`).
     pub item_size_max: usize,
-    /// Whether CAS values are kept and reported.
+    /// Whether CAS values are kept and reported (`!-C`).
     pub use_cas: bool,
-    /// Whether a full store evicts (`false` = `-M`).
+    /// Whether a full class evicts (`false` = `-M`).
     pub evictions: bool,
     /// Worker threads, to size the stripe count.
     pub threads: usize,
+    /// Smallest key + value + flags space of class 1 (`-n`).
+    pub chunk_size: usize,
+    /// Class growth factor (`-f`).
+    pub growth_factor: f64,
+    /// Page size (`-o slab_page_size`), a power of two.
+    pub page_size: usize,
+    /// `slab_automove` mode: 0 off, 1 on evictions, 2 aggressive.
+    pub automove: u8,
 }
 
-/// Totals over all stripes.
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            max_bytes: 64 << 20,
+            item_size_max: 1 << 20,
+            use_cas: true,
+            evictions: true,
+            threads: 4,
+            chunk_size: 48,
+            growth_factor: 1.25,
+            page_size: 1 << 20,
+            automove: 1,
+        }
+    }
+}
+
+/// One class's numbers for `stats slabs` / `stats items`.
+#[derive(Debug, Clone, Copy)]
+pub struct ClassReport {
+    /// Class id.
+    pub id: u8,
+    /// Chunk size.
+    pub chunk_size: usize,
+    /// Chunks per page.
+    pub chunks_per_page: usize,
+    /// Pages owned.
+    pub total_pages: usize,
+    /// Chunks in use.
+    pub used_chunks: usize,
+    /// Chunks on the free list.
+    pub free_chunks: usize,
+    /// Chunks not yet carved from the last page.
+    pub free_chunks_end: usize,
+    /// Seconds since the LRU tail item was last accessed.
+    pub age: u32,
+    /// Counters.
+    pub stats: ClassStats,
+}
+
+/// Totals over the whole store.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct StoreStats {
-    /// Summed stripe counters.
-    pub items: StripeStats,
-    /// Bytes charged against the limit.
-    pub used: u64,
+    /// Linked items.
+    pub curr_items: u64,
+    /// Bytes of linked items (header, key, value).
+    pub bytes: u64,
+    /// Items ever stored.
+    pub total_items: u64,
+    /// Live items evicted.
+    pub evictions: u64,
+    /// Evicted items never fetched.
+    pub evicted_unfetched: u64,
+    /// Dead items whose memory was reused.
+    pub reclaimed: u64,
+    /// Reclaimed expired items never fetched.
+    pub expired_unfetched: u64,
+    /// Dead items freed by the crawler.
+    pub crawler_reclaimed: u64,
+    /// Items the crawler looked at.
+    pub crawler_items_checked: u64,
+    /// Tail items skipped because busy.
+    pub lrutail_reflocked: u64,
+    /// LRU bumps.
+    pub moves_within_lru: u64,
+    /// Allocations that reclaimed or evicted.
+    pub direct_reclaims: u64,
+    /// Failed allocations.
+    pub out_of_memory: u64,
+    /// Bytes of pages allocated.
+    pub total_malloced: u64,
+    /// Pages allocated but owned by no class.
+    pub page_pool: u64,
+    /// Classes owning pages.
+    pub active_slabs: u64,
+    /// Pages moved between classes.
+    pub slabs_moved: u64,
     /// Current limit.
     pub limit: u64,
-    /// Stores refused for lack of memory.
-    pub out_of_memory: u64,
-    /// Bytes held by the index (tables and entry slots).
+    /// Bytes held by the index tables.
     pub index_bytes: u64,
-    /// Seconds since the least recently used item was last bumped.
+    /// Seconds since the least recently used item was accessed.
     pub oldest_age: u32,
+}
+
+/// What `slabs reassign` answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reassign {
+    /// Moved.
+    Ok,
+    /// A page could not be emptied now (items in use).
+    Busy,
+    /// No such class.
+    BadClass,
+    /// The source class has no page to give.
+    NoSpare,
+    /// Source and destination are the same.
+    Same,
+}
+
+/// Unassigned pages and the page budget.
+#[derive(Debug, Default)]
+struct PagePool {
+    /// Allocated pages owned by no class.
+    free: Vec<u32>,
+    /// Page ids whose memory was released.
+    released: Vec<u32>,
+    /// Next never-used page id.
+    next_id: u32,
+    /// Pages with memory (owned by classes or in `free`).
+    allocated: usize,
+    /// Page budget (`-m` / page size).
+    limit: usize,
+}
+
+/// One lock stripe of the index.
+#[derive(Debug, Default)]
+struct Stripe {
+    table: HashTable<Handle>,
+}
+
+/// Why an item is not live.
+#[derive(Debug, Clone, Copy)]
+enum Dead {
+    Expired,
+    Flushed,
+}
+
+/// Why an item is being removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Removal {
+    /// delete, replace by a newer version, failed set.
+    Normal,
+    /// Found dead on access.
+    Lazy,
+    /// Freed to make room (allocation).
+    Evict,
+    /// Freed by the crawler.
+    Crawl,
+    /// Freed to move its page.
+    PageMove,
 }
 
 /// The store.
 pub struct Store {
+    pages: Pages,
+    sizes: ClassSizes,
+    classes: Box<[Mutex<Class>]>,
+    pool: Mutex<PagePool>,
     stripes: Box<[Mutex<Stripe>]>,
     stripe_shift: u32,
     hasher: ahash::RandomState,
-    limit: AtomicUsize,
-    used: AtomicUsize,
     next_cas: AtomicU64,
-    /// Recency sequence handed to items on store and LRU bump.
-    lru_seq: AtomicU64,
     /// Items with a CAS below this were flushed.
     oldest_live_cas: AtomicU64,
     /// Relative time a delayed flush_all takes effect (0 = none pending).
     pending_flush: AtomicU32,
-    evict_cursor: AtomicUsize,
-    out_of_memory: AtomicU64,
+    limit: AtomicUsize,
+    slabs_moved: AtomicU64,
+    automove: AtomicU8,
     evictions: AtomicBool,
     item_size_max: usize,
     use_cas: bool,
@@ -173,37 +396,47 @@ pub struct Store {
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
+            .field("pages", &self.pages)
+            .field("classes", &self.sizes.largest())
             .field("stripes", &self.stripes.len())
-            .field("used", &self.used)
-            .field("limit", &self.limit)
             .finish()
     }
 }
 
-/// Why an entry is not live.
-enum Dead {
-    Expired,
-    Flushed,
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Store {
     /// An empty store.
     pub fn new(config: StoreConfig) -> Store {
-        let count = (config.threads.max(1) * 256)
+        let page_size = config.page_size;
+        let sizes = ClassSizes::new(config.chunk_size, config.growth_factor, page_size);
+        let classes = (0..=sizes.largest())
+            .map(|id| Mutex::new(Class::new(sizes.size(id).max(1), page_size)))
+            .collect();
+        let stripe_count = (config.threads.max(1) * 256)
             .next_power_of_two()
             .clamp(256, 16384);
+        let pages = Pages::new(page_size);
+        let limit_pages = (config.max_bytes / page_size).clamp(1, pages.max_pages());
         Store {
-            stripes: (0..count).map(|_| Mutex::new(Stripe::default())).collect(),
-            stripe_shift: 64 - count.trailing_zeros(),
+            pages,
+            sizes,
+            classes,
+            pool: Mutex::new(PagePool {
+                limit: limit_pages,
+                ..PagePool::default()
+            }),
+            stripes: (0..stripe_count).map(|_| Mutex::default()).collect(),
+            stripe_shift: 64 - stripe_count.trailing_zeros(),
             hasher: ahash::RandomState::new(),
-            limit: AtomicUsize::new(config.max_bytes),
-            used: AtomicUsize::new(0),
             next_cas: AtomicU64::new(1),
-            lru_seq: AtomicU64::new(0),
             oldest_live_cas: AtomicU64::new(0),
             pending_flush: AtomicU32::new(0),
-            evict_cursor: AtomicUsize::new(0),
-            out_of_memory: AtomicU64::new(0),
+            limit: AtomicUsize::new(config.max_bytes),
+            slabs_moved: AtomicU64::new(0),
+            automove: AtomicU8::new(config.automove),
             evictions: AtomicBool::new(config.evictions),
             item_size_max: config.item_size_max,
             use_cas: config.use_cas,
@@ -216,8 +449,24 @@ impl Store {
         &self.clock
     }
 
-    /// Advances the clock and applies a delayed flush_all whose time has come.
-    /// Called once a second by the timer thread.
+    /// The slab classes' chunk sizes.
+    pub fn class_sizes(&self) -> &ClassSizes {
+        &self.sizes
+    }
+
+    /// Number of lock stripes.
+    pub fn stripe_count(&self) -> usize {
+        self.stripes.len()
+    }
+
+    /// Whether an item of this shape fits under `-I` (memcached's arithmetic,
+    /// so the same values are refused).
+    pub fn item_fits(&self, klen: usize, vlen: usize, flags: u32) -> bool {
+        memcached_total(klen, vlen, flags, self.use_cas) <= self.item_size_max
+    }
+
+    /// Once a second (timer thread): advance the clock, apply a due delayed
+    /// flush_all, crawl for expired items, and move a page if automove says so.
     pub fn tick(&self) {
         self.clock.tick();
         let pending = self.pending_flush.load(Ordering::Acquire);
@@ -230,25 +479,16 @@ impl Store {
         {
             self.flush_now();
         }
-    }
-
-    /// Whether an item of this shape fits under `-I`.
-    pub fn item_fits(&self, klen: usize, vlen: usize, flags: u32) -> bool {
-        memcached_total(klen, vlen, flags, self.use_cas) <= self.item_size_max
-    }
-
-    /// Number of lock stripes.
-    pub fn stripe_count(&self) -> usize {
-        self.stripes.len()
+        self.crawl();
+        self.automove();
     }
 
     fn hash(&self, key: &[u8]) -> u64 {
         self.hasher.hash_one(key)
     }
 
-    fn stripe(&self, hash: u64) -> MutexGuard<'_, Stripe> {
-        let i = (hash >> self.stripe_shift) as usize;
-        self.stripes[i].lock().unwrap_or_else(|p| p.into_inner())
+    fn stripe(&self, hash: u64) -> &Mutex<Stripe> {
+        &self.stripes[(hash >> self.stripe_shift) as usize]
     }
 
     fn visible_cas(&self, cas: u64) -> u64 {
@@ -263,35 +503,53 @@ impl Store {
         self.next_cas.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn bytes_of(&self, e: &Entry) -> u64 {
-        memcached_total(e.klen as usize, e.value().len(), e.flags, self.use_cas) as u64
-    }
-
-    fn dead(&self, e: &Entry) -> Option<Dead> {
-        if self.clock.is_expired(e.exptime) {
+    fn dead(&self, hdr: &Header) -> Option<Dead> {
+        if self.clock.is_expired(hdr.exptime) {
             Some(Dead::Expired)
-        } else if e.cas < self.oldest_live_cas.load(Ordering::Relaxed) {
+        } else if hdr.cas < self.oldest_live_cas.load(Ordering::Relaxed) {
             Some(Dead::Flushed)
         } else {
             None
         }
     }
 
-    /// Unlinks `idx` from `s`, releasing its memory charge.
-    fn free(&self, s: &mut Stripe, idx: u32) -> Entry {
-        let bytes = self.bytes_of(s.entry(idx));
-        let e = s.unlink(idx, bytes);
-        self.used.fetch_sub(e.charge(), Ordering::Relaxed);
-        e
+    /// The key of a linked item.
+    ///
+    /// # Safety
+    /// The caller holds the item's stripe lock, or its class lock while the
+    /// item is LINKED (keys never change while linked).
+    unsafe fn key_of(&self, h: Handle) -> &[u8] {
+        // SAFETY: per the caller's promise; the key and its length are
+        // written once before the item is linked.
+        unsafe {
+            let (offset, len) = item::key_range(&self.pages, h);
+            item::slice(&self.pages, h, offset, len)
+        }
     }
 
-    /// Finds a live entry; a dead one found on the way is reclaimed.
-    fn lookup(&self, s: &mut Stripe, hash: u64, key: &[u8]) -> Result<u32, Lookup> {
-        let idx = s.find(hash, key).ok_or(Lookup::Miss)?;
-        match self.dead(s.entry(idx)) {
-            None => Ok(idx),
+    fn find(&self, stripe: &Stripe, hash: u64, key: &[u8]) -> Option<Handle> {
+        stripe
+            .table
+            // SAFETY: the stripe lock is held (`stripe` is borrowed from its guard).
+            .find(hash, |&h| unsafe { self.key_of(h) } == key)
+            .copied()
+    }
+
+    /// Finds a live item; a dead one found on the way is freed.
+    fn lookup(
+        &self,
+        stripe: &mut Stripe,
+        hash: u64,
+        key: &[u8],
+    ) -> Result<(Handle, Header), Lookup> {
+        let h = self.find(stripe, hash, key).ok_or(Lookup::Miss)?;
+        // SAFETY: the stripe lock is held.
+        let hdr = unsafe { item::read(&self.pages, h) };
+        match self.dead(&hdr) {
+            None => Ok((h, hdr)),
             Some(why) => {
-                self.free(s, idx);
+                let mut class = lock(&self.classes[hdr.class as usize]);
+                self.remove(stripe, &mut class, hash, h, &hdr, Removal::Lazy);
                 Err(match why {
                     Dead::Expired => Lookup::Expired,
                     Dead::Flushed => Lookup::Flushed,
@@ -300,14 +558,93 @@ impl Store {
         }
     }
 
-    fn bump(&self, s: &mut Stripe, idx: u32) {
+    /// Unlinks an item from the index and its LRU and frees its chunks
+    /// (into the class's free list, except for a page move).
+    fn remove(
+        &self,
+        stripe: &mut Stripe,
+        class: &mut Class,
+        hash: u64,
+        h: Handle,
+        hdr: &Header,
+        why: Removal,
+    ) {
+        match stripe.table.find_entry(hash, |&c| c == h) {
+            Ok(slot) => {
+                slot.remove();
+            }
+            Err(_) => unreachable!("removing an item missing from its stripe"),
+        }
+        class.unlink(&self.pages, h);
+        let st = &mut class.stats;
+        st.number -= 1;
+        st.mem_requested -= self.item_bytes(hdr) as u64;
+        let fetched = hdr.bits & FETCHED != 0;
+        match why {
+            Removal::Evict | Removal::PageMove => match self.dead(hdr) {
+                Some(dead) => {
+                    st.reclaimed += 1;
+                    if matches!(dead, Dead::Expired) && !fetched {
+                        st.expired_unfetched += 1;
+                    }
+                }
+                None => {
+                    st.evicted += 1;
+                    st.evicted_time = hdr.time;
+                    if hdr.exptime != 0 {
+                        st.evicted_nonzero += 1;
+                    }
+                    if !fetched {
+                        st.evicted_unfetched += 1;
+                    }
+                }
+            },
+            Removal::Crawl => {
+                st.crawler_reclaimed += 1;
+                if !fetched && self.clock.is_expired(hdr.exptime) {
+                    st.expired_unfetched += 1;
+                }
+            }
+            Removal::Lazy | Removal::Normal => {}
+        }
+        self.free_chunks(class, h, hdr);
+    }
+
+    /// Returns an unlinked item's chunks to its class.
+    fn free_chunks(&self, class: &mut Class, h: Handle, hdr: &Header) {
+        let mut next = hdr.chain;
+        class.give(&self.pages, h);
+        while hdr.bits & LARGE != 0 && next != NIL {
+            // SAFETY: the class lock is held and the chunk is CONT.
+            let after = unsafe { item::cont_next(&self.pages, next) };
+            class.give(&self.pages, next);
+            next = after;
+        }
+    }
+
+    /// Bytes an item occupies in its chunks (header, key, value).
+    fn item_bytes(&self, hdr: &Header) -> usize {
+        hdr.value_offset() + hdr.vlen as usize
+    }
+
+    /// Bumps a read item in its LRU (at most once a minute) and marks it
+    /// fetched. The caller holds the item's stripe lock.
+    fn bump(&self, h: Handle, hdr: &Header, fetch: bool) {
         let now = self.clock.now();
-        let e = s.entry_mut(idx);
-        e.fetched = true;
-        if e.time.saturating_add(ITEM_UPDATE_INTERVAL) <= now {
-            e.time = now;
-            e.seq = self.lru_seq.fetch_add(1, Ordering::Relaxed);
-            s.bump(idx);
+        let stale = hdr.time.saturating_add(ITEM_UPDATE_INTERVAL) <= now;
+        let unfetched = fetch && hdr.bits & FETCHED == 0;
+        if stale || unfetched {
+            let mut class = lock(&self.classes[hdr.class as usize]);
+            // SAFETY: both the stripe lock (caller) and the class lock are held.
+            unsafe {
+                if unfetched {
+                    item::set_fetched(&self.pages, h);
+                }
+                if stale {
+                    item::set_time(&self.pages, h, now);
+                    class.bump(&self.pages, h);
+                }
+            }
         }
     }
 
@@ -315,23 +652,39 @@ impl Store {
     /// bumps it. `touch` gives the item a new expiry first (gat).
     pub fn get<F: FnOnce(ItemRef<'_>)>(&self, key: &[u8], touch: Option<i64>, f: F) -> Lookup {
         let hash = self.hash(key);
-        let mut s = self.stripe(hash);
-        match self.lookup(&mut s, hash, key) {
-            Ok(idx) => {
-                if let Some(exptime) = touch {
-                    s.entry_mut(idx).exptime = self.clock.realtime(exptime);
-                }
-                self.bump(&mut s, idx);
-                let e = s.entry(idx);
-                f(ItemRef {
-                    key: e.key(),
-                    value: e.value(),
-                    flags: e.flags,
-                    cas: self.visible_cas(e.cas),
-                });
-                Lookup::Hit
-            }
-            Err(miss) => miss,
+        let mut stripe = lock(self.stripe(hash));
+        let (h, hdr) = match self.lookup(&mut stripe, hash, key) {
+            Ok(found) => found,
+            Err(miss) => return miss,
+        };
+        if let Some(t) = touch {
+            // SAFETY: the stripe lock is held.
+            unsafe { item::update(&self.pages, h, self.clock.realtime(t), hdr.cas) };
+        }
+        self.bump(h, &hdr, true);
+        f(ItemRef {
+            key,
+            value: self.value(h, &hdr),
+            flags: hdr.flags,
+            cas: self.visible_cas(hdr.cas),
+        });
+        Lookup::Hit
+    }
+
+    fn value(&self, h: Handle, hdr: &Header) -> Value<'_> {
+        let vlen = hdr.vlen as usize;
+        let first_len = if hdr.bits & LARGE != 0 {
+            self.sizes.chunk_max() - hdr.value_offset()
+        } else {
+            vlen
+        };
+        Value {
+            pages: &self.pages,
+            // SAFETY: called with the item's stripe lock held.
+            first: unsafe { item::slice(&self.pages, h, hdr.value_offset(), first_len.min(vlen)) },
+            next: hdr.chain,
+            len: vlen,
+            cont_capacity: self.sizes.chunk_max() - CONT_HEADER,
         }
     }
 
@@ -343,10 +696,11 @@ impl Store {
     /// Deletes a live item.
     pub fn delete(&self, key: &[u8]) -> Lookup {
         let hash = self.hash(key);
-        let mut s = self.stripe(hash);
-        match self.lookup(&mut s, hash, key) {
-            Ok(idx) => {
-                self.free(&mut s, idx);
+        let mut stripe = lock(self.stripe(hash));
+        match self.lookup(&mut stripe, hash, key) {
+            Ok((h, hdr)) => {
+                let mut class = lock(&self.classes[hdr.class as usize]);
+                self.remove(&mut stripe, &mut class, hash, h, &hdr, Removal::Normal);
                 Lookup::Hit
             }
             Err(miss) => miss,
@@ -354,7 +708,7 @@ impl Store {
     }
 
     /// Stores `data` under `key` according to `mode`; `cas` is compared in
-    /// [`StoreMode::Cas`]. On success returns the new item's CAS.
+    /// [`StoreMode::Cas`]. On success also returns the new item's CAS.
     pub fn store(
         &self,
         mode: StoreMode,
@@ -373,122 +727,147 @@ impl Store {
             return (StoreOutcome::TooLarge, 0);
         }
         let hash = self.hash(key);
-        let mut s = self.stripe(hash);
-        let existing = self.lookup(&mut s, hash, key).ok();
-        let (flags, exptime, kv) = match (mode, existing) {
-            (StoreMode::Add, Some(idx)) => {
-                // memcached refreshes an item that an add collided with.
-                self.bump(&mut s, idx);
-                return (StoreOutcome::NotStored, 0);
-            }
-            (StoreMode::Replace | StoreMode::Append | StoreMode::Prepend, None) => {
-                return (StoreOutcome::NotStored, 0)
-            }
-            (StoreMode::Cas, None) => return (StoreOutcome::NotFound, 0),
-            (StoreMode::Cas, Some(idx)) if self.visible_cas(s.entry(idx).cas) != cas => {
-                return (StoreOutcome::Exists, 0)
-            }
-            (StoreMode::Append | StoreMode::Prepend, Some(idx)) => {
-                let old = s.entry(idx);
-                if !self.item_fits(key.len(), old.value().len() + data.len(), old.flags) {
-                    return (StoreOutcome::NotStored, 0);
-                }
-                let mut kv = Vec::with_capacity(old.kv.len() + data.len());
-                kv.extend_from_slice(key);
-                if mode == StoreMode::Append {
-                    kv.extend_from_slice(old.value());
-                    kv.extend_from_slice(data);
-                } else {
-                    kv.extend_from_slice(data);
-                    kv.extend_from_slice(old.value());
-                }
-                (old.flags, old.exptime, kv.into_boxed_slice())
-            }
-            _ => {
-                let mut kv = Vec::with_capacity(key.len() + data.len());
-                kv.extend_from_slice(key);
-                kv.extend_from_slice(data);
-                (flags, self.clock.realtime(exptime), kv.into_boxed_slice())
-            }
-        };
-        if let Some(idx) = existing {
-            self.free(&mut s, idx);
+        if matches!(mode, StoreMode::Append | StoreMode::Prepend) {
+            return self.concat(mode, key, hash, data);
         }
-        let entry = Entry {
-            hash,
-            klen: key.len() as u8,
-            flags,
-            exptime,
-            time: self.clock.now(),
-            cas: self.new_cas(),
-            seq: self.lru_seq.fetch_add(1, Ordering::Relaxed),
-            fetched: false,
-            prev: NIL,
-            next: NIL,
-            kv,
-        };
-        if !self.reserve(&mut s, entry.charge()) {
+        let exptime = self.clock.realtime(exptime);
+        // Allocate and fill the new item before taking the stripe lock.
+        let Some((h, hdr)) = self.allocate(key, flags, exptime, &[data]) else {
+            if mode == StoreMode::Set {
+                self.delete(key);
+            }
             return (StoreOutcome::NoMemory, 0);
+        };
+        let mut stripe = lock(self.stripe(hash));
+        let existing = self.lookup(&mut stripe, hash, key).ok();
+        let refuse = match (mode, existing) {
+            (StoreMode::Add, Some((old, old_hdr))) => {
+                // memcached refreshes an item that an add collided with.
+                self.bump(old, &old_hdr, false);
+                Some(StoreOutcome::NotStored)
+            }
+            (StoreMode::Replace, None) => Some(StoreOutcome::NotStored),
+            (StoreMode::Cas, None) => Some(StoreOutcome::NotFound),
+            (StoreMode::Cas, Some((_, old_hdr))) if self.visible_cas(old_hdr.cas) != cas => {
+                Some(StoreOutcome::Exists)
+            }
+            _ => None,
+        };
+        if let Some(outcome) = refuse {
+            drop(stripe);
+            self.discard(h, &hdr);
+            return (outcome, 0);
         }
-        let new_cas = self.visible_cas(entry.cas);
-        let bytes = self.bytes_of(&entry);
-        s.link(entry, bytes);
-        (StoreOutcome::Stored, new_cas)
+        if let Some((old, old_hdr)) = existing {
+            let mut class = lock(&self.classes[old_hdr.class as usize]);
+            self.remove(
+                &mut stripe,
+                &mut class,
+                hash,
+                old,
+                &old_hdr,
+                Removal::Normal,
+            );
+        }
+        self.link(&mut stripe, hash, h, &hdr);
+        (StoreOutcome::Stored, self.visible_cas(hdr.cas))
+    }
+
+    /// append / prepend: the new item is built from the old value and the
+    /// data while the stripe lock is held.
+    fn concat(&self, mode: StoreMode, key: &[u8], hash: u64, data: &[u8]) -> (StoreOutcome, u64) {
+        let mut stripe = lock(self.stripe(hash));
+        let Ok((old, old_hdr)) = self.lookup(&mut stripe, hash, key) else {
+            return (StoreOutcome::NotStored, 0);
+        };
+        let total = old_hdr.vlen as usize + data.len();
+        if !self.item_fits(key.len(), total, old_hdr.flags) {
+            return (StoreOutcome::NotStored, 0);
+        }
+        let old_value = self.value(old, &old_hdr);
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(4);
+        if mode == StoreMode::Prepend {
+            parts.push(data);
+        }
+        parts.extend(old_value.pieces());
+        if mode == StoreMode::Append {
+            parts.push(data);
+        }
+        let Some((h, hdr)) = self.allocate(key, old_hdr.flags, old_hdr.exptime, &parts) else {
+            return (StoreOutcome::NotStored, 0);
+        };
+        let mut class = lock(&self.classes[old_hdr.class as usize]);
+        self.remove(
+            &mut stripe,
+            &mut class,
+            hash,
+            old,
+            &old_hdr,
+            Removal::Normal,
+        );
+        drop(class);
+        self.link(&mut stripe, hash, h, &hdr);
+        (StoreOutcome::Stored, self.visible_cas(hdr.cas))
+    }
+
+    /// Links a filled, ALLOCATING item into the index and its class LRU.
+    fn link(&self, stripe: &mut Stripe, hash: u64, h: Handle, hdr: &Header) {
+        stripe
+            .table
+            // SAFETY: the stripe lock is held; items in the table are linked.
+            .insert_unique(hash, h, |&c| self.hash(unsafe { self.key_of(c) }));
+        let mut class = lock(&self.classes[hdr.class as usize]);
+        class.link(&self.pages, h);
+        class.stats.number += 1;
+        class.stats.total_items += 1;
+        class.stats.mem_requested += self.item_bytes(hdr) as u64;
+    }
+
+    /// Frees an allocated item that was never linked.
+    fn discard(&self, h: Handle, hdr: &Header) {
+        let mut class = lock(&self.classes[hdr.class as usize]);
+        self.free_chunks(&mut class, h, hdr);
     }
 
     /// Applies incr/decr to a live item holding an unsigned decimal.
     pub fn delta(&self, key: &[u8], op: DeltaOp, delta: u64) -> Delta {
         let hash = self.hash(key);
-        let mut s = self.stripe(hash);
-        let Ok(idx) = self.lookup(&mut s, hash, key) else {
+        let mut stripe = lock(self.stripe(hash));
+        let Ok((h, hdr)) = self.lookup(&mut stripe, hash, key) else {
             return Delta::NotFound;
         };
-        let Some(value) = parse_counter(s.entry(idx).value()) else {
+        let Some(current) = self.value(h, &hdr).as_slice() else {
+            return Delta::NonNumeric;
+        };
+        let Some(value) = parse_counter(current) else {
             return Delta::NonNumeric;
         };
         let value = match op {
             DeltaOp::Incr => value.wrapping_add(delta),
             DeltaOp::Decr => value.saturating_sub(delta),
         };
-        let mut digits = itoa::Buffer::new().format(value).as_bytes().to_vec();
-        self.bump(&mut s, idx);
-        let old_len = s.entry(idx).value().len();
-        if digits.len() <= old_len {
+        let mut buf = itoa::Buffer::new();
+        let digits = buf.format(value).as_bytes();
+        self.bump(h, &hdr, false);
+        let cas = self.new_cas();
+        if digits.len() <= hdr.vlen as usize {
             // memcached rewrites in place, padding with spaces to the old length.
-            digits.resize(old_len, b' ');
-            let cas = self.new_cas();
-            let e = s.entry_mut(idx);
-            let klen = e.klen as usize;
-            e.kv[klen..].copy_from_slice(&digits);
-            e.cas = cas;
+            // SAFETY: the stripe lock is held; the value is one chunk.
+            let v =
+                unsafe { item::slice_mut(&self.pages, h, hdr.value_offset(), hdr.vlen as usize) };
+            v[..digits.len()].copy_from_slice(digits);
+            v[digits.len()..].fill(b' ');
+            // SAFETY: the stripe lock is held.
+            unsafe { item::update(&self.pages, h, hdr.exptime, cas) };
             return Delta::Value(value);
         }
-        let (flags, exptime) = {
-            let e = s.entry(idx);
-            (e.flags, e.exptime)
-        };
-        self.free(&mut s, idx);
-        let mut kv = Vec::with_capacity(key.len() + digits.len());
-        kv.extend_from_slice(key);
-        kv.extend_from_slice(&digits);
-        let entry = Entry {
-            hash,
-            klen: key.len() as u8,
-            flags,
-            exptime,
-            time: self.clock.now(),
-            cas: self.new_cas(),
-            seq: self.lru_seq.fetch_add(1, Ordering::Relaxed),
-            fetched: false,
-            prev: NIL,
-            next: NIL,
-            kv: kv.into_boxed_slice(),
-        };
-        if !self.reserve(&mut s, entry.charge()) {
+        let Some((new, new_hdr)) = self.allocate(key, hdr.flags, hdr.exptime, &[digits]) else {
             return Delta::NoMemory;
-        }
-        let bytes = self.bytes_of(&entry);
-        s.link(entry, bytes);
+        };
+        let mut class = lock(&self.classes[hdr.class as usize]);
+        self.remove(&mut stripe, &mut class, hash, h, &hdr, Removal::Normal);
+        drop(class);
+        self.link(&mut stripe, hash, new, &new_hdr);
         Delta::Value(value)
     }
 
@@ -509,15 +888,451 @@ impl Store {
         self.oldest_live_cas.fetch_max(next, Ordering::Relaxed);
     }
 
-    /// Changes the memory limit; a lower limit evicts down to it at once
-    /// (unless evictions are disabled).
-    pub fn set_limit(&self, bytes: usize) {
-        self.limit.store(bytes, Ordering::Relaxed);
-        if self.evictions.load(Ordering::Relaxed) {
-            while self.used.load(Ordering::Relaxed) > bytes {
-                if !self.evict_elsewhere(None) {
+    // ----------------------------------------------------------------- memory
+
+    /// Allocates chunks for an item and writes it (header, key, value parts);
+    /// the result is ALLOCATING: owned by the caller until linked.
+    fn allocate(
+        &self,
+        key: &[u8],
+        flags: u32,
+        exptime: u32,
+        parts: &[&[u8]],
+    ) -> Option<(Handle, Header)> {
+        let vlen: usize = parts.iter().map(|p| p.len()).sum();
+        let small = item::head_bytes(key.len(), flags, false) + vlen;
+        let mut hdr = Header {
+            klen: key.len() as u8,
+            bits: if flags != 0 { HAS_FLAGS } else { 0 },
+            exptime,
+            time: self.clock.now(),
+            vlen: vlen as u32,
+            cas: 0,
+            flags,
+            chain: NIL,
+            class: 0,
+        };
+        let (head, chain) = match self.sizes.class_for(small) {
+            Some(class) => {
+                hdr.class = class;
+                (self.take_chunk(class)?, Vec::new())
+            }
+            None => {
+                let class = self.sizes.largest();
+                hdr.class = class;
+                hdr.bits |= LARGE;
+                let first = self.sizes.chunk_max() - item::head_bytes(key.len(), flags, true);
+                let per = self.sizes.chunk_max() - CONT_HEADER;
+                let count = (vlen - first.min(vlen)).div_ceil(per);
+                let head = self.take_chunk(class)?;
+                let mut chain = Vec::with_capacity(count);
+                for _ in 0..count {
+                    match self.take_chunk(class) {
+                        Some(c) => chain.push(c),
+                        None => {
+                            let mut cls = lock(&self.classes[class as usize]);
+                            cls.give(&self.pages, head);
+                            chain.iter().for_each(|&c| cls.give(&self.pages, c));
+                            return None;
+                        }
+                    }
+                }
+                hdr.chain = chain.first().copied().unwrap_or(NIL);
+                (head, chain)
+            }
+        };
+        hdr.cas = self.new_cas();
+        // SAFETY: every chunk was just taken (ALLOCATING): this thread owns it.
+        unsafe {
+            item::init(&self.pages, head, &hdr);
+            item::slice_mut(&self.pages, head, hdr.key_offset(), key.len()).copy_from_slice(key);
+            for (i, &c) in chain.iter().enumerate() {
+                let next = chain.get(i + 1).copied().unwrap_or(NIL);
+                item::init_cont(&self.pages, c, hdr.class, head, next);
+            }
+        }
+        self.write_value(head, &hdr, &chain, parts);
+        Some((head, hdr))
+    }
+
+    /// Copies value parts into an owned item's chunks.
+    fn write_value(&self, head: Handle, hdr: &Header, chain: &[Handle], parts: &[&[u8]]) {
+        let vlen = hdr.vlen as usize;
+        let first_cap = if chain.is_empty() {
+            vlen
+        } else {
+            self.sizes.chunk_max() - hdr.value_offset()
+        };
+        let per = self.sizes.chunk_max() - CONT_HEADER;
+        // Destinations: (chunk, offset, capacity) in order.
+        let mut dests = std::iter::once((head, hdr.value_offset(), first_cap.min(vlen)))
+            .chain(chain.iter().map(|&c| (c, CONT_HEADER, per)));
+        let mut dest: Option<(Handle, usize, usize)> = None;
+        for part in parts {
+            let mut part: &[u8] = part;
+            while !part.is_empty() {
+                let (c, off, room) = match dest {
+                    Some(d) if d.2 > 0 => d,
+                    _ => dests.next().expect("chunks sized for the value"),
+                };
+                let n = room.min(part.len());
+                // SAFETY: the chunks are owned by this thread (ALLOCATING).
+                unsafe { item::slice_mut(&self.pages, c, off, n) }.copy_from_slice(&part[..n]);
+                part = &part[n..];
+                dest = Some((c, off + n, room - n));
+            }
+        }
+    }
+
+    /// One chunk of `class`: a free one, a new one, or one made free by
+    /// reclaiming, evicting, or moving a page from another class.
+    fn take_chunk(&self, class: u8) -> Option<Handle> {
+        let evict = self.evictions.load(Ordering::Relaxed);
+        for _ in 0..ALLOC_ATTEMPTS {
+            {
+                let mut c = lock(&self.classes[class as usize]);
+                if let Some(h) = c.take(&self.pages) {
+                    return Some(h);
+                }
+                if let Some(page) = self.new_page() {
+                    c.add_page(&self.pages, page);
+                    continue;
+                }
+                if !c.pages.is_empty() && self.free_from_tail(&mut c, evict) {
+                    c.stats.direct_reclaims += 1;
+                    continue;
+                }
+            }
+            // This class cannot help itself: take a page from another.
+            if !self.move_page_to(class, evict) {
+                break;
+            }
+        }
+        lock(&self.classes[class as usize]).stats.outofmemory += 1;
+        None
+    }
+
+    /// A page from the pool, or a newly allocated one within the budget.
+    fn new_page(&self) -> Option<u32> {
+        let mut pool = lock(&self.pool);
+        if let Some(p) = pool.free.pop() {
+            return Some(p);
+        }
+        if pool.allocated >= pool.limit {
+            return None;
+        }
+        let id = match pool.released.pop() {
+            Some(id) => id,
+            None if (pool.next_id as usize) < self.pages.max_pages() => {
+                pool.next_id += 1;
+                pool.next_id - 1
+            }
+            None => return None,
+        };
+        if !self.pages.allocate(id) {
+            pool.released.push(id);
+            return None;
+        }
+        pool.allocated += 1;
+        Some(id)
+    }
+
+    /// Frees one item near the class's LRU tail: a dead one, or (if
+    /// `evict`) the least recently used one whose stripe is free to lock.
+    fn free_from_tail(&self, class: &mut Class, evict: bool) -> bool {
+        let mut h = class.tail;
+        for _ in 0..TAIL_SEARCH_DEPTH {
+            if h == NIL {
+                return false;
+            }
+            let prev = class.prev_of(&self.pages, h);
+            // SAFETY: the class lock is held and `h` is LINKED.
+            let key = unsafe { self.key_of(h) };
+            let hash = self.hash(key);
+            let Ok(mut stripe) = self.stripe(hash).try_lock() else {
+                class.stats.lrutail_reflocked += 1;
+                h = prev;
+                continue;
+            };
+            // SAFETY: the stripe lock is now held too.
+            let hdr = unsafe { item::read(&self.pages, h) };
+            if evict || self.dead(&hdr).is_some() {
+                self.remove(&mut stripe, class, hash, h, &hdr, Removal::Evict);
+                return true;
+            }
+            h = prev;
+        }
+        false
+    }
+
+    /// Moves one page from the class that can best spare it to `to`;
+    /// false if none can be moved.
+    fn move_page_to(&self, to: u8, evict: bool) -> bool {
+        let now = self.clock.now();
+        // Candidates: classes with pages, oldest LRU tail first.
+        let mut candidates: Vec<(u32, u8)> = Vec::new();
+        for id in self.sizes.ids().filter(|&id| id != to) {
+            let Ok(c) = self.classes[id as usize].try_lock() else {
+                continue;
+            };
+            if c.pages.is_empty() {
+                continue;
+            }
+            let age = if c.tail == NIL {
+                u32::MAX
+            } else {
+                // SAFETY: the class lock is held and the tail is LINKED.
+                now.saturating_sub(unsafe { item::time(&self.pages, c.tail) })
+            };
+            candidates.push((age, id));
+        }
+        candidates.sort_unstable_by(|a, b| b.cmp(a));
+        for (_, from) in candidates {
+            if let Ok(Some(page)) = self.take_page_from(from, evict) {
+                let mut c = lock(&self.classes[to as usize]);
+                c.add_page(&self.pages, page);
+                self.slabs_moved.fetch_add(1, Ordering::Relaxed);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Empties one page of class `from` and takes it away from the class.
+    /// Its live items move to free chunks elsewhere in the class, after
+    /// evicting from the LRU tail (if `evict`) until there is room for them,
+    /// so a page move costs the least recently used items, as evicting
+    /// would. `Ok(None)`: the class has no page; `Err(())`: items in use,
+    /// or no room without evicting.
+    #[allow(clippy::result_unit_err)]
+    fn take_page_from(&self, from: u8, evict: bool) -> Result<Option<u32>, ()> {
+        let mut c = lock(&self.classes[from as usize]);
+        let Some(&page) = c.pages.first() else {
+            return Ok(None);
+        };
+        let end = match c.carve {
+            Some((p, off)) if p == page => off,
+            _ => c.per_page * c.size,
+        };
+        let chunks: Vec<Handle> = (0..end)
+            .step_by(c.size)
+            .map(|off| self.pages.handle(page, off))
+            .collect();
+        // Make room elsewhere in the class for the page's live items.
+        loop {
+            let mut used = 0;
+            for &h in &chunks {
+                // SAFETY: the class lock is held.
+                let (_, _, state) = unsafe { item::links(&self.pages, h) };
+                match state {
+                    item::FREE => {}
+                    LINKED | CONT => used += 1,
+                    _ => return Err(()), // being written by another thread
+                }
+            }
+            let room = c
+                .free
+                .iter()
+                .filter(|&&h| self.pages.page_of(h) != page)
+                .count()
+                + if matches!(c.carve, Some((p, _)) if p != page) {
+                    c.uncarved(self.pages.page_size())
+                } else {
+                    0
+                };
+            if used <= room {
+                break;
+            }
+            if !self.free_from_tail(&mut c, evict) {
+                return Err(());
+            }
+        }
+        for &h in &chunks {
+            // SAFETY: the class lock is held.
+            let (_, _, state) = unsafe { item::links(&self.pages, h) };
+            let head = match state {
+                LINKED => h,
+                // SAFETY: the class lock is held and the chunk is CONT.
+                CONT => unsafe { item::cont_head(&self.pages, h) },
+                _ => continue, // FREE (or freed with an earlier chain)
+            };
+            // SAFETY: the head of a CONT or LINKED chunk is LINKED; the class
+            // lock is held.
+            let key = unsafe { self.key_of(head) };
+            let hash = self.hash(key);
+            let Ok(mut stripe) = self.stripe(hash).try_lock() else {
+                return Err(());
+            };
+            // SAFETY: the stripe lock is held.
+            let hdr = unsafe { item::read(&self.pages, head) };
+            if self.dead(&hdr).is_some() || hdr.bits & LARGE != 0 {
+                if !evict && self.dead(&hdr).is_none() {
+                    return Err(());
+                }
+                self.remove(&mut stripe, &mut c, hash, head, &hdr, Removal::PageMove);
+                continue;
+            }
+            let Some(to) = c.take_outside(&self.pages, page) else {
+                return Err(());
+            };
+            // SAFETY: the stripe lock guards the item's bytes, `to` is owned
+            // (ALLOCATING); the class-lock prefix is rewritten by `replace`.
+            unsafe { self.pages.copy(head, to, self.item_bytes(&hdr)) };
+            match stripe.table.find_mut(hash, |&x| x == head) {
+                Some(slot) => *slot = to,
+                None => unreachable!("a linked item is in its stripe"),
+            }
+            c.replace(&self.pages, head, to);
+        }
+        let pages = &self.pages;
+        c.free.retain(|&h| pages.page_of(h) != page);
+        c.pages.retain(|&p| p != page);
+        if matches!(c.carve, Some((p, _)) if p == page) {
+            c.carve = None;
+        }
+        Ok(Some(page))
+    }
+
+    /// `slabs reassign <from> <to>`.
+    pub fn reassign(&self, from: u8, to: u8) -> Reassign {
+        let valid = |id: u8| (1..=self.sizes.largest()).contains(&id);
+        if !valid(from) || !valid(to) {
+            return Reassign::BadClass;
+        }
+        if from == to {
+            return Reassign::Same;
+        }
+        match self.take_page_from(from, true) {
+            Ok(Some(page)) => {
+                lock(&self.classes[to as usize]).add_page(&self.pages, page);
+                self.slabs_moved.fetch_add(1, Ordering::Relaxed);
+                Reassign::Ok
+            }
+            Ok(None) => Reassign::NoSpare,
+            Err(()) => Reassign::Busy,
+        }
+    }
+
+    /// `slabs automove <0|1|2>`.
+    pub fn set_automove(&self, mode: u8) {
+        self.automove.store(mode, Ordering::Relaxed);
+    }
+
+    /// Current automove mode.
+    pub fn automove_mode(&self) -> u8 {
+        self.automove.load(Ordering::Relaxed)
+    }
+
+    /// Automove (once a tick): a class that evicted since the last tick
+    /// takes a page from the class whose LRU tail is oldest, if that tail is
+    /// clearly older (mode 1: twice as old; mode 2: any older).
+    fn automove(&self) {
+        let mode = self.automove.load(Ordering::Relaxed);
+        if mode == 0 || !self.evictions.load(Ordering::Relaxed) {
+            return;
+        }
+        let now = self.clock.now();
+        let mut evicting: Option<(u32, u8)> = None;
+        let mut oldest: Option<(u32, u8)> = None;
+        for id in self.sizes.ids() {
+            let mut c = lock(&self.classes[id as usize]);
+            let evicted = c.stats.evicted - c.evicted_seen;
+            c.evicted_seen = c.stats.evicted;
+            if c.tail == NIL {
+                continue;
+            }
+            // SAFETY: the class lock is held and the tail is LINKED.
+            let age = now.saturating_sub(unsafe { item::time(&self.pages, c.tail) });
+            if evicted > 0 && evicting.is_none_or(|(a, _)| age < a) {
+                evicting = Some((age, id));
+            }
+            if c.pages.len() > 1 && oldest.is_none_or(|(a, _)| age > a) {
+                oldest = Some((age, id));
+            }
+        }
+        let (Some((young_age, to)), Some((old_age, from))) = (evicting, oldest) else {
+            return;
+        };
+        let clearly_older = if mode == 1 {
+            old_age > young_age.saturating_mul(2).max(1)
+        } else {
+            old_age > young_age
+        };
+        if from != to && clearly_older {
+            self.reassign(from, to);
+        }
+    }
+
+    /// The crawler (once a tick): walks each class's LRU from the tail,
+    /// freeing expired and flushed items so their memory is reused before
+    /// anything live is evicted.
+    fn crawl(&self) {
+        for id in self.sizes.ids() {
+            let mut budget = CRAWL_PER_TICK;
+            while budget > 0 {
+                let mut c = lock(&self.classes[id as usize]);
+                let mut h = if c.crawl == NIL { c.tail } else { c.crawl };
+                let mut n = 0;
+                while h != NIL && n < CRAWL_BATCH {
+                    n += 1;
+                    let prev = c.prev_of(&self.pages, h);
+                    c.stats.crawler_items_checked += 1;
+                    // SAFETY: the class lock is held and `h` is LINKED.
+                    let key = unsafe { self.key_of(h) };
+                    let hash = self.hash(key);
+                    if let Ok(mut stripe) = self.stripe(hash).try_lock() {
+                        // SAFETY: the stripe lock is held.
+                        let hdr = unsafe { item::read(&self.pages, h) };
+                        if self.dead(&hdr).is_some() {
+                            self.remove(&mut stripe, &mut c, hash, h, &hdr, Removal::Crawl);
+                        }
+                    }
+                    h = prev;
+                }
+                c.crawl = h;
+                budget = budget.saturating_sub(n);
+                if h == NIL {
                     break;
                 }
+            }
+        }
+    }
+
+    /// Changes the memory limit. Growing allows more pages; shrinking
+    /// evicts down to the new limit at once and returns the pages' memory.
+    pub fn set_limit(&self, bytes: usize) {
+        self.limit.store(bytes, Ordering::Relaxed);
+        let page_limit = (bytes / self.pages.page_size()).clamp(1, self.pages.max_pages());
+        lock(&self.pool).limit = page_limit;
+        let mut stuck = 0;
+        loop {
+            let mut pool = lock(&self.pool);
+            if pool.allocated <= pool.limit {
+                return;
+            }
+            if let Some(page) = pool.free.pop() {
+                // SAFETY: pool pages are owned by no class: no chunk of
+                // theirs is referenced.
+                unsafe { self.pages.release(page) };
+                pool.released.push(page);
+                pool.allocated -= 1;
+                continue;
+            }
+            drop(pool);
+            let mut moved = false;
+            for id in self.sizes.ids() {
+                if let Ok(Some(page)) = self.take_page_from(id, true) {
+                    lock(&self.pool).free.push(page);
+                    moved = true;
+                    break;
+                }
+            }
+            if !moved {
+                stuck += 1;
+                if stuck > 100 {
+                    return; // items in use everywhere; later allocations stay within the limit
+                }
+                std::thread::yield_now();
             }
         }
     }
@@ -527,159 +1342,96 @@ impl Store {
         self.limit.load(Ordering::Relaxed)
     }
 
-    /// Sums counters over all stripes (takes each stripe lock in turn).
+    // ------------------------------------------------------------------ stats
+
+    /// Per-class numbers for classes that own pages.
+    pub fn class_reports(&self) -> Vec<ClassReport> {
+        let now = self.clock.now();
+        let page_size = self.pages.page_size();
+        self.sizes
+            .ids()
+            .filter_map(|id| {
+                let c = lock(&self.classes[id as usize]);
+                if c.pages.is_empty() && c.stats.total_items == 0 {
+                    return None;
+                }
+                let age = if c.tail == NIL {
+                    0
+                } else {
+                    // SAFETY: the class lock is held and the tail is LINKED.
+                    now.saturating_sub(unsafe { item::time(&self.pages, c.tail) })
+                };
+                let total = c.pages.len() * c.per_page;
+                let uncarved = c.uncarved(page_size);
+                Some(ClassReport {
+                    id,
+                    chunk_size: c.size,
+                    chunks_per_page: c.per_page,
+                    total_pages: c.pages.len(),
+                    used_chunks: total - c.free.len() - uncarved,
+                    free_chunks: c.free.len(),
+                    free_chunks_end: uncarved,
+                    age,
+                    stats: c.stats,
+                })
+            })
+            .collect()
+    }
+
+    /// Sums counters over classes and stripes.
     pub fn stats(&self) -> StoreStats {
         let mut out = StoreStats::default();
-        let now = self.clock.now();
-        for stripe in self.stripes.iter() {
-            let guard = stripe.lock().unwrap_or_else(|p| p.into_inner());
-            out.index_bytes += guard.index_bytes() as u64;
-            if let Some(tail) = guard.tail() {
-                out.oldest_age = out
-                    .oldest_age
-                    .max(now.saturating_sub(guard.entry(tail).time));
-            }
-            let s = guard.stats;
-            drop(guard);
-            let t = &mut out.items;
-            t.curr_items += s.curr_items;
-            t.bytes += s.bytes;
-            t.total_items += s.total_items;
-            t.evictions += s.evictions;
-            t.evicted_unfetched += s.evicted_unfetched;
-            t.reclaimed += s.reclaimed;
-            t.expired_unfetched += s.expired_unfetched;
+        for r in self.class_reports() {
+            let s = &r.stats;
+            out.curr_items += s.number;
+            out.bytes += s.mem_requested;
+            out.total_items += s.total_items;
+            out.evictions += s.evicted;
+            out.evicted_unfetched += s.evicted_unfetched;
+            out.reclaimed += s.reclaimed;
+            out.expired_unfetched += s.expired_unfetched;
+            out.crawler_reclaimed += s.crawler_reclaimed;
+            out.crawler_items_checked += s.crawler_items_checked;
+            out.lrutail_reflocked += s.lrutail_reflocked;
+            out.moves_within_lru += s.moves_within_lru;
+            out.direct_reclaims += s.direct_reclaims;
+            out.out_of_memory += s.outofmemory;
+            out.active_slabs += u64::from(r.total_pages > 0);
+            out.oldest_age = out.oldest_age.max(r.age);
         }
-        out.used = self.used.load(Ordering::Relaxed) as u64;
+        let pool = lock(&self.pool);
+        out.total_malloced = (pool.allocated * self.pages.page_size()) as u64;
+        out.page_pool = pool.free.len() as u64;
+        drop(pool);
+        out.slabs_moved = self.slabs_moved.load(Ordering::Relaxed);
         out.limit = self.limit() as u64;
-        out.out_of_memory = self.out_of_memory.load(Ordering::Relaxed);
+        out.index_bytes = self
+            .stripes
+            .iter()
+            .map(|s| lock(s).table.capacity() * (std::mem::size_of::<Handle>() + 1))
+            .sum::<usize>() as u64;
         out
     }
 
     /// `stats reset`: zeroes the cumulative counters (not the gauges).
     pub fn reset_stats(&self) {
-        for stripe in self.stripes.iter() {
-            let mut s = stripe.lock().unwrap_or_else(|p| p.into_inner());
-            let st = &mut s.stats;
-            *st = StripeStats {
-                curr_items: st.curr_items,
-                bytes: st.bytes,
-                ..StripeStats::default()
+        for id in self.sizes.ids() {
+            let mut c = lock(&self.classes[id as usize]);
+            let keep = ClassStats {
+                number: c.stats.number,
+                mem_requested: c.stats.mem_requested,
+                ..ClassStats::default()
             };
+            c.stats = keep;
+            c.evicted_seen = 0;
         }
-        self.out_of_memory.store(0, Ordering::Relaxed);
+        self.slabs_moved.store(0, Ordering::Relaxed);
     }
+}
 
-    /// Charges `charge` bytes, making room by reclaiming or evicting from the
-    /// LRU tails; false (and nothing charged) when no room can be made.
-    fn reserve(&self, s: &mut Stripe, charge: usize) -> bool {
-        let limit = self.limit.load(Ordering::Relaxed);
-        let evict = self.evictions.load(Ordering::Relaxed);
-        let mut used = self.used.fetch_add(charge, Ordering::Relaxed) + charge;
-        let mut attempts = self.stripes.len() * 2;
-        while used > limit {
-            let made_room = self.reclaim_expired_tail(s)
-                || (evict && (self.evict_sampled(s) || self.evict_elsewhere(Some(&*s))));
-            attempts = attempts.saturating_sub(1);
-            if !made_room || attempts == 0 {
-                self.used.fetch_sub(charge, Ordering::Relaxed);
-                self.out_of_memory.fetch_add(1, Ordering::Relaxed);
-                return false;
-            }
-            used = self.used.load(Ordering::Relaxed);
-        }
-        true
-    }
-
-    /// Frees the first dead item among the stripe's LRU tail.
-    fn reclaim_expired_tail(&self, s: &mut Stripe) -> bool {
-        let mut cur = s.tail();
-        for _ in 0..RECLAIM_SEARCH_DEPTH {
-            let Some(idx) = cur else { return false };
-            if let Some(why) = self.dead(s.entry(idx)) {
-                let e = self.free(s, idx);
-                s.stats.reclaimed += 1;
-                if matches!(why, Dead::Expired) && !e.fetched {
-                    s.stats.expired_unfetched += 1;
-                }
-                return true;
-            }
-            cur = s.towards_head(idx);
-        }
-        false
-    }
-
-    /// Evicts the stripe's LRU tail.
-    fn evict_tail(&self, s: &mut Stripe) -> bool {
-        let Some(idx) = s.tail() else { return false };
-        let dead = self.dead(s.entry(idx));
-        let e = self.free(s, idx);
-        match dead {
-            Some(why) => {
-                s.stats.reclaimed += 1;
-                if matches!(why, Dead::Expired) && !e.fetched {
-                    s.stats.expired_unfetched += 1;
-                }
-            }
-            None => {
-                s.stats.evictions += 1;
-                if !e.fetched {
-                    s.stats.evicted_unfetched += 1;
-                }
-            }
-        }
-        true
-    }
-
-    /// Evicts the least recently used among the LRU tails of the held stripe
-    /// and of a few other stripes that are free to lock; false if all are empty.
-    fn evict_sampled(&self, held: &mut Stripe) -> bool {
-        let n = self.stripes.len();
-        let own = held.tail().map(|t| held.entry(t).seq);
-        let mut best: Option<(u64, MutexGuard<'_, Stripe>)> = None;
-        let start = self
-            .evict_cursor
-            .fetch_add(EVICTION_SAMPLES, Ordering::Relaxed);
-        for i in 0..EVICTION_SAMPLES {
-            // A stride coprime with the (power of two) stripe count spreads the samples.
-            let stripe = &self.stripes[(start + i).wrapping_mul(0x9E37_79B1) % n];
-            let Ok(other) = stripe.try_lock() else {
-                continue;
-            };
-            if std::ptr::eq(&*other, &*held) {
-                continue;
-            }
-            let Some(tail) = other.tail() else { continue };
-            let seq = other.entry(tail).seq;
-            let beats_best = best.as_ref().is_none_or(|(b, _)| seq < *b);
-            if beats_best && own.is_none_or(|o| seq < o) {
-                best = Some((seq, other));
-            }
-        }
-        match best {
-            Some((_, mut other)) => self.evict_tail(&mut other),
-            None => self.evict_tail(held),
-        }
-    }
-
-    /// Evicts one item from some other stripe, skipping busy ones.
-    fn evict_elsewhere(&self, held: Option<&Stripe>) -> bool {
-        let n = self.stripes.len();
-        let start = self.evict_cursor.fetch_add(1, Ordering::Relaxed);
-        for i in 0..n {
-            let stripe = &self.stripes[(start + i) % n];
-            let Ok(mut other) = stripe.try_lock() else {
-                continue;
-            };
-            if held.is_some_and(|h| std::ptr::eq(h, &*other)) {
-                continue;
-            }
-            if self.evict_tail(&mut other) {
-                return true;
-            }
-        }
-        false
-    }
+/// memcached's `ITEM_ntotal` for an item: what `-I` limits.
+pub fn memcached_total(klen: usize, vlen: usize, flags: u32, use_cas: bool) -> usize {
+    48 + klen + 1 + vlen + 2 + if flags != 0 { 4 } else { 0 } + if use_cas { 8 } else { 0 }
 }
 
 /// Parses a stored counter as memcached's `safe_strtoull` does: optional

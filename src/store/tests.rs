@@ -2,14 +2,18 @@
 
 use super::*;
 
-fn store_with(max_bytes: usize, evictions: bool) -> Store {
-    Store::new(StoreConfig {
+fn config(max_bytes: usize, evictions: bool) -> StoreConfig {
+    StoreConfig {
         max_bytes,
-        item_size_max: 1024 * 1024,
-        use_cas: true,
         evictions,
         threads: 1,
-    })
+        automove: 0,
+        ..StoreConfig::default()
+    }
+}
+
+fn store_with(max_bytes: usize, evictions: bool) -> Store {
+    Store::new(config(max_bytes, evictions))
 }
 
 fn store() -> Store {
@@ -28,14 +32,28 @@ fn set(s: &Store, key: &[u8], value: &[u8]) -> StoreOutcome {
     s.store(StoreMode::Set, key, 0, 0, value, 0).0
 }
 
+/// How many items of this shape fit in `bytes` of pages.
+fn capacity(s: &Store, bytes: usize, klen: usize, vlen: usize) -> usize {
+    let sizes = s.class_sizes();
+    let chunk = sizes.size(
+        sizes
+            .class_for(item::head_bytes(klen, 0, false) + vlen)
+            .unwrap(),
+    );
+    (bytes / (1 << 20)) * ((1 << 20) / chunk)
+}
+
 #[test]
 fn set_get_delete() {
     let s = store();
     assert_eq!(set(&s, b"k", b"v1"), StoreOutcome::Stored);
     assert_eq!(get(&s, b"k").unwrap().0, b"v1");
+    assert_eq!(set(&s, b"k", b"v2 longer"), StoreOutcome::Stored);
+    assert_eq!(get(&s, b"k").unwrap().0, b"v2 longer");
     assert_eq!(s.delete(b"k"), Lookup::Hit);
     assert_eq!(s.delete(b"k"), Lookup::Miss);
     assert!(get(&s, b"k").is_none());
+    assert_eq!(s.stats().curr_items, 0);
 }
 
 #[test]
@@ -57,9 +75,12 @@ fn add_replace_conditions() {
         s.store(StoreMode::Replace, b"k", 7, 0, b"c", 0).0,
         StoreOutcome::Stored
     );
+    let (v, f, _) = get(&s, b"k").unwrap();
+    assert_eq!((v, f), (b"c".to_vec(), 7));
     assert_eq!(
-        get(&s, b"k").unwrap(),
-        (b"c".to_vec(), 7, get(&s, b"k").unwrap().2)
+        s.stats().curr_items,
+        1,
+        "refused stores leave nothing behind"
     );
 }
 
@@ -157,7 +178,8 @@ fn flush_all_now_and_delayed() {
     assert!(get(&s, b"b").is_some(), "a delayed flush waits");
     s.clock().advance(2);
     s.tick();
-    assert_eq!(s.get(b"b", None, |_| {}), Lookup::Flushed);
+    // Flushed: found dead on access, or already freed by the crawler.
+    assert!(get(&s, b"b").is_none());
 }
 
 #[test]
@@ -168,15 +190,46 @@ fn too_large_set_removes_old_value() {
     assert_eq!(set(&s, b"k", &big), StoreOutcome::TooLarge);
     assert!(get(&s, b"k").is_none());
     // The exact memcached boundary: 48 + 8 + klen + 1 + vlen + 2 <= 1 MiB.
-    let fits = vec![b'x'; 1024 * 1024 - 48 - 8 - 1 - 1 - 2];
+    let fits = vec![b'y'; 1024 * 1024 - 48 - 8 - 1 - 1 - 2];
     assert_eq!(set(&s, b"k", &fits), StoreOutcome::Stored);
+    assert_eq!(get(&s, b"k").unwrap().0, fits);
     let over = vec![b'x'; fits.len() + 1];
     assert_eq!(set(&s, b"k2", &over), StoreOutcome::TooLarge);
 }
 
 #[test]
-fn evicts_least_recently_used_under_the_limit() {
-    let s = store_with(1 << 20, true);
+fn large_items_span_chained_chunks() {
+    let s = Store::new(StoreConfig {
+        item_size_max: 8 << 20,
+        ..config(64 << 20, true)
+    });
+    let chunk_max = s.class_sizes().chunk_max();
+    for len in [chunk_max - 100, chunk_max, chunk_max * 2 + 7, 5 << 20] {
+        let value: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        assert_eq!(
+            s.store(StoreMode::Set, b"big", 3, 0, &value, 0).0,
+            StoreOutcome::Stored
+        );
+        let (v, f, _) = get(&s, b"big").unwrap();
+        assert!(v == value, "value of {len} bytes differs");
+        assert_eq!(f, 3);
+    }
+    // Append across chunk boundaries, then free everything.
+    s.store(StoreMode::Append, b"big", 0, 0, b"tail", 0);
+    assert!(get(&s, b"big").unwrap().0.ends_with(b"tail"));
+    assert_eq!(s.delta(b"big", DeltaOp::Incr, 1), Delta::NonNumeric);
+    assert_eq!(s.delete(b"big"), Lookup::Hit);
+    let largest = s
+        .class_reports()
+        .into_iter()
+        .find(|r| r.id == s.class_sizes().largest())
+        .unwrap();
+    assert_eq!(largest.used_chunks, 0, "every chunk of the chain was freed");
+}
+
+#[test]
+fn evicts_least_recently_used_of_the_class_under_the_limit() {
+    let s = store_with(2 << 20, true);
     let value = vec![b'v'; 1000];
     for i in 0..5000 {
         assert_eq!(
@@ -185,83 +238,28 @@ fn evicts_least_recently_used_under_the_limit() {
         );
     }
     let st = s.stats();
-    assert!(st.used <= 1 << 20, "used {} over the limit", st.used);
-    assert!(st.items.evictions > 0);
+    assert!(
+        st.total_malloced <= 2 << 20,
+        "pages {} over the limit",
+        st.total_malloced
+    );
+    assert!(st.evictions > 0);
     assert!(get(&s, b"key4999").is_some(), "the newest item survives");
     assert!(get(&s, b"key0").is_none(), "the oldest item was evicted");
-}
-
-#[test]
-fn no_evictions_fails_with_no_memory() {
-    let s = store_with(1 << 20, false);
-    let value = vec![b'v'; 1000];
-    let mut failed = false;
-    for i in 0..5000 {
-        match set(&s, format!("key{i}").as_bytes(), &value) {
-            StoreOutcome::Stored => {}
-            StoreOutcome::NoMemory => failed = true,
-            other => panic!("{other:?}"),
-        }
-    }
-    assert!(failed);
-    assert!(get(&s, b"key0").is_some(), "-M never evicts");
-    assert_eq!(s.stats().items.evictions, 0);
-    // Expired items are reused before failing.
-    s.flush_all(0);
-    assert_eq!(set(&s, b"new", &value), StoreOutcome::Stored);
-}
-
-#[test]
-fn shrinking_the_limit_evicts() {
-    let s = store_with(8 << 20, true);
-    let value = vec![b'v'; 1000];
-    for i in 0..5000 {
-        set(&s, format!("key{i}").as_bytes(), &value);
-    }
-    assert!(s.stats().used > 2 << 20);
-    s.set_limit(2 << 20);
-    assert!(s.stats().used <= 2 << 20);
-}
-
-#[test]
-fn concurrent_writers_agree() {
-    let s = std::sync::Arc::new(store());
-    let threads: Vec<_> = (0..4)
-        .map(|t| {
-            let s = s.clone();
-            std::thread::spawn(move || {
-                for i in 0..2000 {
-                    let k = format!("t{t}k{i}");
-                    set(&s, k.as_bytes(), k.as_bytes());
-                    s.delta(b"shared", DeltaOp::Incr, 1);
-                }
-            })
-        })
-        .collect();
-    set(&s, b"shared", b"0");
-    for t in threads {
-        t.join().unwrap();
-    }
-    for t in 0..4 {
-        for i in 0..2000 {
-            let k = format!("t{t}k{i}");
-            assert_eq!(get(&s, k.as_bytes()).unwrap().0, k.as_bytes());
-        }
-    }
-    assert_eq!(s.stats().items.curr_items, 8001);
+    // Exactly the newest items that fit remain.
+    let fit = capacity(&s, 2 << 20, 7, 1000);
+    let alive = (0..5000)
+        .filter(|i| get(&s, format!("key{i}").as_bytes()).is_some())
+        .count();
+    assert!(alive + 2 >= fit && alive <= fit, "{alive} alive, {fit} fit");
+    assert!(get(&s, format!("key{}", 5000 - alive + 1).as_bytes()).is_some());
 }
 
 #[test]
 fn recently_read_items_outlive_cold_ones() {
-    let s = Store::new(StoreConfig {
-        max_bytes: 1 << 20,
-        item_size_max: 1024 * 1024,
-        use_cas: true,
-        evictions: true,
-        threads: 1,
-    });
+    let s = store_with(1 << 20, true);
     let value = vec![b'v'; 100];
-    let fits = (1 << 20) / item::charge_for(106);
+    let fits = capacity(&s, 1 << 20, 8, 100);
     let old = fits * 3 / 4;
     for i in 0..old {
         assert_eq!(
@@ -275,7 +273,6 @@ fn recently_read_items_outlive_cold_ones() {
     for i in 0..hot {
         assert!(get(&s, format!("old{i:05}").as_bytes()).is_some());
     }
-    // Enough new items to evict about all the cold ones, but not the hot.
     for i in 0..fits * 3 / 5 {
         set(&s, format!("new{i:05}").as_bytes(), &value);
     }
@@ -284,14 +281,230 @@ fn recently_read_items_outlive_cold_ones() {
             .count()
     };
     let (hot_alive, cold_alive) = (alive(0..hot), alive(hot..old));
-    assert!(s.stats().items.evictions > 0);
-    assert!(
-        hot_alive * 10 >= hot * 9,
-        "{hot_alive} of {hot} recently read items survived"
+    assert_eq!(hot_alive, hot, "every recently read item survived");
+    let evicted = old + fits * 3 / 5 - fits;
+    assert_eq!(
+        cold_alive,
+        old - hot - evicted,
+        "exactly the coldest items went"
     );
-    assert!(
-        cold_alive * 2 < old - hot,
-        "{cold_alive} of {} cold items survived",
-        old - hot
-    );
+}
+
+#[test]
+fn no_evictions_fails_with_no_memory() {
+    let s = store_with(2 << 20, false);
+    let value = vec![b'v'; 1000];
+    let mut failed = false;
+    for i in 0..5000 {
+        match set(&s, format!("key{i}").as_bytes(), &value) {
+            StoreOutcome::Stored => {}
+            StoreOutcome::NoMemory => failed = true,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(failed);
+    assert!(get(&s, b"key0").is_some(), "-M never evicts");
+    assert_eq!(s.stats().evictions, 0);
+    // Expired items are reused before failing.
+    s.flush_all(0);
+    assert_eq!(set(&s, b"new", &value), StoreOutcome::Stored);
+    assert!(s.stats().reclaimed > 0);
+}
+
+#[test]
+fn crawler_reclaims_expired_items() {
+    let s = store();
+    for i in 0..1000 {
+        s.store(StoreMode::Set, format!("t{i}").as_bytes(), 0, 5, b"v", 0);
+    }
+    s.store(StoreMode::Set, b"forever", 0, 0, b"v", 0);
+    assert_eq!(s.stats().curr_items, 1001);
+    s.clock().advance(6);
+    s.tick();
+    let st = s.stats();
+    assert_eq!(st.curr_items, 1, "the crawler freed every expired item");
+    assert_eq!(st.crawler_reclaimed, 1000);
+    assert!(get(&s, b"forever").is_some());
+}
+
+#[test]
+fn a_new_size_class_takes_a_page_from_an_old_one() {
+    // 4 pages: fill them with small items, then store large ones.
+    let s = store_with(4 << 20, true);
+    for i in 0..100_000 {
+        set(&s, format!("s{i}").as_bytes(), b"small");
+    }
+    let small_pages: usize = s.class_reports().iter().map(|r| r.total_pages).sum();
+    assert_eq!(small_pages, 4);
+    let big = vec![b'b'; 50_000];
+    assert_eq!(set(&s, b"big", &big), StoreOutcome::Stored, "a page moved");
+    assert_eq!(get(&s, b"big").unwrap().0, big);
+    let st = s.stats();
+    assert_eq!(st.slabs_moved, 1);
+    assert!(st.total_malloced <= 4 << 20);
+}
+
+#[test]
+fn reassign_moves_pages_and_reports_errors() {
+    let s = store_with(8 << 20, true);
+    for i in 0..20_000 {
+        set(&s, format!("s{i}").as_bytes(), b"small");
+    }
+    let from = s
+        .class_sizes()
+        .class_for(item::head_bytes(6, 0, false) + 5)
+        .unwrap();
+    let to = from + 5;
+    let pages_of = |id: u8| {
+        s.class_reports()
+            .iter()
+            .find(|r| r.id == id)
+            .map_or(0, |r| r.total_pages)
+    };
+    let before = pages_of(from);
+    assert!(before >= 1);
+    assert_eq!(s.reassign(from, to), Reassign::Ok);
+    assert_eq!(pages_of(from), before - 1);
+    assert_eq!(pages_of(to), 1);
+    assert_eq!(s.reassign(from, from), Reassign::Same);
+    assert_eq!(s.reassign(0, to), Reassign::BadClass);
+    assert_eq!(s.reassign(from, 200), Reassign::BadClass);
+    assert_eq!(s.reassign(to + 1, to), Reassign::NoSpare);
+    // The moved page is usable by its new class.
+    let value = vec![b'x'; s.class_sizes().size(to) - 64];
+    assert_eq!(set(&s, b"in-new-class", &value), StoreOutcome::Stored);
+}
+
+#[test]
+fn automove_gives_pages_to_the_evicting_class() {
+    let s = Store::new(StoreConfig {
+        automove: 1,
+        ..config(8 << 20, true)
+    });
+    for i in 0..60_000 {
+        set(&s, format!("s{i}").as_bytes(), b"small");
+    }
+    // Those small items age; a big-value workload then evicts in its class.
+    s.clock().advance(100);
+    let big = vec![b'b'; 4000];
+    for round in 0..20 {
+        for i in 0..500 {
+            set(&s, format!("b{round}-{i}").as_bytes(), &big);
+        }
+        s.tick();
+    }
+    assert!(s.stats().slabs_moved > 0, "automove moved pages");
+    let class = s
+        .class_sizes()
+        .class_for(item::head_bytes(8, 0, false) + 4000)
+        .unwrap();
+    let pages = s
+        .class_reports()
+        .iter()
+        .find(|r| r.id == class)
+        .unwrap()
+        .total_pages;
+    assert!(pages > 2, "the big class grew to {pages} pages");
+}
+
+#[test]
+fn shrinking_the_limit_evicts_and_frees_pages() {
+    let s = store_with(8 << 20, true);
+    let value = vec![b'v'; 1000];
+    for i in 0..8000 {
+        set(&s, format!("key{i}").as_bytes(), &value);
+    }
+    assert_eq!(s.stats().total_malloced, 8 << 20);
+    s.set_limit(2 << 20);
+    let st = s.stats();
+    assert_eq!(st.total_malloced, 2 << 20);
+    assert!(st.curr_items as usize <= capacity(&s, 2 << 20, 7, 1000));
+    assert!(get(&s, b"key7999").is_some(), "the newest survive");
+    s.set_limit(4 << 20);
+    for i in 0..8000 {
+        set(&s, format!("again{i}").as_bytes(), &value);
+    }
+    assert_eq!(s.stats().total_malloced, 4 << 20, "growing adds pages");
+}
+
+#[test]
+fn concurrent_writers_agree() {
+    let s = std::sync::Arc::new(store());
+    set(&s, b"shared", b"0");
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for i in 0..2000 {
+                    let k = format!("t{t}k{i}");
+                    set(&s, k.as_bytes(), k.as_bytes());
+                    s.delta(b"shared", DeltaOp::Incr, 1);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    for t in 0..4 {
+        for i in 0..2000 {
+            let k = format!("t{t}k{i}");
+            assert_eq!(get(&s, k.as_bytes()).unwrap().0, k.as_bytes());
+        }
+    }
+    assert_eq!(get(&s, b"shared").unwrap().0, b"8000");
+    assert_eq!(s.stats().curr_items, 8001);
+}
+
+#[test]
+fn concurrent_churn_under_pressure_stays_consistent() {
+    // Many threads set, read, delete and evict in a small store at once;
+    // every hit must return the value its key was last given by its owner.
+    let s = std::sync::Arc::new(Store::new(StoreConfig {
+        threads: 4,
+        automove: 2,
+        ..config(4 << 20, true)
+    }));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let mut rng = fastrand::Rng::with_seed(t);
+                for i in 0..30_000u32 {
+                    let k = format!("t{t}-{}", rng.u32(0..3000));
+                    match rng.u8(0..10) {
+                        0..=4 => {
+                            let len = [10, 100, 1000, 5000, 600_000][rng.usize(0..5)];
+                            let v = vec![(i % 256) as u8; len];
+                            let mut value = k.as_bytes().to_vec();
+                            value.extend_from_slice(&v);
+                            s.store(StoreMode::Set, k.as_bytes(), 0, 0, &value, 0);
+                        }
+                        5..=8 => {
+                            s.get(k.as_bytes(), None, |item| {
+                                let v = item.value.to_vec();
+                                assert!(v.starts_with(k.as_bytes()), "wrong value for {k}");
+                                let rest = &v[k.len()..];
+                                assert!(rest.iter().all(|&b| b == rest[0]), "torn value for {k}");
+                            });
+                        }
+                        _ => {
+                            s.delete(k.as_bytes());
+                        }
+                    }
+                    if i % 5000 == 0 && t == 0 {
+                        s.tick();
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let st = s.stats();
+    assert!(st.total_malloced <= 4 << 20);
+    assert!(st.evictions > 0);
+    let counted: u64 = s.class_reports().iter().map(|r| r.used_chunks as u64).sum();
+    assert!(counted >= st.curr_items, "chunks in use cover the items");
 }

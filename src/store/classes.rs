@@ -1,0 +1,332 @@
+//! Slab classes: chunk sizes from `-n` plus the item header, grown by `-f`
+//! up to half a page (memcached's `slabs_init`), and per-class state: its
+//! pages, free chunks, LRU list and counters.
+
+use super::item::{self, ALLOCATING, FREE, LINKED};
+use super::pages::{Handle, Pages, CHUNK_ALIGN, NIL};
+
+/// memcached's `MAX_NUMBER_OF_SLAB_CLASSES` (ids 1..=63).
+pub const MAX_CLASSES: usize = 63;
+
+/// The chunk size of every class.
+#[derive(Debug, Clone)]
+pub struct ClassSizes {
+    /// `sizes[id]` for ids 1..; `sizes[0]` is unused.
+    sizes: Vec<usize>,
+}
+
+fn align(n: usize) -> usize {
+    n.div_ceil(CHUNK_ALIGN) * CHUNK_ALIGN
+}
+
+impl ClassSizes {
+    /// Classes for `-n min_size`, `-f factor` and pages of `page_size`.
+    pub fn new(min_size: usize, factor: f64, page_size: usize) -> ClassSizes {
+        let chunk_max = page_size / 2;
+        let mut sizes = vec![0];
+        let mut size = align(item::HEADER + min_size);
+        while sizes.len() < MAX_CLASSES && (size as f64) < chunk_max as f64 / factor {
+            sizes.push(size);
+            size = align(((size as f64) * factor) as usize).max(size + CHUNK_ALIGN);
+        }
+        sizes.push(chunk_max);
+        ClassSizes { sizes }
+    }
+
+    /// The largest class id (its chunks are `chunk_max` bytes).
+    pub fn largest(&self) -> u8 {
+        (self.sizes.len() - 1) as u8
+    }
+
+    /// Chunk size of class `id`.
+    pub fn size(&self, id: u8) -> usize {
+        self.sizes[id as usize]
+    }
+
+    /// Largest chunk (half a page).
+    pub fn chunk_max(&self) -> usize {
+        self.sizes[self.sizes.len() - 1]
+    }
+
+    /// The smallest class whose chunks hold `bytes`; `None` if the item
+    /// must span chunks of the largest class.
+    pub fn class_for(&self, bytes: usize) -> Option<u8> {
+        let i = self.sizes[1..].partition_point(|&s| s < bytes) + 1;
+        (i < self.sizes.len()).then_some(i as u8)
+    }
+
+    /// Class ids.
+    pub fn ids(&self) -> impl Iterator<Item = u8> {
+        1..self.sizes.len() as u8
+    }
+}
+
+/// Counters of one class (memcached's `stats items` / `stats slabs` fields).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ClassStats {
+    /// Linked items.
+    pub number: u64,
+    /// Bytes those items use (header, key, value).
+    pub mem_requested: u64,
+    /// Items ever linked.
+    pub total_items: u64,
+    /// Live items evicted.
+    pub evicted: u64,
+    /// Evicted items that had an expiry.
+    pub evicted_nonzero: u64,
+    /// Evicted items never fetched.
+    pub evicted_unfetched: u64,
+    /// Relative time the last evicted item was last accessed.
+    pub evicted_time: u32,
+    /// Dead items whose chunks were reused by an allocation.
+    pub reclaimed: u64,
+    /// Reclaimed expired items never fetched.
+    pub expired_unfetched: u64,
+    /// Allocations that failed.
+    pub outofmemory: u64,
+    /// Dead items freed by the crawler.
+    pub crawler_reclaimed: u64,
+    /// Items the crawler looked at.
+    pub crawler_items_checked: u64,
+    /// Tail items skipped because their stripe was busy.
+    pub lrutail_reflocked: u64,
+    /// LRU bumps.
+    pub moves_within_lru: u64,
+    /// Chunks made free by an allocation that had to reclaim or evict.
+    pub direct_reclaims: u64,
+}
+
+/// One slab class; always used under its mutex.
+#[derive(Debug)]
+pub struct Class {
+    /// Chunk size.
+    pub size: usize,
+    /// Chunks per page.
+    pub per_page: usize,
+    /// Pages owned.
+    pub pages: Vec<u32>,
+    /// Free chunks.
+    pub free: Vec<Handle>,
+    /// The page being carved and the offset of its next uncarved chunk.
+    pub carve: Option<(u32, usize)>,
+    /// LRU head (most recent).
+    pub head: Handle,
+    /// LRU tail (least recent).
+    pub tail: Handle,
+    /// The crawler's position (walking tail → head).
+    pub crawl: Handle,
+    /// Counters.
+    pub stats: ClassStats,
+    /// `stats.evicted` at the last automove check.
+    pub evicted_seen: u64,
+}
+
+impl Class {
+    /// An empty class.
+    pub fn new(size: usize, page_size: usize) -> Class {
+        Class {
+            size,
+            per_page: page_size / size,
+            pages: Vec::new(),
+            free: Vec::new(),
+            carve: None,
+            head: NIL,
+            tail: NIL,
+            crawl: NIL,
+            stats: ClassStats::default(),
+            evicted_seen: 0,
+        }
+    }
+
+    /// Takes a page for carving. Whatever is left of the page being carved
+    /// goes to the free list first, so that every page but the one being
+    /// carved consists of initialised chunks (a reused page holds stale bytes).
+    pub fn add_page(&mut self, pages: &Pages, page: u32) {
+        while let Some(h) = self.carve_one(pages) {
+            self.give(pages, h);
+        }
+        self.pages.push(page);
+        self.carve = Some((page, 0));
+    }
+
+    /// Takes a free or never-used chunk, marking it ALLOCATING.
+    pub fn take(&mut self, pages: &Pages) -> Option<Handle> {
+        let h = match self.free.pop() {
+            Some(h) => h,
+            None => self.carve_one(pages)?,
+        };
+        // SAFETY: the class lock is held (`&mut self`).
+        unsafe { item::set_state(pages, h, ALLOCATING) };
+        Some(h)
+    }
+
+    /// The next never-used chunk of the page being carved.
+    fn carve_one(&mut self, pages: &Pages) -> Option<Handle> {
+        let (page, offset) = self.carve?;
+        let next = offset + self.size;
+        self.carve = (next + self.size <= pages.page_size()).then_some((page, next));
+        Some(pages.handle(page, offset))
+    }
+
+    /// Returns a chunk to the free list.
+    pub fn give(&mut self, pages: &Pages, h: Handle) {
+        // SAFETY: the class lock is held.
+        unsafe { item::set_state(pages, h, FREE) };
+        self.free.push(h);
+    }
+
+    /// Chunks never carved from the current page.
+    pub fn uncarved(&self, page_size: usize) -> usize {
+        self.carve
+            .map_or(0, |(_, off)| (page_size - off) / self.size)
+    }
+
+    /// Links an item's head chunk at the LRU head.
+    pub fn link(&mut self, pages: &Pages, h: Handle) {
+        // SAFETY: the class lock is held.
+        unsafe {
+            item::set_links(pages, h, NIL, self.head);
+            item::set_state(pages, h, LINKED);
+            if self.head != NIL {
+                let (_, next, _) = item::links(pages, self.head);
+                item::set_links(pages, self.head, h, next);
+            }
+        }
+        self.head = h;
+        if self.tail == NIL {
+            self.tail = h;
+        }
+    }
+
+    /// Takes an item's head chunk out of the LRU (state becomes ALLOCATING:
+    /// owned by the caller until given back).
+    pub fn unlink(&mut self, pages: &Pages, h: Handle) {
+        // SAFETY: the class lock is held.
+        unsafe {
+            let (prev, next, state) = item::links(pages, h);
+            debug_assert_eq!(state, LINKED);
+            if self.crawl == h {
+                self.crawl = prev;
+            }
+            if prev == NIL {
+                self.head = next;
+            } else {
+                let (pp, _, _) = item::links(pages, prev);
+                item::set_links(pages, prev, pp, next);
+            }
+            if next == NIL {
+                self.tail = prev;
+            } else {
+                let (_, nn, _) = item::links(pages, next);
+                item::set_links(pages, next, prev, nn);
+            }
+            item::set_links(pages, h, NIL, NIL);
+            item::set_state(pages, h, ALLOCATING);
+        }
+    }
+
+    /// Puts chunk `to` in `from`'s place in the LRU (`from` becomes
+    /// ALLOCATING: the caller frees or drops it).
+    pub fn replace(&mut self, pages: &Pages, from: Handle, to: Handle) {
+        // SAFETY: the class lock is held.
+        unsafe {
+            let (prev, next, _) = item::links(pages, from);
+            item::set_links(pages, to, prev, next);
+            item::set_state(pages, to, LINKED);
+            if prev == NIL {
+                self.head = to;
+            } else {
+                let (pp, _, _) = item::links(pages, prev);
+                item::set_links(pages, prev, pp, to);
+            }
+            if next == NIL {
+                self.tail = to;
+            } else {
+                let (_, nn, _) = item::links(pages, next);
+                item::set_links(pages, next, to, nn);
+            }
+            item::set_links(pages, from, NIL, NIL);
+            item::set_state(pages, from, ALLOCATING);
+        }
+        if self.crawl == from {
+            self.crawl = to;
+        }
+    }
+
+    /// Takes a free or never-used chunk outside `page` (for moving an item
+    /// out of it).
+    pub fn take_outside(&mut self, pages: &Pages, page: u32) -> Option<Handle> {
+        let h = match self.free.iter().rposition(|&h| pages.page_of(h) != page) {
+            Some(i) => self.free.swap_remove(i),
+            None if matches!(self.carve, Some((p, _)) if p != page) => self.carve_one(pages)?,
+            None => return None,
+        };
+        // SAFETY: the class lock is held.
+        unsafe { item::set_state(pages, h, ALLOCATING) };
+        Some(h)
+    }
+
+    /// Moves a linked item to the LRU head.
+    pub fn bump(&mut self, pages: &Pages, h: Handle) {
+        if self.head != h {
+            self.unlink(pages, h);
+            self.link(pages, h);
+            self.stats.moves_within_lru += 1;
+        }
+    }
+
+    /// The item just more recent than `h`.
+    pub fn prev_of(&self, pages: &Pages, h: Handle) -> Handle {
+        // SAFETY: the class lock is held.
+        unsafe { item::links(pages, h).0 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_follow_memcached_s_rule() {
+        let s = ClassSizes::new(48, 1.25, 1 << 20);
+        assert_eq!(s.size(1), 80, "header + -n, 8-aligned");
+        assert_eq!(s.size(2), 104);
+        assert_eq!(s.size(3), 136);
+        assert_eq!(s.size(s.largest()), 512 * 1024);
+        for id in 2..=s.largest() {
+            assert!(s.size(id) > s.size(id - 1));
+            assert_eq!(s.size(id) % 8, 0);
+        }
+        assert!(s.largest() as usize <= MAX_CLASSES);
+        assert_eq!(s.class_for(1), Some(1));
+        assert_eq!(s.class_for(80), Some(1));
+        assert_eq!(s.class_for(81), Some(2));
+        assert_eq!(s.class_for(512 * 1024), Some(s.largest()));
+        assert_eq!(s.class_for(512 * 1024 + 1), None);
+        // A small factor makes many classes, capped at 63.
+        let fine = ClassSizes::new(48, 1.01, 1 << 20);
+        assert_eq!(fine.largest() as usize, MAX_CLASSES);
+    }
+
+    #[test]
+    fn carving_free_list_and_lru() {
+        let pages = Pages::new(1 << 20);
+        assert!(pages.allocate(0));
+        let mut c = Class::new(1 << 18, 1 << 20);
+        assert_eq!(c.per_page, 4);
+        assert!(c.take(&pages).is_none(), "no page yet");
+        c.add_page(&pages, 0);
+        let hs: Vec<_> = (0..4).map(|_| c.take(&pages).unwrap()).collect();
+        assert!(c.take(&pages).is_none(), "page used up");
+        for &h in &hs {
+            c.link(&pages, h);
+        }
+        assert_eq!((c.head, c.tail), (hs[3], hs[0]));
+        c.bump(&pages, hs[0]);
+        assert_eq!((c.head, c.tail), (hs[0], hs[1]));
+        c.unlink(&pages, hs[2]);
+        assert_eq!(c.prev_of(&pages, hs[1]), hs[3]);
+        c.give(&pages, hs[2]);
+        assert_eq!(c.take(&pages), Some(hs[2]), "freed chunks are reused");
+    }
+}
