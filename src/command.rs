@@ -31,6 +31,9 @@ pub enum Effect {
     Close,
     /// Close this connection and shut the server down (`shutdown`).
     Shutdown,
+    /// A multi-get stopped because the reply sink is full: this many bytes
+    /// of its key list were answered; run it again for the rest.
+    Paused(usize),
 }
 
 /// memcached's `MAX_VERBOSITY_LEVEL`.
@@ -48,6 +51,10 @@ pub fn execute(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Eff
                 if Some(i) == too_long {
                     out.reply(Response::ClientError("bad command line format"));
                     return Effect::None;
+                }
+                if i > 0 && too_long.is_none() && !out.has_room() {
+                    // Bounded memory: let the client read before going on.
+                    return Effect::Paused(keys.offset_of(key));
                 }
                 let found = ctx.store.get(key, touch, |item| {
                     if too_long.is_none() {

@@ -34,6 +34,13 @@ fn main() -> ExitCode {
 fn run(settings: Settings) -> std::io::Result<()> {
     let pidfile = settings.pidfile.clone();
     let announce = matches!(settings.listen, Listen::Tcp(_, 0));
+    // Catch the stop signals before anyone can learn we are up.
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGUSR1,
+    ])?;
+    raise_fd_limit(settings.max_conns);
     let server = Server::start(settings)?;
     if let Some(path) = &pidfile {
         std::fs::write(path, format!("{}\n", std::process::id()))?;
@@ -45,11 +52,6 @@ fn run(settings: Settings) -> std::io::Result<()> {
         out.flush()?;
     }
     let shared = server.shared();
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGUSR1,
-    ])?;
     let signal_handle = signals.handle();
     std::thread::Builder::new()
         .name("signals".into())
@@ -65,4 +67,21 @@ fn run(settings: Settings) -> std::io::Result<()> {
         let _ = std::fs::remove_file(path);
     }
     result
+}
+
+/// File descriptors needed beyond the client connections (listeners,
+/// event loops, wakers, the log), as memcached reserves some too.
+const RESERVED_FDS: u64 = 64;
+
+/// Raises the open-file limit so that `-c` connections fit, as memcached
+/// does; warns if the system does not allow it.
+fn raise_fd_limit(max_conns: usize) {
+    let wanted = max_conns as u64 + RESERVED_FDS;
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(got) if got < wanted => log::warn!(
+            "open files limit is {got}: fewer than the -c {max_conns} connections can be served"
+        ),
+        Ok(_) => {}
+        Err(e) => log::warn!("cannot raise the open files limit: {e}"),
+    }
 }

@@ -553,3 +553,147 @@ fn delayed_flush_all_takes_effect_later() {
     assert_eq!(c.call(b"set k 0 0 1\r\nb\r\n"), b"STORED\r\n");
     assert_eq!(c.call(b"get k\r\n"), b"VALUE k 0 1\r\nb\r\nEND\r\n");
 }
+
+// Regression tests for the first code review's findings (post-mortems in
+// the comments).
+
+/// A multi-get of many 1 MB hits from a client that does not read used to
+/// copy every hit into the write buffer at once (2.6 GB RSS for a 6 KB
+/// request). It now pauses once 1 MiB is queued and resumes as the client reads.
+#[test]
+fn regression_multiget_from_a_slow_reader_is_bounded() {
+    let server = Server::ferrocache(&["-t", "1", "-m", "64"]);
+    let mut setup = server.connect();
+    let value = vec![b'v'; 1000 * 1000];
+    let mut req = format!("set a 0 0 {}\r\n", value.len()).into_bytes();
+    req.extend_from_slice(&value);
+    req.extend_from_slice(b"\r\n");
+    assert_eq!(setup.call(&req), b"STORED\r\n");
+    let before = rss_kib(server.pid());
+    let mut hog = server.connect();
+    let keys = vec!["a"; 3000].join(" ");
+    hog.send(format!("get {keys}\r\n").as_bytes());
+    // Others are served meanwhile, and memory stays bounded.
+    assert_eq!(setup.call(b"get nothing\r\n"), b"END\r\n");
+    let grown = rss_kib(server.pid()).saturating_sub(before);
+    assert!(grown < 48 * 1024, "RSS grew by {grown} KiB");
+    // The hog still gets all 3000 values, in order, then END.
+    hog.stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let one = "VALUE a 0 1000000\r\n".len() + 1000 * 1000 + 2;
+    let mut total = 0usize;
+    let mut tail = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    while total < one * 3000 + 5 {
+        let n = hog.stream.read(&mut buf).unwrap();
+        assert!(n > 0);
+        total += n;
+        tail.extend_from_slice(&buf[..n]);
+        let keep = tail.len().saturating_sub(16);
+        tail.drain(..keep);
+    }
+    assert_eq!(total, one * 3000 + 5);
+    assert!(tail.ends_with(b"\r\nEND\r\n"));
+}
+
+/// SIGTERM used to make one write attempt and close, cutting a slow
+/// reader's replies mid-value; pending replies are now written (bounded grace).
+#[test]
+fn regression_sigterm_finishes_pending_replies() {
+    let server = Server::ferrocache(&["-t", "1"]);
+    let mut c = server.connect();
+    let value = vec![b'v'; 500 * 1000];
+    let mut req = format!("set a 0 0 {}\r\n", value.len()).into_bytes();
+    req.extend_from_slice(&value);
+    req.extend_from_slice(b"\r\n");
+    assert_eq!(c.call(&req), b"STORED\r\n");
+    // 10 gets = 5 MB of replies, more than the socket buffers hold.
+    c.send(&b"get a\r\n".repeat(10));
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = server.pid();
+    let reader = std::thread::spawn(move || c.read_to_close());
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let got = reader.join().unwrap();
+    let one = "VALUE a 0 500000\r\n".len() + 500 * 1000 + 2 + 5;
+    assert_eq!(
+        got.len(),
+        one * 10,
+        "every pending reply arrived before the close"
+    );
+    assert!(server.terminate_wait().success());
+}
+
+/// `-o idle_timeout` used to close connections whose replies were still
+/// being written to a slow reader; only idle ones are closed now.
+#[test]
+fn regression_idle_timeout_spares_connections_with_pending_replies() {
+    let server = Server::ferrocache(&["-t", "1", "-o", "idle_timeout=1"]);
+    let mut c = server.connect();
+    let value = vec![b'v'; 500 * 1000];
+    let mut req = format!("set a 0 0 {}\r\n", value.len()).into_bytes();
+    req.extend_from_slice(&value);
+    req.extend_from_slice(b"\r\n");
+    assert_eq!(c.call(&req), b"STORED\r\n");
+    c.send(&b"get a\r\n".repeat(20));
+    std::thread::sleep(Duration::from_secs(3));
+    let one = "VALUE a 0 500000\r\n".len() + 500 * 1000 + 2 + 5;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0;
+    while total < one * 20 {
+        let n = c.stream.read(&mut buf).unwrap();
+        assert!(n > 0, "closed after {total} bytes");
+        total += n;
+    }
+    assert_eq!(total, one * 20);
+}
+
+/// Out of file descriptors, the acceptor used to stop draining its
+/// (edge-triggered) listener until another client arrived; it now retries.
+#[test]
+fn regression_accept_recovers_after_running_out_of_fds() {
+    let mut child = Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "ulimit -n 40 && exec {} -p 0 -l 127.0.0.1 -t 1",
+                env!("CARGO_BIN_EXE_ferrocache")
+            ),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr: std::net::SocketAddr = line.trim().rsplit(' ').next().unwrap().parse().unwrap();
+    let mut clients: Vec<std::net::TcpStream> = (0..60)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    // Free descriptors (most of them were queued in the backlog, unaccepted):
+    // the 20 clients left must now all be served.
+    clients.drain(..40);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut served = 0;
+    for s in clients.iter_mut() {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 64];
+        if s.write_all(b"version\r\n").is_ok()
+            && matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"VERSION"))
+        {
+            served += 1;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        served, 20,
+        "queued clients were served once descriptors freed up"
+    );
+}

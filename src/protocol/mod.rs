@@ -20,6 +20,16 @@ impl<'a> Keys<'a> {
     pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.0.split(|&b| b == b' ').filter(|k| !k.is_empty())
     }
+
+    /// Byte offset of `key` (a slice yielded by [`Keys::iter`]) in the list.
+    pub fn offset_of(&self, key: &[u8]) -> usize {
+        key.as_ptr() as usize - self.0.as_ptr() as usize
+    }
+
+    /// The keys from byte `n` of the list on.
+    pub fn skip_bytes(&self, n: usize) -> Keys<'a> {
+        Keys(&self.0[n.min(self.0.len())..])
+    }
 }
 
 /// Which `stats` group was asked for.
@@ -240,4 +250,10 @@ pub enum Response<'a> {
 pub trait Reply {
     /// Emits one reply element.
     fn reply(&mut self, response: Response<'_>);
+
+    /// Whether the sink takes more without passing its bound; a multi-get
+    /// pauses when it does not.
+    fn has_room(&self) -> bool {
+        true
+    }
 }

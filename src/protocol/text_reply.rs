@@ -9,12 +9,22 @@ use std::io::Write;
 pub struct TextReply<'a> {
     out: &'a mut Vec<u8>,
     noreply: bool,
+    limit: usize,
 }
 
 impl<'a> TextReply<'a> {
     /// A writer appending to `out`; silent if `noreply`.
     pub fn new(out: &'a mut Vec<u8>, noreply: bool) -> TextReply<'a> {
-        TextReply { out, noreply }
+        TextReply {
+            out,
+            noreply,
+            limit: usize::MAX,
+        }
+    }
+
+    /// Reports no room once `out` holds `limit` bytes.
+    pub fn limit(self, limit: usize) -> TextReply<'a> {
+        TextReply { limit, ..self }
     }
 }
 
@@ -26,6 +36,10 @@ fn line(out: &mut Vec<u8>, parts: &[&[u8]]) {
 }
 
 impl Reply for TextReply<'_> {
+    fn has_room(&self) -> bool {
+        self.out.len() < self.limit
+    }
+
     fn reply(&mut self, response: Response<'_>) {
         if self.noreply {
             return;

@@ -13,6 +13,11 @@ use std::sync::Arc;
 /// Token of the acceptor's waker (listeners use their index).
 const WAKER: Token = Token(usize::MAX);
 
+/// After an accept error (out of file descriptors), how soon to try again:
+/// the listener is edge-triggered, so queued clients would otherwise wait
+/// for the next new connection.
+const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// memcached's reply to a connection over the `-c` limit.
 const TOO_MANY: &[u8] = b"ERROR Too many open connections\r\n";
 
@@ -24,6 +29,8 @@ pub struct Acceptor {
     listeners: Vec<Listener>,
     workers: Vec<WorkerHandle>,
     next: usize,
+    /// An accept failed: retry every listener after [`ACCEPT_RETRY`].
+    retry: bool,
 }
 
 impl Acceptor {
@@ -47,6 +54,7 @@ impl Acceptor {
             listeners,
             workers,
             next: 0,
+            retry: false,
         })
     }
 
@@ -54,11 +62,17 @@ impl Acceptor {
     pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(64);
         while !self.shared.shutdown.is_triggered() {
-            if let Err(e) = self.poll.poll(&mut events, None) {
+            let timeout = self.retry.then_some(ACCEPT_RETRY);
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
                 return Err(e);
+            }
+            if std::mem::take(&mut self.retry) {
+                for i in 0..self.listeners.len() {
+                    self.accept_all(i);
+                }
             }
             for event in events.iter() {
                 if event.token() != WAKER {
@@ -77,8 +91,9 @@ impl Acceptor {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    // EMFILE and friends: log and retry on the next event.
+                    // Out of file descriptors (EMFILE, ENFILE) and the like.
                     log::warn!("accept failed: {e}");
+                    self.retry = true;
                     return;
                 }
             };

@@ -8,6 +8,7 @@ use super::Shared;
 use crate::command::{execute, Context, Effect};
 use crate::protocol::text::{self, Limits, Parsed};
 use crate::protocol::text_reply::TextReply;
+use crate::protocol::Request;
 use crate::stats::{ConnInfo, ConnState, Counters};
 use std::io::{self, Write};
 use std::sync::atomic::Ordering;
@@ -41,6 +42,8 @@ pub struct Connection {
     wpos: usize,
     /// Bytes of an oversized data block still to discard.
     swallow: usize,
+    /// Bytes of a paused multi-get's key list already answered.
+    get_resume: usize,
     /// Close once the replies are written.
     closing: bool,
     /// Stop the server once the replies are written.
@@ -60,6 +63,7 @@ impl Connection {
             wbuf: Vec::new(),
             wpos: 0,
             swallow: 0,
+            get_resume: 0,
             closing: false,
             shutdown: false,
             eof: false,
@@ -106,11 +110,14 @@ impl Connection {
             self.wbuf.clear();
         }
         let mut done = 0;
+        // Replies accumulate while requests are buffered and are written
+        // when the connection must wait (for bytes, for the client to read,
+        // or for its turn) or close: a pipeline gets as few writes as possible.
         let status = loop {
-            if self.flush(counters).is_err() {
-                break Status::Close;
-            }
             if self.closing {
+                if self.flush(counters).is_err() {
+                    break Status::Close;
+                }
                 break if self.unsent() > 0 {
                     Status::Idle
                 } else if self.shutdown {
@@ -120,11 +127,19 @@ impl Connection {
                 };
             }
             if self.unsent() >= WRITE_HIGH_WATER {
-                // Wait for the writable edge before taking more requests.
-                self.info.set_state(ConnState::Mwrite);
-                break Status::Idle;
+                if self.flush(counters).is_err() {
+                    break Status::Close;
+                }
+                if self.unsent() >= WRITE_HIGH_WATER {
+                    // Wait for the writable edge before taking more requests.
+                    self.info.set_state(ConnState::Mwrite);
+                    break Status::Idle;
+                }
             }
             if done >= budget {
+                if self.flush(counters).is_err() {
+                    break Status::Close;
+                }
                 break Status::Yielded;
             }
             match self.run_one(&ctx, &limits) {
@@ -133,7 +148,10 @@ impl Connection {
                     self.closing = true;
                 }
                 None => {
-                    // Nothing whole is buffered: read more.
+                    // Nothing whole is buffered: send what is ready, read more.
+                    if self.flush(counters).is_err() {
+                        break Status::Close;
+                    }
                     if self.eof {
                         self.closing = true;
                         continue;
@@ -161,8 +179,16 @@ impl Connection {
         status
     }
 
-    fn unsent(&self) -> usize {
+    /// Reply bytes not yet written.
+    pub fn unsent(&self) -> usize {
         self.wbuf.len() - self.wpos
+    }
+
+    /// Whether the connection waits for a new request with nothing in
+    /// flight (no partial request, no unsent reply, nothing to discard):
+    /// the only state in which `-o idle_timeout` may close it.
+    pub fn is_idle(&self) -> bool {
+        self.unsent() == 0 && self.rbuf.is_empty() && self.swallow == 0
     }
 
     /// Handles the next buffered request: `Some(true)` handled one,
@@ -198,7 +224,7 @@ impl Connection {
                 Some(true)
             }
             Parsed::Request {
-                request,
+                mut request,
                 consumed,
                 swallow,
             } => {
@@ -206,12 +232,26 @@ impl Connection {
                 info.last_cmd
                     .store(ctx.store.clock().now(), Ordering::Relaxed);
                 log::debug!("<{} {:?}", self.fd, request);
+                if let Request::Get { keys, .. } = &mut request {
+                    // Continue a multi-get that paused for the client to read.
+                    *keys = keys.skip_bytes(self.get_resume);
+                }
                 let noreply = request.noreply();
-                let effect = execute(&request, ctx, &mut TextReply::new(wbuf, noreply));
+                // A multi-get pauses once this much is queued unsent.
+                let room = self.wpos + WRITE_HIGH_WATER;
+                let mut reply = TextReply::new(wbuf, noreply).limit(room);
+                let effect = execute(&request, ctx, &mut reply);
+                if let Effect::Paused(keys_done) = effect {
+                    // The request stays buffered and resumes once the
+                    // replies so far have been written.
+                    self.get_resume += keys_done;
+                    return Some(true);
+                }
+                self.get_resume = 0;
                 rbuf.consume(consumed);
                 self.swallow = swallow;
                 match effect {
-                    Effect::None => Some(true),
+                    Effect::None | Effect::Paused(_) => Some(true),
                     Effect::Close => Some(false),
                     Effect::Shutdown => {
                         self.shutdown = true;
@@ -241,9 +281,9 @@ impl Connection {
         Ok(())
     }
 
-    /// At shutdown: one last attempt to send what is pending.
-    pub fn flush_on_shutdown(&mut self, counters: &Counters, pool: &mut BufPool) {
-        let _ = self.flush(counters);
-        self.release(pool);
+    /// At shutdown: writes what the socket takes now; true when nothing
+    /// is left unsent (or the connection broke).
+    pub fn flush_on_shutdown(&mut self, counters: &Counters) -> bool {
+        self.flush(counters).is_err() || self.unsent() == 0
     }
 }

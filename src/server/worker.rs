@@ -17,13 +17,16 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Token of the worker's waker; connections use their slab key.
 const WAKER: Token = Token(usize::MAX);
 
 /// Readiness events taken per poll.
 const EVENTS_CAPACITY: usize = 1024;
+
+/// How long a stopping worker keeps writing pending replies to slow readers.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// The acceptor's side of a worker.
 #[derive(Debug)]
@@ -33,9 +36,17 @@ pub struct WorkerHandle {
 }
 
 impl WorkerHandle {
-    /// Hands a new connection to the worker; false if the worker is gone.
+    /// Hands a new connection to the worker; false if the worker is gone
+    /// (then the connection is dropped here).
     pub fn hand_over(&self, stream: Stream, listen_addr: String) -> bool {
-        self.sender.send((stream, listen_addr)).is_ok() && self.waker.wake().is_ok()
+        if self.sender.send((stream, listen_addr)).is_err() {
+            return false;
+        }
+        if let Err(e) = self.waker.wake() {
+            // The connection is queued; the worker adopts it on its next wake-up.
+            log::warn!("cannot wake a worker: {e}");
+        }
+        true
     }
 }
 
@@ -183,7 +194,7 @@ impl Worker {
         let idle: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| now.saturating_sub(c.last_active()) > idle_timeout)
+            .filter(|(_, c)| c.is_idle() && now.saturating_sub(c.last_active()) > idle_timeout)
             .map(|(k, _)| k)
             .collect();
         for key in idle {
@@ -192,13 +203,33 @@ impl Worker {
         }
     }
 
-    /// Shutdown: write what is pending, then close everything.
+    /// Shutdown: take no more requests, write what is pending (waiting up
+    /// to [`SHUTDOWN_GRACE`] for slow readers), then close everything.
     fn close_all(&mut self) {
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        loop {
+            let mut done = Vec::new();
+            for (key, conn) in self.conns.iter_mut() {
+                if conn.flush_on_shutdown(&self.counters) {
+                    done.push(key);
+                }
+            }
+            for key in done {
+                self.close(key);
+            }
+            let now = Instant::now();
+            if self.conns.is_empty() || now >= deadline {
+                break;
+            }
+            // Wait for sockets to become writable again.
+            let _ = self.poll.poll(
+                &mut events,
+                Some((deadline - now).min(Duration::from_millis(50))),
+            );
+        }
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
-            if let Some(conn) = self.conns.get_mut(key) {
-                conn.flush_on_shutdown(&self.counters, &mut self.pool);
-            }
             self.close(key);
         }
     }

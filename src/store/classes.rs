@@ -119,6 +119,10 @@ pub struct Class {
     pub stats: ClassStats,
     /// `stats.evicted` at the last automove check.
     pub evicted_seen: u64,
+    /// The store's CAS counter when this class last allocated.
+    pub last_alloc: u64,
+    /// Evictions left before the class looks for an idle class's page again.
+    pub skip_balance: usize,
 }
 
 impl Class {
@@ -135,6 +139,8 @@ impl Class {
             crawl: NIL,
             stats: ClassStats::default(),
             evicted_seen: 0,
+            last_alloc: 0,
+            skip_balance: 0,
         }
     }
 

@@ -56,6 +56,13 @@ const TAIL_SEARCH_DEPTH: usize = 5;
 /// before giving up with "out of memory".
 const ALLOC_ATTEMPTS: usize = 64;
 
+/// A class that has not allocated for this many item writes (anywhere in
+/// the store) may give pages to a class that is evicting.
+const IDLE_ALLOCATIONS: u64 = 10_000;
+
+/// Evictions a class makes before it looks for an idle class again.
+const BALANCE_BACKOFF: usize = 64;
+
 /// Items the crawler looks at per class per tick.
 const CRAWL_PER_TICK: usize = 20_000;
 
@@ -487,6 +494,13 @@ impl Store {
         self.hasher.hash_one(key)
     }
 
+    /// The hash a stripe's table uses. The stripe is picked by the hash's
+    /// top bits, which hashbrown also uses for its 7-bit tags: folding the
+    /// low half into the high half gives the tags back their spread.
+    fn table_hash(hash: u64) -> u64 {
+        hash ^ (hash << 32)
+    }
+
     fn stripe(&self, hash: u64) -> &Mutex<Stripe> {
         &self.stripes[(hash >> self.stripe_shift) as usize]
     }
@@ -531,7 +545,10 @@ impl Store {
         stripe
             .table
             // SAFETY: the stripe lock is held (`stripe` is borrowed from its guard).
-            .find(hash, |&h| unsafe { self.key_of(h) } == key)
+            .find(
+                Self::table_hash(hash),
+                |&h| unsafe { self.key_of(h) } == key,
+            )
             .copied()
     }
 
@@ -569,7 +586,7 @@ impl Store {
         hdr: &Header,
         why: Removal,
     ) {
-        match stripe.table.find_entry(hash, |&c| c == h) {
+        match stripe.table.find_entry(Self::table_hash(hash), |&c| c == h) {
             Ok(slot) => {
                 slot.remove();
             }
@@ -815,7 +832,9 @@ impl Store {
         stripe
             .table
             // SAFETY: the stripe lock is held; items in the table are linked.
-            .insert_unique(hash, h, |&c| self.hash(unsafe { self.key_of(c) }));
+            .insert_unique(Self::table_hash(hash), h, |&c| {
+                Self::table_hash(self.hash(unsafe { self.key_of(c) }))
+            });
         let mut class = lock(&self.classes[hdr.class as usize]);
         class.link(&self.pages, h);
         class.stats.number += 1;
@@ -988,9 +1007,13 @@ impl Store {
     /// reclaiming, evicting, or moving a page from another class.
     fn take_chunk(&self, class: u8) -> Option<Handle> {
         let evict = self.evictions.load(Ordering::Relaxed);
+        let balance = evict && self.automove.load(Ordering::Relaxed) != 0;
         for _ in 0..ALLOC_ATTEMPTS {
+            let mut rebalance = false;
             {
                 let mut c = lock(&self.classes[class as usize]);
+                // Allocation activity, measured in CAS ticks (one per item written).
+                c.last_alloc = self.next_cas.load(Ordering::Relaxed);
                 if let Some(h) = c.take(&self.pages) {
                     return Some(h);
                 }
@@ -998,10 +1021,24 @@ impl Store {
                     c.add_page(&self.pages, page);
                     continue;
                 }
-                if !c.pages.is_empty() && self.free_from_tail(&mut c, evict) {
-                    c.stats.direct_reclaims += 1;
-                    continue;
+                if !c.pages.is_empty() {
+                    if balance && c.skip_balance == 0 {
+                        // Before evicting, see if an idle class can give a
+                        // page (the size mix may have shifted).
+                        rebalance = true;
+                    } else if self.free_from_tail(&mut c, evict) {
+                        c.stats.direct_reclaims += 1;
+                        c.skip_balance = c.skip_balance.saturating_sub(1);
+                        continue;
+                    }
                 }
+            }
+            if rebalance {
+                if !self.move_idle_page_to(class) {
+                    // No idle class: evict for a while before looking again.
+                    lock(&self.classes[class as usize]).skip_balance = BALANCE_BACKOFF;
+                }
+                continue;
             }
             // This class cannot help itself: take a page from another.
             if !self.move_page_to(class, evict) {
@@ -1065,28 +1102,21 @@ impl Store {
         false
     }
 
-    /// Moves one page from the class that can best spare it to `to`;
-    /// false if none can be moved.
+    /// Moves one page to `to` (which has none, or cannot free a chunk)
+    /// from the class that has allocated least recently; false if no class
+    /// can give one.
     fn move_page_to(&self, to: u8, evict: bool) -> bool {
-        let now = self.clock.now();
-        // Candidates: classes with pages, oldest LRU tail first.
-        let mut candidates: Vec<(u32, u8)> = Vec::new();
+        // Candidates: classes with pages, least recently allocating first.
+        let mut candidates: Vec<(u64, u8)> = Vec::new();
         for id in self.sizes.ids().filter(|&id| id != to) {
             let Ok(c) = self.classes[id as usize].try_lock() else {
                 continue;
             };
-            if c.pages.is_empty() {
-                continue;
+            if !c.pages.is_empty() {
+                candidates.push((c.last_alloc, id));
             }
-            let age = if c.tail == NIL {
-                u32::MAX
-            } else {
-                // SAFETY: the class lock is held and the tail is LINKED.
-                now.saturating_sub(unsafe { item::time(&self.pages, c.tail) })
-            };
-            candidates.push((age, id));
         }
-        candidates.sort_unstable_by(|a, b| b.cmp(a));
+        candidates.sort_unstable();
         for (_, from) in candidates {
             if let Ok(Some(page)) = self.take_page_from(from, evict) {
                 let mut c = lock(&self.classes[to as usize]);
@@ -1096,6 +1126,37 @@ impl Store {
             }
         }
         false
+    }
+
+    /// Moves a page to `to` from the class that has allocated least recently,
+    /// if it has been idle for [`IDLE_ALLOCATIONS`] item writes: after the
+    /// size mix shifts, memory follows the new sizes instead of staying with
+    /// classes nobody writes to any more.
+    fn move_idle_page_to(&self, to: u8) -> bool {
+        let now = self.next_cas.load(Ordering::Relaxed);
+        let mut idlest: Option<(u64, u8)> = None;
+        for id in self.sizes.ids().filter(|&id| id != to) {
+            let Ok(c) = self.classes[id as usize].try_lock() else {
+                continue;
+            };
+            if !c.pages.is_empty()
+                && now.saturating_sub(c.last_alloc) > IDLE_ALLOCATIONS
+                && idlest.is_none_or(|(t, _)| c.last_alloc < t)
+            {
+                idlest = Some((c.last_alloc, id));
+            }
+        }
+        let Some((_, from)) = idlest else {
+            return false;
+        };
+        match self.take_page_from(from, true) {
+            Ok(Some(page)) => {
+                lock(&self.classes[to as usize]).add_page(&self.pages, page);
+                self.slabs_moved.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Empties one page of class `from` and takes it away from the class.
@@ -1178,7 +1239,10 @@ impl Store {
             // SAFETY: the stripe lock guards the item's bytes, `to` is owned
             // (ALLOCATING); the class-lock prefix is rewritten by `replace`.
             unsafe { self.pages.copy(head, to, self.item_bytes(&hdr)) };
-            match stripe.table.find_mut(hash, |&x| x == head) {
+            match stripe
+                .table
+                .find_mut(Self::table_hash(hash), |&x| x == head)
+            {
                 Some(slot) => *slot = to,
                 None => unreachable!("a linked item is in its stripe"),
             }

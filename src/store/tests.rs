@@ -508,3 +508,29 @@ fn concurrent_churn_under_pressure_stays_consistent() {
     let counted: u64 = s.class_reports().iter().map(|r| r.used_chunks as u64).sum();
     assert!(counted >= st.curr_items, "chunks in use cover the items");
 }
+
+#[test]
+fn memory_follows_a_shift_in_value_sizes() {
+    let s = Store::new(StoreConfig {
+        automove: 1,
+        ..config(16 << 20, true)
+    });
+    let small = vec![b's'; 150];
+    for i in 0..200_000 {
+        set(&s, format!("small{i}").as_bytes(), &small);
+    }
+    // The mix shifts to larger values; the small class stops writing.
+    let big = vec![b'b'; 2000];
+    for i in 0..30_000 {
+        set(&s, format!("big{i}").as_bytes(), &big);
+    }
+    let recent = (25_000..30_000)
+        .filter(|i| get(&s, format!("big{i}").as_bytes()).is_some())
+        .count();
+    assert!(
+        recent > 4_500,
+        "only {recent} of the 5000 newest big items are cached"
+    );
+    assert!(s.stats().slabs_moved > 3);
+    assert!(s.stats().total_malloced <= 16 << 20);
+}

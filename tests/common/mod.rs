@@ -129,6 +129,13 @@ impl Server {
         status
     }
 
+    /// Waits for the process to exit (after a signal sent elsewhere).
+    pub fn terminate_wait(mut self) -> std::process::ExitStatus {
+        let status = self.child.wait().expect("wait");
+        std::mem::forget(self);
+        status
+    }
+
     /// Waits (bounded) for the process to exit by itself.
     pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + within;
