@@ -414,6 +414,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// How many times a page move retries a busy stripe before giving up.
+const PATIENCE: usize = 1000;
+
+/// `try_lock`, retried [`PATIENCE`] times with a yield in between.
+fn try_lock_patiently<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    for _ in 0..PATIENCE {
+        match m.try_lock() {
+            Ok(guard) => return Some(guard),
+            Err(std::sync::TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => std::thread::yield_now(),
+        }
+    }
+    None
+}
+
 impl Store {
     /// An empty store.
     pub fn new(config: StoreConfig) -> Store {
@@ -1221,7 +1236,9 @@ impl Store {
             // lock is held.
             let key = unsafe { self.key_of(head) };
             let hash = self.hash(key);
-            let Ok(mut stripe) = self.stripe(hash).try_lock() else {
+            // Stripe locks are held briefly, so keep trying for a while; the
+            // holder may also be waiting for this class lock, so never block.
+            let Some(mut stripe) = try_lock_patiently(self.stripe(hash)) else {
                 return Err(());
             };
             // SAFETY: the stripe lock is held.
