@@ -36,6 +36,8 @@ echo "== cargo clippy"
 cargo clippy --all-targets --release -- -D warnings
 echo "== cargo test (release: the integration tests drive the release binary)"
 cargo test --release
+echo "== unit tests again with debug assertions (overflow checks, store invariants)"
+cargo test --lib
 
 # --- real client libraries -----------------------------------------------
 echo "== pymemcache suite"

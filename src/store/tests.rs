@@ -534,3 +534,125 @@ fn memory_follows_a_shift_in_value_sizes() {
     assert!(s.stats().slabs_moved > 3);
     assert!(s.stats().total_malloced <= 16 << 20);
 }
+
+/// A randomised run against a plain `HashMap` model (evictions cannot
+/// happen: the store is far larger than the data), covering every
+/// operation and value sizes that span chunks.
+#[test]
+fn randomised_against_a_reference_model() {
+    use std::collections::HashMap;
+    let s = Store::new(StoreConfig {
+        item_size_max: 4 << 20,
+        ..config(256 << 20, true)
+    });
+    // key → (value, flags, cas)
+    let mut model: HashMap<Vec<u8>, (Vec<u8>, u32, u64)> = HashMap::new();
+    let mut rng = fastrand::Rng::with_seed(42);
+    let sizes = [0, 1, 5, 20, 100, 1000, 10_000, 600_000, 1_500_000];
+    for step in 0..20_000 {
+        let key = format!("k{}", rng.u8(0..40)).into_bytes();
+        let len = sizes[rng.usize(0..sizes.len())];
+        let value: Vec<u8> = if rng.bool() {
+            rng.u64(0..1000).to_string().into_bytes()
+        } else {
+            (0..len).map(|i| (i as u8).wrapping_add(step as u8)).collect()
+        };
+        let flags = [0, 1, u32::MAX][rng.usize(0..3)];
+        let present = model.contains_key(&key);
+        match rng.u8(0..10) {
+            0 | 1 => {
+                let (out, cas) = s.store(StoreMode::Set, &key, flags, 0, &value, 0);
+                assert_eq!(out, StoreOutcome::Stored);
+                model.insert(key.clone(), (value, flags, cas));
+            }
+            2 => {
+                let (out, cas) = s.store(StoreMode::Add, &key, flags, 0, &value, 0);
+                assert_eq!(out == StoreOutcome::Stored, !present, "add at step {step}");
+                if !present {
+                    model.insert(key.clone(), (value, flags, cas));
+                }
+            }
+            3 => {
+                let (out, cas) = s.store(StoreMode::Replace, &key, flags, 0, &value, 0);
+                assert_eq!(out == StoreOutcome::Stored, present, "replace at step {step}");
+                if present {
+                    model.insert(key.clone(), (value, flags, cas));
+                }
+            }
+            4 => {
+                let mode = if rng.bool() { StoreMode::Append } else { StoreMode::Prepend };
+                let (out, cas) = s.store(mode, &key, flags, 0, &value, 0);
+                match model.get_mut(&key) {
+                    Some(entry) => {
+                        let (old, old_flags, _) = entry.clone();
+                        let fits = s.item_fits(key.len(), old.len() + value.len(), old_flags);
+                        assert_eq!(out == StoreOutcome::Stored, fits, "concat at step {step}");
+                        if fits {
+                            let joined = if mode == StoreMode::Append {
+                                [old, value].concat()
+                            } else {
+                                [value, old].concat()
+                            };
+                            *entry = (joined, old_flags, cas);
+                        }
+                    }
+                    None => assert_eq!(out, StoreOutcome::NotStored),
+                }
+            }
+            5 => {
+                let expected = model.get(&key).map(|e| e.2);
+                let guess = if rng.bool() { expected.unwrap_or(1) } else { 12345 };
+                let (out, cas) = s.store(StoreMode::Cas, &key, flags, 0, &value, guess);
+                match expected {
+                    None => assert_eq!(out, StoreOutcome::NotFound),
+                    Some(c) if c == guess => {
+                        assert_eq!(out, StoreOutcome::Stored);
+                        model.insert(key.clone(), (value, flags, cas));
+                    }
+                    Some(_) => assert_eq!(out, StoreOutcome::Exists),
+                }
+            }
+            6 => {
+                let hit = s.delete(&key) == Lookup::Hit;
+                assert_eq!(hit, model.remove(&key).is_some(), "delete at step {step}");
+            }
+            7 => {
+                let op = if rng.bool() { DeltaOp::Incr } else { DeltaOp::Decr };
+                let delta = rng.u64(0..100);
+                let got = s.delta(&key, op, delta);
+                match model.get_mut(&key) {
+                    None => assert_eq!(got, Delta::NotFound),
+                    Some(entry) => match parse_counter(&entry.0) {
+                        None => assert_eq!(got, Delta::NonNumeric),
+                        Some(n) => {
+                            let n = match op {
+                                DeltaOp::Incr => n.wrapping_add(delta),
+                                DeltaOp::Decr => n.saturating_sub(delta),
+                            };
+                            assert_eq!(got, Delta::Value(n));
+                            let mut digits = n.to_string().into_bytes();
+                            if digits.len() <= entry.0.len() {
+                                digits.resize(entry.0.len(), b' ');
+                            }
+                            entry.0 = digits;
+                            entry.2 = get(&s, &key).unwrap().2;
+                        }
+                    },
+                }
+            }
+            _ => {
+                let got = get(&s, &key);
+                match model.get(&key) {
+                    None => assert!(got.is_none(), "phantom {key:?} at step {step}"),
+                    Some((v, f, c)) => {
+                        let (gv, gf, gc) = got.unwrap_or_else(|| panic!("lost {key:?} at step {step}"));
+                        assert!(gv == *v, "value of {key:?} differs at step {step}");
+                        assert_eq!((gf, gc), (*f, *c), "flags/cas of {key:?} at step {step}");
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(s.stats().curr_items as usize, model.len());
+    assert_eq!(s.stats().evictions, 0);
+}
