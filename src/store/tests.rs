@@ -555,7 +555,9 @@ fn randomised_against_a_reference_model() {
         let value: Vec<u8> = if rng.bool() {
             rng.u64(0..1000).to_string().into_bytes()
         } else {
-            (0..len).map(|i| (i as u8).wrapping_add(step as u8)).collect()
+            (0..len)
+                .map(|i| (i as u8).wrapping_add(step as u8))
+                .collect()
         };
         let flags = [0, 1, u32::MAX][rng.usize(0..3)];
         let present = model.contains_key(&key);
@@ -574,13 +576,21 @@ fn randomised_against_a_reference_model() {
             }
             3 => {
                 let (out, cas) = s.store(StoreMode::Replace, &key, flags, 0, &value, 0);
-                assert_eq!(out == StoreOutcome::Stored, present, "replace at step {step}");
+                assert_eq!(
+                    out == StoreOutcome::Stored,
+                    present,
+                    "replace at step {step}"
+                );
                 if present {
                     model.insert(key.clone(), (value, flags, cas));
                 }
             }
             4 => {
-                let mode = if rng.bool() { StoreMode::Append } else { StoreMode::Prepend };
+                let mode = if rng.bool() {
+                    StoreMode::Append
+                } else {
+                    StoreMode::Prepend
+                };
                 let (out, cas) = s.store(mode, &key, flags, 0, &value, 0);
                 match model.get_mut(&key) {
                     Some(entry) => {
@@ -601,7 +611,11 @@ fn randomised_against_a_reference_model() {
             }
             5 => {
                 let expected = model.get(&key).map(|e| e.2);
-                let guess = if rng.bool() { expected.unwrap_or(1) } else { 12345 };
+                let guess = if rng.bool() {
+                    expected.unwrap_or(1)
+                } else {
+                    12345
+                };
                 let (out, cas) = s.store(StoreMode::Cas, &key, flags, 0, &value, guess);
                 match expected {
                     None => assert_eq!(out, StoreOutcome::NotFound),
@@ -617,7 +631,11 @@ fn randomised_against_a_reference_model() {
                 assert_eq!(hit, model.remove(&key).is_some(), "delete at step {step}");
             }
             7 => {
-                let op = if rng.bool() { DeltaOp::Incr } else { DeltaOp::Decr };
+                let op = if rng.bool() {
+                    DeltaOp::Incr
+                } else {
+                    DeltaOp::Decr
+                };
                 let delta = rng.u64(0..100);
                 let got = s.delta(&key, op, delta);
                 match model.get_mut(&key) {
@@ -645,7 +663,8 @@ fn randomised_against_a_reference_model() {
                 match model.get(&key) {
                     None => assert!(got.is_none(), "phantom {key:?} at step {step}"),
                     Some((v, f, c)) => {
-                        let (gv, gf, gc) = got.unwrap_or_else(|| panic!("lost {key:?} at step {step}"));
+                        let (gv, gf, gc) =
+                            got.unwrap_or_else(|| panic!("lost {key:?} at step {step}"));
                         assert!(gv == *v, "value of {key:?} differs at step {step}");
                         assert_eq!((gf, gc), (*f, *c), "flags/cas of {key:?} at step {step}");
                     }
