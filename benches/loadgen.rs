@@ -1,0 +1,2 @@
+//! Placeholder: the load generator lands in the next commit.
+fn main() {}
