@@ -262,7 +262,14 @@ fn stats(group: StatsGroup<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Effec
         StatsGroup::Settings => crate::stats_report::settings(ctx, out),
         StatsGroup::Items => crate::stats_report::items(ctx, out),
         StatsGroup::Slabs => crate::stats_report::slabs(ctx, out),
-        StatsGroup::Sizes => out.reply(Response::Stat("sizes_status", &"disabled")),
+        StatsGroup::Sizes => match ctx.store.size_histogram() {
+            Some(buckets) => {
+                for (size, count) in buckets {
+                    out.reply(Response::Stat(&size.to_string(), &count));
+                }
+            }
+            None => out.reply(Response::Stat("sizes_status", &"disabled")),
+        },
         StatsGroup::Conns => {
             for (name, value) in ctx.stats.conn_rows(ctx.store.clock().now()) {
                 out.reply(Response::Stat(&name, &value));

@@ -165,6 +165,8 @@ pub struct Settings {
     pub slab_page_size: usize,
     /// `-o slab_automove=0|1|2`.
     pub slab_automove: u8,
+    /// `-o track_sizes`: histogram for `stats sizes`.
+    pub track_sizes: bool,
 }
 
 /// What the command line asks the process to do.
@@ -281,6 +283,7 @@ impl Settings {
             tcp_port: cli.port,
             slab_page_size: DEFAULT_SLAB_PAGE_SIZE,
             slab_automove: DEFAULT_SLAB_AUTOMOVE,
+            track_sizes: false,
         };
         for option in cli.extended.iter().flat_map(|o| o.split(',')) {
             settings.apply_extended(option)?;
@@ -329,8 +332,12 @@ impl Settings {
             }
             // memcached's slab page mover; always available here.
             "slab_reassign" => Ok(()),
+            "track_sizes" => {
+                self.track_sizes = true;
+                Ok(())
+            }
             _ => Err(format!(
-                "Illegal suboption \"{option}\" (supported: idle_timeout, slab_page_size, slab_automove, slab_reassign)"
+                "Illegal suboption \"{option}\" (supported: idle_timeout, slab_page_size, slab_automove, slab_reassign, track_sizes)"
             )),
         }
     }

@@ -231,7 +231,7 @@ pub fn settings(ctx: &Context<'_>, out: &mut dyn Reply) {
     stat(out, "watcher_logbuf_size", 0);
     stat(out, "worker_logbuf_size", 0);
     stat(out, "read_buf_mem_limit", 0);
-    stat(out, "track_sizes", "no");
+    stat(out, "track_sizes", yes_no(s.track_sizes));
     stat(out, "inline_ascii_response", "no");
     stat(out, "ext_item_size", 512);
     stat(out, "ext_item_age", 0);

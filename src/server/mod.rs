@@ -57,6 +57,7 @@ impl Server {
             growth_factor: settings.growth_factor,
             page_size: settings.slab_page_size,
             automove: settings.slab_automove,
+            track_sizes: settings.track_sizes,
         });
         let stats = ServerStats::new(settings.threads, settings.verbose as u32);
         let shared = Arc::new(Shared {

@@ -60,6 +60,9 @@ const ALLOC_ATTEMPTS: usize = 64;
 /// the store) may give pages to a class that is evicting.
 const IDLE_ALLOCATIONS: u64 = 10_000;
 
+/// Width of a `stats sizes` bucket, as memcached's.
+const SIZE_BUCKET: usize = 32;
+
 /// Evictions a class makes before it looks for an idle class again.
 const BALANCE_BACKOFF: usize = 64;
 
@@ -233,6 +236,8 @@ pub struct StoreConfig {
     pub page_size: usize,
     /// `slab_automove` mode: 0 off, 1 on evictions, 2 aggressive.
     pub automove: u8,
+    /// `-o track_sizes`: keep a histogram of item sizes for `stats sizes`.
+    pub track_sizes: bool,
 }
 
 impl Default for StoreConfig {
@@ -247,6 +252,7 @@ impl Default for StoreConfig {
             growth_factor: 1.25,
             page_size: 1 << 20,
             automove: 1,
+            track_sizes: false,
         }
     }
 }
@@ -398,6 +404,8 @@ pub struct Store {
     item_size_max: usize,
     use_cas: bool,
     clock: Clock,
+    /// Linked items per 32-byte size bucket (`-o track_sizes`), else empty.
+    size_counts: Box<[AtomicU64]>,
 }
 
 impl std::fmt::Debug for Store {
@@ -463,7 +471,46 @@ impl Store {
             item_size_max: config.item_size_max,
             use_cas: config.use_cas,
             clock: Clock::new(),
+            size_counts: if config.track_sizes {
+                (0..=config.item_size_max / SIZE_BUCKET + 1)
+                    .map(|_| AtomicU64::new(0))
+                    .collect()
+            } else {
+                Box::new([])
+            },
         }
+    }
+
+    /// Counts a linked (+1) or unlinked (−1) item in the size histogram.
+    fn track_size(&self, hdr: &Header, linked: bool) {
+        if self.size_counts.is_empty() {
+            return;
+        }
+        let bucket = self
+            .item_bytes(hdr)
+            .div_ceil(SIZE_BUCKET)
+            .min(self.size_counts.len() - 1);
+        if linked {
+            self.size_counts[bucket].fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.size_counts[bucket].fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `stats sizes`: (bucket upper size, items) for non-empty buckets, or
+    /// `None` when `-o track_sizes` is off.
+    pub fn size_histogram(&self) -> Option<Vec<(usize, u64)>> {
+        if self.size_counts.is_empty() {
+            return None;
+        }
+        Some(
+            self.size_counts
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (i * SIZE_BUCKET, n.load(Ordering::Relaxed)))
+                .filter(|&(_, n)| n > 0)
+                .collect(),
+        )
     }
 
     /// The store's clock.
@@ -608,6 +655,7 @@ impl Store {
             Err(_) => unreachable!("removing an item missing from its stripe"),
         }
         class.unlink(&self.pages, h);
+        self.track_size(hdr, false);
         let st = &mut class.stats;
         st.number -= 1;
         st.mem_requested -= self.item_bytes(hdr) as u64;
@@ -855,6 +903,7 @@ impl Store {
         class.stats.number += 1;
         class.stats.total_items += 1;
         class.stats.mem_requested += self.item_bytes(hdr) as u64;
+        self.track_size(hdr, true);
     }
 
     /// Frees an allocated item that was never linked.

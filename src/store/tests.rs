@@ -675,3 +675,19 @@ fn randomised_against_a_reference_model() {
     assert_eq!(s.stats().curr_items as usize, model.len());
     assert_eq!(s.stats().evictions, 0);
 }
+
+#[test]
+fn size_histogram_tracks_linked_items() {
+    let s = Store::new(StoreConfig {
+        track_sizes: true,
+        ..config(64 << 20, true)
+    });
+    assert_eq!(store().size_histogram(), None, "off unless asked for");
+    set(&s, b"a", &[b'x'; 10]); // 32 + 1 + 10 = 43 bytes -> bucket 64
+    set(&s, b"b", &[b'x'; 10]);
+    set(&s, b"c", &[b'x'; 100]); // 133 -> 160
+    assert_eq!(s.size_histogram().unwrap(), vec![(64, 2), (160, 1)]);
+    s.delete(b"a");
+    set(&s, b"c", &[b'x'; 10]);
+    assert_eq!(s.size_histogram().unwrap(), vec![(64, 2)]);
+}
