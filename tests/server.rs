@@ -210,6 +210,14 @@ fn connection_limit_rejects_only_the_extra_client() {
     );
 }
 
+/// Stores a value of `len` bytes of `v` under `key`.
+fn store_value(c: &mut Client, key: &str, len: usize) {
+    let mut req = format!("set {key} 0 0 {len}\r\n").into_bytes();
+    req.extend(std::iter::repeat_n(b'v', len));
+    req.extend_from_slice(b"\r\n");
+    assert_eq!(c.call(&req), b"STORED\r\n");
+}
+
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
@@ -224,11 +232,7 @@ fn rss_kib(pid: u32) -> u64 {
 fn a_client_that_does_not_read_cannot_eat_memory() {
     let server = Server::ferrocache(&["-t", "1", "-m", "64"]);
     let mut setup = server.connect();
-    let value = vec![b'v'; 512 * 1024];
-    let mut req = format!("set big 0 0 {}\r\n", value.len()).into_bytes();
-    req.extend_from_slice(&value);
-    req.extend_from_slice(b"\r\n");
-    assert_eq!(setup.call(&req), b"STORED\r\n");
+    store_value(&mut setup, "big", 512 * 1024);
     let before = rss_kib(server.pid());
     // 400 gets of 512 KiB = 200 MiB of replies the client never reads.
     let mut hog = server.connect();
@@ -564,11 +568,7 @@ fn delayed_flush_all_takes_effect_later() {
 fn regression_multiget_from_a_slow_reader_is_bounded() {
     let server = Server::ferrocache(&["-t", "1", "-m", "64"]);
     let mut setup = server.connect();
-    let value = vec![b'v'; 1000 * 1000];
-    let mut req = format!("set a 0 0 {}\r\n", value.len()).into_bytes();
-    req.extend_from_slice(&value);
-    req.extend_from_slice(b"\r\n");
-    assert_eq!(setup.call(&req), b"STORED\r\n");
+    store_value(&mut setup, "a", 1000 * 1000);
     let before = rss_kib(server.pid());
     let mut hog = server.connect();
     let keys = vec!["a"; 3000].join(" ");
@@ -603,11 +603,7 @@ fn regression_multiget_from_a_slow_reader_is_bounded() {
 fn regression_sigterm_finishes_pending_replies() {
     let server = Server::ferrocache(&["-t", "1"]);
     let mut c = server.connect();
-    let value = vec![b'v'; 500 * 1000];
-    let mut req = format!("set a 0 0 {}\r\n", value.len()).into_bytes();
-    req.extend_from_slice(&value);
-    req.extend_from_slice(b"\r\n");
-    assert_eq!(c.call(&req), b"STORED\r\n");
+    store_value(&mut c, "a", 500 * 1000);
     // 10 gets = 5 MB of replies, more than the socket buffers hold.
     c.send(&b"get a\r\n".repeat(10));
     std::thread::sleep(Duration::from_millis(200));
@@ -632,11 +628,7 @@ fn regression_sigterm_finishes_pending_replies() {
 fn regression_idle_timeout_spares_connections_with_pending_replies() {
     let server = Server::ferrocache(&["-t", "1", "-o", "idle_timeout=1"]);
     let mut c = server.connect();
-    let value = vec![b'v'; 500 * 1000];
-    let mut req = format!("set a 0 0 {}\r\n", value.len()).into_bytes();
-    req.extend_from_slice(&value);
-    req.extend_from_slice(b"\r\n");
-    assert_eq!(c.call(&req), b"STORED\r\n");
+    store_value(&mut c, "a", 500 * 1000);
     c.send(&b"get a\r\n".repeat(20));
     std::thread::sleep(Duration::from_secs(3));
     let one = "VALUE a 0 500000\r\n".len() + 500 * 1000 + 2 + 5;

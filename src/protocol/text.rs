@@ -395,37 +395,39 @@ fn delete<'a>(t: &Tokens<'a>, consumed: usize) -> Parsed<'a> {
 }
 
 fn delta<'a>(t: &Tokens<'a>, op: DeltaOp, consumed: usize) -> Parsed<'a> {
-    if t.n != 3 && t.n != 4 {
-        return Parsed::Error {
-            reply: Some(ERROR),
-            consumed,
-        };
-    }
-    let noreply = t.noreply();
-    let key = t.get(1);
-    let reply = if key.len() > KEY_MAX_LENGTH {
-        BAD_FORMAT
-    } else if let Some(delta) = c_strtoull(t.get(2)) {
-        return Parsed::Request {
-            request: Request::Delta {
-                key,
-                op,
-                delta,
-                noreply,
-            },
-            consumed,
-            swallow: 0,
-        };
-    } else {
-        BAD_DELTA
-    };
-    Parsed::Error {
-        reply: (!noreply).then_some(reply),
-        consumed,
-    }
+    key_and_number(t, consumed, c_strtoull, BAD_DELTA, |key, delta, noreply| {
+        Request::Delta {
+            key,
+            op,
+            delta,
+            noreply,
+        }
+    })
 }
 
 fn touch<'a>(t: &Tokens<'a>, consumed: usize) -> Parsed<'a> {
+    key_and_number(
+        t,
+        consumed,
+        c_strtol32,
+        BAD_EXPTIME,
+        |key, exptime, noreply| Request::Touch {
+            key,
+            exptime: exptime as i64,
+            noreply,
+        },
+    )
+}
+
+/// `<cmd> <key> <number> [noreply]` (incr, decr, touch), with memcached's
+/// error order: token count, key length, then the number.
+fn key_and_number<'a, N>(
+    t: &Tokens<'a>,
+    consumed: usize,
+    number: fn(&[u8]) -> Option<N>,
+    bad_number: &'static str,
+    request: impl FnOnce(&'a [u8], N, bool) -> Request<'a>,
+) -> Parsed<'a> {
     if t.n != 3 && t.n != 4 {
         return Parsed::Error {
             reply: Some(ERROR),
@@ -436,18 +438,14 @@ fn touch<'a>(t: &Tokens<'a>, consumed: usize) -> Parsed<'a> {
     let key = t.get(1);
     let reply = if key.len() > KEY_MAX_LENGTH {
         BAD_FORMAT
-    } else if let Some(exptime) = c_strtol32(t.get(2)) {
+    } else if let Some(n) = number(t.get(2)) {
         return Parsed::Request {
-            request: Request::Touch {
-                key,
-                exptime: exptime as i64,
-                noreply,
-            },
+            request: request(key, n, noreply),
             consumed,
             swallow: 0,
         };
     } else {
-        BAD_EXPTIME
+        bad_number
     };
     Parsed::Error {
         reply: (!noreply).then_some(reply),

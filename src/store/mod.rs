@@ -838,18 +838,7 @@ impl Store {
             self.discard(h, &hdr);
             return (outcome, 0);
         }
-        if let Some((old, old_hdr)) = existing {
-            let mut class = lock(&self.classes[old_hdr.class as usize]);
-            self.remove(
-                &mut stripe,
-                &mut class,
-                hash,
-                old,
-                &old_hdr,
-                Removal::Normal,
-            );
-        }
-        self.link(&mut stripe, hash, h, &hdr);
+        self.link(&mut stripe, hash, h, &hdr, existing);
         (StoreOutcome::Stored, self.visible_cas(hdr.cas))
     }
 
@@ -876,22 +865,24 @@ impl Store {
         let Some((h, hdr)) = self.allocate(key, old_hdr.flags, old_hdr.exptime, &parts) else {
             return (StoreOutcome::NotStored, 0);
         };
-        let mut class = lock(&self.classes[old_hdr.class as usize]);
-        self.remove(
-            &mut stripe,
-            &mut class,
-            hash,
-            old,
-            &old_hdr,
-            Removal::Normal,
-        );
-        drop(class);
-        self.link(&mut stripe, hash, h, &hdr);
+        self.link(&mut stripe, hash, h, &hdr, Some((old, old_hdr)));
         (StoreOutcome::Stored, self.visible_cas(hdr.cas))
     }
 
-    /// Links a filled, ALLOCATING item into the index and its class LRU.
-    fn link(&self, stripe: &mut Stripe, hash: u64, h: Handle, hdr: &Header) {
+    /// Links a filled, ALLOCATING item into the index and its class LRU,
+    /// first removing the version it replaces, if any.
+    fn link(
+        &self,
+        stripe: &mut Stripe,
+        hash: u64,
+        h: Handle,
+        hdr: &Header,
+        replaces: Option<(Handle, Header)>,
+    ) {
+        if let Some((old, old_hdr)) = replaces {
+            let mut class = lock(&self.classes[old_hdr.class as usize]);
+            self.remove(stripe, &mut class, hash, old, &old_hdr, Removal::Normal);
+        }
         stripe
             .table
             // SAFETY: the stripe lock is held; items in the table are linked.
@@ -947,10 +938,7 @@ impl Store {
         let Some((new, new_hdr)) = self.allocate(key, hdr.flags, hdr.exptime, &[digits]) else {
             return Delta::NoMemory;
         };
-        let mut class = lock(&self.classes[hdr.class as usize]);
-        self.remove(&mut stripe, &mut class, hash, h, &hdr, Removal::Normal);
-        drop(class);
-        self.link(&mut stripe, hash, new, &new_hdr);
+        self.link(&mut stripe, hash, new, &new_hdr, Some((h, hdr)));
         Delta::Value(value)
     }
 
