@@ -1,2 +1,1100 @@
-//! Placeholder: the load generator lands in the next commit.
-fn main() {}
+//! Closed-loop load generator for memcached's text protocol (issue #4).
+//!
+//! `cargo bench --bench loadgen -- --server 127.0.0.1:11211 --duration 5`
+//! (or `target/release/deps/loadgen-* ARGS`; `--help` lists the options).
+//!
+//! Every connection sends `--pipeline` requests in one write, reads and
+//! parses all their replies (`STORED`, `VALUE … END` framed by the byte
+//! count of each `VALUE` line, error lines), records the batch's latency once
+//! per request, and starts the next batch, until `--duration` is over.
+//! Connections are spread over `--threads` threads, each running one `mio`
+//! event loop; only the first `--active` connections send, the rest are
+//! opened and held idle. The report gives ops/s (one op = one command: a
+//! multi-get of 100 keys is one op), p50/p99/p99.9 latency, the get hit ratio
+//! (keys found / keys asked) and the error count, as text or one JSON object.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream as StdTcpStream, ToSocketAddrs};
+use std::process::ExitCode;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use hdrhistogram::Histogram;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Registry, Token};
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+use rand_distr::{Distribution, Zipf};
+
+/// How keys are picked from the key space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum KeyDistribution {
+    /// Every key equally likely.
+    Uniform,
+    /// Key of rank r (key r-1) with probability proportional to 1/r^s.
+    Zipf,
+}
+
+/// Command line.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "loadgen",
+    args_override_self = true,
+    about = "Closed-loop memcached text-protocol load generator"
+)]
+struct Args {
+    /// Server address.
+    #[arg(long, default_value = "127.0.0.1:11211")]
+    server: String,
+    /// Connections in total (active and idle).
+    #[arg(long, default_value_t = 50)]
+    connections: usize,
+    /// Client threads (each runs an event loop over its share of connections).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Seconds of measurement (0: only connect, prefill and exit).
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Key length in bytes ("k" then the key number, zero-padded).
+    #[arg(long, default_value_t = 20)]
+    key_size: usize,
+    /// Value length in bytes.
+    #[arg(long, default_value_t = 100)]
+    value_size: usize,
+    /// SET:GET mix, e.g. 1:10, 0:1 (gets only) or 1:0 (sets only).
+    #[arg(long, default_value = "1:10", value_parser = parse_ratio)]
+    ratio: (u32, u32),
+    /// Number of distinct keys.
+    #[arg(long, default_value_t = 100_000)]
+    keys: u64,
+    /// Key popularity.
+    #[arg(long, value_enum, default_value_t = KeyDistribution::Uniform)]
+    distribution: KeyDistribution,
+    /// Zipf exponent (with --distribution zipf).
+    #[arg(long, default_value_t = 0.99)]
+    zipf_s: f64,
+    /// Requests in flight per connection, sent in one write.
+    #[arg(long, default_value_t = 1)]
+    pipeline: usize,
+    /// Keys per get (`get k1 k2 ...`).
+    #[arg(long, default_value_t = 1)]
+    multiget: usize,
+    /// Connections that send (default: all); the rest stay open and idle.
+    #[arg(long)]
+    active: Option<usize>,
+    /// Idle connections each send one `version` and read its reply before
+    /// the measurement (so the server has served them once), then stay idle.
+    #[arg(long)]
+    touch_idle: bool,
+    /// Set every key once (pipelined) before measuring.
+    #[arg(long)]
+    prefill: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Random seed (default: from the clock).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Seconds to wait for a reply before counting the connection as failed.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
+    /// Check the reply parser and exit.
+    #[arg(long, hide = true)]
+    self_test: bool,
+    /// Accepted and ignored (cargo bench passes it).
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+fn parse_ratio(s: &str) -> Result<(u32, u32), String> {
+    let (a, b) = s
+        .split_once(':')
+        .ok_or_else(|| format!("ratio {s:?} is not SET:GET"))?;
+    let a: u32 = a.trim().parse().map_err(|e| format!("ratio {s:?}: {e}"))?;
+    let b: u32 = b.trim().parse().map_err(|e| format!("ratio {s:?}: {e}"))?;
+    if a == 0 && b == 0 {
+        return Err("ratio 0:0 sends nothing".into());
+    }
+    Ok((a, b))
+}
+
+/// The reply a request waits for.
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    /// `STORED`.
+    Stored,
+    /// `VALUE …` blocks then `END`, for a get of this many keys.
+    Values(u32),
+    /// `VERSION …`.
+    Version,
+}
+
+/// Outcome of parsing one reply at the front of the input.
+#[derive(Debug, PartialEq, Eq)]
+enum Parsed {
+    /// Not all of it has arrived yet.
+    Incomplete,
+    /// A whole reply of `len` bytes: `hits` values, `error` for an error line.
+    Done { len: usize, hits: u32, error: bool },
+}
+
+/// A reply that can't be framed: the connection is out of step and is dropped.
+#[derive(Debug)]
+struct ProtocolError(String);
+
+fn find_crlf(buf: &[u8]) -> Option<usize> {
+    buf.windows(2).position(|w| w == b"\r\n")
+}
+
+fn is_error_line(line: &[u8]) -> bool {
+    line == b"ERROR" || line.starts_with(b"CLIENT_ERROR") || line.starts_with(b"SERVER_ERROR")
+}
+
+/// Parses the reply to `expect` at the start of `buf`.
+fn parse_reply(buf: &[u8], expect: Expect) -> Result<Parsed, ProtocolError> {
+    let bad = |line: &[u8]| {
+        ProtocolError(format!(
+            "unexpected reply line {:?} (waiting for {expect:?})",
+            String::from_utf8_lossy(&line[..line.len().min(80)])
+        ))
+    };
+    match expect {
+        Expect::Stored | Expect::Version => {
+            let Some(n) = find_crlf(buf) else {
+                return Ok(Parsed::Incomplete);
+            };
+            let line = &buf[..n];
+            let ok = match expect {
+                Expect::Stored => line == b"STORED",
+                _ => line.starts_with(b"VERSION "),
+            };
+            // NOT_STORED, EXISTS, SERVER_ERROR out of memory… are answers, counted as errors.
+            if ok || is_error_line(line) || line == b"NOT_STORED" || line == b"EXISTS" {
+                Ok(Parsed::Done {
+                    len: n + 2,
+                    hits: 0,
+                    error: !ok,
+                })
+            } else {
+                Err(bad(line))
+            }
+        }
+        Expect::Values(asked) => {
+            let mut pos = 0;
+            let mut hits = 0;
+            loop {
+                let Some(n) = find_crlf(&buf[pos..]) else {
+                    return Ok(Parsed::Incomplete);
+                };
+                let line = &buf[pos..pos + n];
+                if line == b"END" {
+                    if hits > asked {
+                        return Err(ProtocolError(format!("{hits} values for {asked} keys")));
+                    }
+                    return Ok(Parsed::Done {
+                        len: pos + n + 2,
+                        hits,
+                        error: false,
+                    });
+                }
+                if is_error_line(line) {
+                    return Ok(Parsed::Done {
+                        len: pos + n + 2,
+                        hits,
+                        error: true,
+                    });
+                }
+                // VALUE <key> <flags> <bytes> [<cas>]
+                let mut fields = line.split(|&b| b == b' ');
+                let bytes = match (fields.next(), fields.nth(2)) {
+                    (Some(b"VALUE"), Some(bytes)) => std::str::from_utf8(bytes)
+                        .ok()
+                        .and_then(|s| s.parse::<usize>().ok())
+                        .ok_or_else(|| bad(line))?,
+                    _ => return Err(bad(line)),
+                };
+                let data = pos + n + 2;
+                let end = data + bytes;
+                if buf.len() < end + 2 {
+                    return Ok(Parsed::Incomplete);
+                }
+                if &buf[end..end + 2] != b"\r\n" {
+                    return Err(ProtocolError("value data not followed by \\r\\n".into()));
+                }
+                hits += 1;
+                pos = end + 2;
+            }
+        }
+    }
+}
+
+/// Writes key number `k` as "k000…k", `size` bytes long.
+fn push_key(out: &mut Vec<u8>, k: u64, size: usize) {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(k).as_bytes();
+    out.push(b'k');
+    out.resize(out.len() + size - 1 - digits.len(), b'0');
+    out.extend_from_slice(digits);
+}
+
+/// What a connection sends.
+enum Source {
+    /// Sets of keys `next..end`, `depth` at a time; idle once they are done.
+    Prefill { next: u64, end: u64 },
+    /// The measured mix.
+    Measure {
+        rng: SmallRng,
+        /// Position in the SET:GET cycle.
+        op: u64,
+    },
+    /// One `version`, then nothing.
+    Touch { sent: bool },
+}
+
+/// Everything needed to build requests, shared by a thread's connections.
+struct Workload {
+    key_size: usize,
+    value: Vec<u8>,
+    set_header_tail: Vec<u8>,
+    ratio: (u32, u32),
+    keys: u64,
+    zipf: Option<Zipf<f64>>,
+    pipeline: usize,
+    multiget: usize,
+    prefill_depth: usize,
+}
+
+impl Workload {
+    fn push_set(&self, out: &mut Vec<u8>, k: u64) {
+        out.extend_from_slice(b"set ");
+        push_key(out, k, self.key_size);
+        out.extend_from_slice(&self.set_header_tail);
+        out.extend_from_slice(&self.value);
+        out.extend_from_slice(b"\r\n");
+    }
+
+    fn pick_key(&self, rng: &mut SmallRng) -> u64 {
+        match &self.zipf {
+            Some(z) => (z.sample(rng) as u64).clamp(1, self.keys) - 1,
+            None => rng.random_range(0..self.keys),
+        }
+    }
+
+    /// Appends the next batch of `source` to `out` and its replies to
+    /// `expect`; returns the number of requests (0: the source is done).
+    fn next_batch(
+        &self,
+        source: &mut Source,
+        out: &mut Vec<u8>,
+        expect: &mut VecDeque<Expect>,
+    ) -> usize {
+        match source {
+            Source::Prefill { next, end } => {
+                let mut n = 0;
+                while n < self.prefill_depth && *next < *end {
+                    self.push_set(out, *next);
+                    expect.push_back(Expect::Stored);
+                    *next += 1;
+                    n += 1;
+                }
+                n
+            }
+            Source::Touch { sent } => {
+                if *sent {
+                    return 0;
+                }
+                *sent = true;
+                out.extend_from_slice(b"version\r\n");
+                expect.push_back(Expect::Version);
+                1
+            }
+            Source::Measure { rng, op } => {
+                let (sets, gets) = self.ratio;
+                let cycle = u64::from(sets + gets);
+                for _ in 0..self.pipeline {
+                    let is_set = *op % cycle < u64::from(sets);
+                    *op += 1;
+                    if is_set {
+                        let k = self.pick_key(rng);
+                        self.push_set(out, k);
+                        expect.push_back(Expect::Stored);
+                    } else {
+                        out.extend_from_slice(b"get");
+                        for _ in 0..self.multiget {
+                            out.push(b' ');
+                            let k = self.pick_key(rng);
+                            push_key(out, k, self.key_size);
+                        }
+                        out.extend_from_slice(b"\r\n");
+                        expect.push_back(Expect::Values(self.multiget as u32));
+                    }
+                }
+                self.pipeline
+            }
+        }
+    }
+}
+
+/// Counters of one thread (and, merged, of the run).
+struct Stats {
+    latency_ns: Histogram<u64>,
+    sets: u64,
+    gets: u64,
+    get_keys: u64,
+    get_hits: u64,
+    errors: u64,
+    /// Connections lost (reset, closed, protocol error, reply timeout, connect failure).
+    conn_failures: u64,
+}
+
+impl Stats {
+    fn new() -> Stats {
+        Stats {
+            latency_ns: Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
+                .expect("histogram bounds"),
+            sets: 0,
+            gets: 0,
+            get_keys: 0,
+            get_hits: 0,
+            errors: 0,
+            conn_failures: 0,
+        }
+    }
+
+    fn merge(&mut self, other: &Stats) {
+        self.latency_ns
+            .add(&other.latency_ns)
+            .expect("same histogram bounds");
+        self.sets += other.sets;
+        self.gets += other.gets;
+        self.get_keys += other.get_keys;
+        self.get_hits += other.get_hits;
+        self.errors += other.errors;
+        self.conn_failures += other.conn_failures;
+    }
+}
+
+/// One connection driven by the event loop.
+struct Conn {
+    stream: TcpStream,
+    source: Source,
+    out: Vec<u8>,
+    written: usize,
+    /// The connection's token in the thread's `Poll`.
+    token: Token,
+    /// Registered for writable readiness (a write is waiting for room).
+    wants_writable: bool,
+    /// Read buffer; unparsed replies are `input[start..filled]`.
+    input: Vec<u8>,
+    start: usize,
+    filled: usize,
+    expect: VecDeque<Expect>,
+    batch: usize,
+    batch_start: Instant,
+    /// Counters of the current batch, added to the stats when it completes in time.
+    batch_counts: Stats0,
+    busy: bool,
+    dead: bool,
+}
+
+/// Per-batch counters (the latency is recorded separately).
+#[derive(Default, Clone, Copy)]
+struct Stats0 {
+    sets: u64,
+    gets: u64,
+    get_keys: u64,
+    get_hits: u64,
+    errors: u64,
+}
+
+impl Conn {
+    fn new(stream: TcpStream, source: Source) -> Conn {
+        Conn {
+            stream,
+            source,
+            out: Vec::with_capacity(4096),
+            written: 0,
+            token: Token(usize::MAX),
+            wants_writable: false,
+            input: vec![0; 16384],
+            start: 0,
+            filled: 0,
+            expect: VecDeque::new(),
+            batch: 0,
+            batch_start: Instant::now(),
+            batch_counts: Stats0::default(),
+            busy: false,
+            dead: false,
+        }
+    }
+
+    /// Builds the next batch; false when the source has nothing more.
+    fn start_batch(&mut self, w: &Workload) -> bool {
+        self.out.clear();
+        self.written = 0;
+        self.batch = w.next_batch(&mut self.source, &mut self.out, &mut self.expect);
+        self.batch_counts = Stats0::default();
+        self.batch_start = Instant::now();
+        self.busy = self.batch > 0;
+        self.busy
+    }
+
+    /// Writes what the socket takes.
+    /// Writable readiness is asked for only while a write waits for room,
+    /// so a drained send buffer doesn't wake the loop for nothing.
+    fn flush(&mut self, registry: &Registry) -> io::Result<()> {
+        while self.written < self.out.len() {
+            match self.stream.write(&self.out[self.written..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !self.wants_writable {
+                        self.wants_writable = true;
+                        registry.reregister(
+                            &mut self.stream,
+                            self.token,
+                            Interest::READABLE | Interest::WRITABLE,
+                        )?;
+                    }
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.wants_writable {
+            self.wants_writable = false;
+            registry.reregister(&mut self.stream, self.token, Interest::READABLE)?;
+        }
+        Ok(())
+    }
+
+    /// Reads what has arrived and parses complete replies; true when the
+    /// batch's last reply is in. Stops reading once it is (no more data is
+    /// due), which saves the `read` that would only say `WouldBlock`.
+    fn receive(&mut self) -> Result<bool, String> {
+        loop {
+            if self.filled == self.input.len() {
+                if self.start > 0 {
+                    self.input.copy_within(self.start..self.filled, 0);
+                    self.filled -= self.start;
+                    self.start = 0;
+                } else {
+                    let grown = self.input.len() * 2;
+                    self.input.resize(grown, 0);
+                }
+            }
+            match self.stream.read(&mut self.input[self.filled..]) {
+                Ok(0) => return Err("server closed the connection".into()),
+                Ok(n) => self.filled += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.to_string()),
+            }
+            self.parse()?;
+            if self.expect.is_empty() {
+                if self.start != self.filled {
+                    return Err(format!(
+                        "{} bytes nobody asked for",
+                        self.filled - self.start
+                    ));
+                }
+                self.start = 0;
+                self.filled = 0;
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Consumes the complete replies in `input[start..filled]`.
+    fn parse(&mut self) -> Result<(), String> {
+        while let Some(&expect) = self.expect.front() {
+            let buf = &self.input[self.start..self.filled];
+            match parse_reply(buf, expect).map_err(|e| e.0)? {
+                Parsed::Incomplete => break,
+                Parsed::Done { len, hits, error } => {
+                    self.start += len;
+                    self.expect.pop_front();
+                    let c = &mut self.batch_counts;
+                    c.errors += u64::from(error);
+                    match expect {
+                        Expect::Stored => c.sets += 1,
+                        Expect::Values(asked) => {
+                            c.gets += 1;
+                            c.get_keys += u64::from(asked);
+                            c.get_hits += u64::from(hits);
+                        }
+                        Expect::Version => {}
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// When a run of the event loop ends and what it records.
+#[derive(Clone, Copy)]
+struct Phase {
+    /// No batch starts after this, and the loop returns.
+    deadline: Instant,
+    /// A batch without its replies for this long fails its connection.
+    reply_timeout: Duration,
+    /// Batches completed by the deadline go into the stats.
+    record: bool,
+}
+
+/// Runs `conns` until every source is done or `deadline`. Batches that
+/// complete by the deadline go into `stats` when `record` is set.
+fn run_loop(
+    poll: &mut Poll,
+    conns: &mut [Conn],
+    base: usize,
+    w: &Workload,
+    phase: Phase,
+    stats: &mut Stats,
+) {
+    let Phase {
+        deadline,
+        reply_timeout,
+        record,
+    } = phase;
+    let mut events = Events::with_capacity(1024);
+    let mut live = 0;
+    for c in conns.iter_mut().filter(|c| !c.dead) {
+        if c.start_batch(w) {
+            live += 1;
+            if let Err(e) = c.flush(poll.registry()) {
+                fail(c, &e.to_string(), stats);
+                live -= 1;
+            }
+        }
+    }
+    while live > 0 {
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        let wait = (deadline - now).min(Duration::from_millis(100));
+        if let Err(e) = poll.poll(&mut events, Some(wait)) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            panic!("poll: {e}");
+        }
+        for event in events.iter() {
+            // Tokens number all of the thread's connections; `conns` starts at `base`.
+            let Some(c) = event
+                .token()
+                .0
+                .checked_sub(base)
+                .and_then(|i| conns.get_mut(i))
+            else {
+                continue;
+            };
+            if c.dead || !c.busy {
+                continue;
+            }
+            if let Err(e) = c.flush(poll.registry()) {
+                fail(c, &e.to_string(), stats);
+                live -= 1;
+                continue;
+            }
+            match c.receive() {
+                Err(e) => {
+                    fail(c, &e, stats);
+                    live -= 1;
+                }
+                Ok(false) => {}
+                Ok(true) => {
+                    let done = Instant::now();
+                    if record && done <= deadline {
+                        let ns = (done - c.batch_start).as_nanos().max(1) as u64;
+                        stats
+                            .latency_ns
+                            .record_n(ns, c.batch as u64)
+                            .expect("latency within bounds");
+                        let b = c.batch_counts;
+                        stats.sets += b.sets;
+                        stats.gets += b.gets;
+                        stats.get_keys += b.get_keys;
+                        stats.get_hits += b.get_hits;
+                        stats.errors += b.errors;
+                    }
+                    if done >= deadline || !c.start_batch(w) {
+                        c.busy = false;
+                        live -= 1;
+                    } else if let Err(e) = c.flush(poll.registry()) {
+                        fail(c, &e.to_string(), stats);
+                        live -= 1;
+                    }
+                }
+            }
+        }
+        // A server that stops answering must not hang the run.
+        let now = Instant::now();
+        for c in conns.iter_mut() {
+            if c.busy && !c.dead && now - c.batch_start > reply_timeout {
+                fail(c, "no reply within --timeout", stats);
+                live -= 1;
+            }
+        }
+    }
+}
+
+fn fail(c: &mut Conn, why: &str, stats: &mut Stats) {
+    if !c.dead {
+        eprintln!("loadgen: connection lost: {why}");
+    }
+    c.dead = true;
+    c.busy = false;
+    stats.conn_failures += 1;
+    stats.errors += 1;
+}
+
+/// What a thread is given: its connections' global numbers and its prefill key range.
+struct ThreadPlan {
+    conn_ids: Vec<usize>,
+    prefill: Option<(u64, u64)>,
+}
+
+struct Shared {
+    args: Args,
+    addr: SocketAddr,
+    active: usize,
+    seed: u64,
+    /// Threads meet here after connecting, after prefill, and before measuring.
+    barrier: Barrier,
+}
+
+fn connect(addr: &SocketAddr) -> io::Result<TcpStream> {
+    let s = StdTcpStream::connect_timeout(addr, Duration::from_secs(5))?;
+    s.set_nodelay(true)?;
+    s.set_nonblocking(true)?;
+    Ok(TcpStream::from_std(s))
+}
+
+/// What one thread reports back.
+struct ThreadResult {
+    stats: Stats,
+    connected: usize,
+    prefill_errors: u64,
+    /// Idle connections found closed (or spoken to) by the server at the end.
+    idle_lost: usize,
+}
+
+fn thread_main(shared: Arc<Shared>, plan: ThreadPlan) -> ThreadResult {
+    let a = &shared.args;
+    let workload = Workload {
+        key_size: a.key_size,
+        value: vec![b'x'; a.value_size],
+        set_header_tail: format!(" 0 0 {}\r\n", a.value_size).into_bytes(),
+        ratio: a.ratio,
+        keys: a.keys,
+        zipf: (a.distribution == KeyDistribution::Zipf)
+            .then(|| Zipf::new(a.keys as f64, a.zipf_s).expect("zipf parameters checked")),
+        pipeline: a.pipeline,
+        multiget: a.multiget,
+        prefill_depth: 64,
+    };
+    let mut stats = Stats::new();
+    let mut poll = Poll::new().expect("mio poll");
+    let mut active = Vec::new();
+    let mut idle = Vec::new();
+    for &id in &plan.conn_ids {
+        match connect(&shared.addr) {
+            Ok(s) => {
+                let seed = shared.seed ^ (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                let source = Source::Measure {
+                    rng: SmallRng::seed_from_u64(seed),
+                    op: seed % u64::from(a.ratio.0 + a.ratio.1),
+                };
+                if id < shared.active {
+                    active.push(Conn::new(s, source));
+                } else {
+                    idle.push(Conn::new(
+                        s,
+                        Source::Touch {
+                            sent: !a.touch_idle,
+                        },
+                    ));
+                }
+            }
+            Err(e) => {
+                eprintln!("loadgen: connect to {}: {e}", shared.addr);
+                stats.conn_failures += 1;
+                stats.errors += 1;
+            }
+        }
+    }
+    let connected = active.len() + idle.len();
+    // Active connections come first: tokens are indices into `conns`.
+    let n_active = active.len();
+    let mut conns = active;
+    conns.append(&mut idle);
+    for (i, c) in conns.iter_mut().enumerate() {
+        poll.registry()
+            .register(&mut c.stream, Token(i), Interest::READABLE)
+            .expect("register");
+        c.token = Token(i);
+    }
+    let timeout = Duration::from_secs_f64(a.timeout);
+    shared.barrier.wait();
+
+    // Idle connections that serve one request first; prefill over up to 8 connections.
+    let prefill_errors;
+    {
+        let mut scratch = Stats::new();
+        let setup = Phase {
+            deadline: Instant::now() + Duration::from_secs(600),
+            reply_timeout: timeout,
+            record: false,
+        };
+        if a.touch_idle {
+            run_loop(
+                &mut poll,
+                &mut conns[n_active..],
+                n_active,
+                &workload,
+                setup,
+                &mut scratch,
+            );
+        }
+        if let Some((start, end)) = plan.prefill {
+            let users = conns.len().min(8);
+            let saved: Vec<Source> = conns[..users]
+                .iter_mut()
+                .enumerate()
+                .map(|(i, c)| {
+                    let lo = start + (end - start) * i as u64 / users as u64;
+                    let hi = start + (end - start) * (i as u64 + 1) / users as u64;
+                    std::mem::replace(&mut c.source, Source::Prefill { next: lo, end: hi })
+                })
+                .collect();
+            run_loop(
+                &mut poll,
+                &mut conns[..users],
+                0,
+                &workload,
+                setup,
+                &mut scratch,
+            );
+            for (c, s) in conns.iter_mut().zip(saved) {
+                c.source = s;
+            }
+        }
+        prefill_errors = scratch.errors;
+        stats.conn_failures += scratch.conn_failures;
+    }
+    shared.barrier.wait();
+    shared.barrier.wait();
+    let deadline = Instant::now() + Duration::from_secs_f64(a.duration);
+    if n_active > 0 {
+        run_loop(
+            &mut poll,
+            &mut conns[..n_active],
+            0,
+            &workload,
+            Phase {
+                deadline,
+                reply_timeout: timeout,
+                record: true,
+            },
+            &mut stats,
+        );
+    }
+    // Idle connections (and an early finish) hold until the end of the run.
+    let now = Instant::now();
+    if now < deadline {
+        std::thread::sleep(deadline - now);
+    }
+    // An idle connection the server has closed (or written to) is not held.
+    let idle_lost = conns[n_active..]
+        .iter_mut()
+        .filter(|c| !c.dead && !matches!((&c.stream).read(&mut [0u8; 64]), Err(e) if e.kind() == io::ErrorKind::WouldBlock))
+        .count();
+    ThreadResult {
+        stats,
+        connected,
+        prefill_errors,
+        idle_lost,
+    }
+}
+
+fn validate(a: &Args) -> Result<(), String> {
+    if a.threads == 0 {
+        return Err("--threads must be at least 1".into());
+    }
+    if a.keys == 0 {
+        return Err("--keys must be at least 1".into());
+    }
+    let digits = (a.keys - 1).to_string().len();
+    if a.key_size < digits + 1 || a.key_size > 250 {
+        return Err(format!(
+            "--key-size must be {}..=250 for {} keys (\"k\" and {digits} digits)",
+            digits + 1,
+            a.keys
+        ));
+    }
+    if a.pipeline == 0 || a.multiget == 0 {
+        return Err("--pipeline and --multiget must be at least 1".into());
+    }
+    if a.multiget * (a.key_size + 1) > 1_000_000 {
+        return Err("--multiget × --key-size is too long a command line".into());
+    }
+    let valid_time = |t: f64| t.is_finite() && t >= 0.0;
+    if !valid_time(a.duration) || !valid_time(a.timeout) || a.timeout == 0.0 {
+        return Err("--duration must be ≥ 0 and --timeout > 0".into());
+    }
+    if a.distribution == KeyDistribution::Zipf {
+        Zipf::new(a.keys as f64, a.zipf_s).map_err(|e| format!("--zipf-s: {e}"))?;
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    // A thread that panics would leave the others waiting at a barrier: end the run.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        std::process::exit(70);
+    }));
+    if args.self_test {
+        self_test();
+        println!("loadgen self-test passed");
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = validate(&args) {
+        eprintln!("loadgen: {e}");
+        return ExitCode::from(64);
+    }
+    let addr = match args.server.to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(addr)) => addr,
+        Ok(None) | Err(_) => {
+            eprintln!("loadgen: cannot resolve {}", args.server);
+            return ExitCode::from(64);
+        }
+    };
+    let active = args
+        .active
+        .unwrap_or(args.connections)
+        .min(args.connections);
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    });
+    let threads = args.threads;
+    // Connection i goes to thread i % T, so active ones (the lowest numbers) spread evenly.
+    let mut plans: Vec<ThreadPlan> = (0..threads)
+        .map(|t| ThreadPlan {
+            conn_ids: (t..args.connections).step_by(threads).collect(),
+            prefill: None,
+        })
+        .collect();
+    if args.prefill {
+        let with_conns: Vec<usize> = (0..threads)
+            .filter(|&t| !plans[t].conn_ids.is_empty())
+            .collect();
+        let n = with_conns.len() as u64;
+        for (i, &t) in with_conns.iter().enumerate() {
+            let i = i as u64;
+            plans[t].prefill = Some((args.keys * i / n, args.keys * (i + 1) / n));
+        }
+    }
+    let shared = Arc::new(Shared {
+        args: args.clone(),
+        addr,
+        active,
+        seed,
+        barrier: Barrier::new(threads + 1),
+    });
+    let handles: Vec<_> = plans
+        .into_iter()
+        .enumerate()
+        .map(|(i, plan)| {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name(format!("loadgen-{i}"))
+                .spawn(move || thread_main(shared, plan))
+                .expect("spawn thread")
+        })
+        .collect();
+    shared.barrier.wait(); // connected
+    let t0 = Instant::now();
+    eprintln!("loadgen: connections open");
+    shared.barrier.wait(); // touched and prefilled
+    let prefill_s = t0.elapsed().as_secs_f64();
+    if args.prefill {
+        eprintln!("loadgen: prefilled {} keys in {prefill_s:.2} s", args.keys);
+    }
+    shared.barrier.wait(); // measuring
+    let start = Instant::now();
+    eprintln!("loadgen: measuring for {} s", args.duration);
+    let mut total = Stats::new();
+    let mut connected = 0;
+    let mut prefill_errors = 0;
+    let mut idle_lost = 0;
+    for h in handles {
+        let r = h.join().expect("loadgen thread panicked");
+        total.merge(&r.stats);
+        connected += r.connected;
+        prefill_errors += r.prefill_errors;
+        idle_lost += r.idle_lost;
+    }
+    total.conn_failures += idle_lost as u64;
+    total.errors += idle_lost as u64;
+    if idle_lost > 0 {
+        eprintln!("loadgen: {idle_lost} idle connections were closed by the server");
+    }
+    let wall = start.elapsed().as_secs_f64();
+    report(
+        &args,
+        &total,
+        connected,
+        active,
+        prefill_errors,
+        prefill_s,
+        wall,
+    );
+    if connected == 0 {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+fn report(
+    a: &Args,
+    s: &Stats,
+    connected: usize,
+    active: usize,
+    prefill_errors: u64,
+    prefill_s: f64,
+    wall: f64,
+) {
+    let ops = s.sets + s.gets;
+    let ops_per_sec = if a.duration > 0.0 {
+        ops as f64 / a.duration
+    } else {
+        0.0
+    };
+    let us = |q: f64| {
+        if s.latency_ns.is_empty() {
+            0.0
+        } else {
+            s.latency_ns.value_at_quantile(q) as f64 / 1000.0
+        }
+    };
+    let (p50, p99, p999, max) = (
+        us(0.5),
+        us(0.99),
+        us(0.999),
+        s.latency_ns.max() as f64 / 1000.0,
+    );
+    let hit_ratio = (s.get_keys > 0).then(|| s.get_hits as f64 / s.get_keys as f64);
+    if a.json {
+        let hr = hit_ratio.map_or("null".to_string(), |h| format!("{h:.4}"));
+        println!(
+            "{{\"server\":\"{}\",\"connections\":{},\"connected\":{connected},\"active\":{active},\
+             \"threads\":{},\"duration_s\":{},\"wall_s\":{wall:.3},\"key_size\":{},\"value_size\":{},\
+             \"ratio\":\"{}:{}\",\"keys\":{},\"distribution\":\"{:?}\",\"pipeline\":{},\"multiget\":{},\
+             \"ops_per_sec\":{ops_per_sec:.1},\"total_ops\":{ops},\"sets\":{},\"gets\":{},\
+             \"get_keys\":{},\"get_hits\":{},\"hit_ratio\":{hr},\"p50_us\":{p50:.1},\"p99_us\":{p99:.1},\
+             \"p999_us\":{p999:.1},\"max_us\":{max:.1},\"errors\":{},\"conn_failures\":{},\
+             \"prefill_s\":{prefill_s:.3},\"prefill_errors\":{prefill_errors}}}",
+            a.server.replace('"', ""),
+            a.connections,
+            a.threads,
+            a.duration,
+            a.key_size,
+            a.value_size,
+            a.ratio.0,
+            a.ratio.1,
+            a.keys,
+            a.distribution,
+            a.pipeline,
+            a.multiget,
+            s.sets,
+            s.gets,
+            s.get_keys,
+            s.get_hits,
+            s.errors,
+            s.conn_failures,
+        );
+    } else {
+        println!(
+            "{}: {connected}/{} connections ({active} active) over {} threads, {} s, \
+             ratio {}:{}, {} keys ({:?}), key {} B, value {} B, pipeline {}, multiget {}",
+            a.server,
+            a.connections,
+            a.threads,
+            a.duration,
+            a.ratio.0,
+            a.ratio.1,
+            a.keys,
+            a.distribution,
+            a.key_size,
+            a.value_size,
+            a.pipeline,
+            a.multiget
+        );
+        println!(
+            "ops/s {ops_per_sec:.0}  total ops {ops} (sets {}, gets {})  errors {} (connections lost {})",
+            s.sets, s.gets, s.errors, s.conn_failures
+        );
+        println!("latency µs: p50 {p50:.1}  p99 {p99:.1}  p99.9 {p999:.1}  max {max:.1}");
+        match hit_ratio {
+            Some(h) => println!(
+                "get hit ratio {h:.4} ({} of {} keys asked)",
+                s.get_hits, s.get_keys
+            ),
+            None => println!("get hit ratio n/a (no gets)"),
+        }
+        if a.prefill {
+            println!("prefill {prefill_s:.2} s, {prefill_errors} errors");
+        }
+    }
+}
+
+/// Checks of the reply parser and key layout (`--self-test`; a harness-less
+/// bench has no `#[test]` runner).
+fn self_test() {
+    let done = |len, hits, error| Parsed::Done { len, hits, error };
+    let parse = |buf: &[u8], e| parse_reply(buf, e).expect("parses");
+    assert_eq!(parse(b"STORED\r\nEND", Expect::Stored), done(8, 0, false));
+    assert_eq!(parse(b"STOR", Expect::Stored), Parsed::Incomplete);
+    assert_eq!(
+        parse(b"SERVER_ERROR out of memory\r\n", Expect::Stored),
+        done(28, 0, true)
+    );
+    assert_eq!(
+        parse(b"VERSION 1.6.18\r\n", Expect::Version),
+        done(16, 0, false)
+    );
+    assert_eq!(parse(b"END\r\n", Expect::Values(1)), done(5, 0, false));
+    let two = b"VALUE k1 0 5\r\nEND\r\n\r\nVALUE k2 0 2 77\r\nab\r\nEND\r\n";
+    assert_eq!(parse(two, Expect::Values(2)), done(two.len(), 2, false));
+    // "END\r\n" inside the data must not end the reply early.
+    for cut in 0..two.len() {
+        assert_eq!(
+            parse(&two[..cut], Expect::Values(2)),
+            Parsed::Incomplete,
+            "cut at {cut}"
+        );
+    }
+    assert_eq!(
+        parse(b"CLIENT_ERROR bad\r\n", Expect::Values(1)),
+        done(18, 0, true)
+    );
+    assert!(parse_reply(b"VALUE k 0 2\r\nabc\r\n", Expect::Values(1)).is_err());
+    assert!(parse_reply(b"STORED\r\n", Expect::Values(1)).is_err());
+    assert!(parse_reply(b"END\r\n", Expect::Stored).is_err());
+    let mut out = Vec::new();
+    push_key(&mut out, 42, 10);
+    assert_eq!(out, b"k000000042");
+    assert_eq!(parse_ratio("1:10"), Ok((1, 10)));
+    assert!(parse_ratio("0:0").is_err());
+}

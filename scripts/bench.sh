@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# Throughput side by side with Debian's memcached (issue #4).
+#
+# Builds ferrocache and the load generator (benches/loadgen.rs), starts both
+# servers with the same -t/-m/-c on 127.0.0.1, and runs each workload against
+# them in turn (ferrocache, memcached, ferrocache, … for ROUNDS rounds). Each
+# server's CPU time (utime+stime from /proc/PID/stat) is read around every
+# measured run. Prints a markdown table of medians with ferrocache/memcached
+# ratios, then memory per idle connection (RSS before and after opening
+# IDLE_CONNS connections to a fresh server).
+#
+#   scripts/bench.sh                     # defaults: 3 rounds of 5 s
+#   ROUNDS=5 DURATION=10 scripts/bench.sh
+#   WORKLOADS="a c" scripts/bench.sh     # only some workloads
+#
+# Needs /usr/bin/memcached (scripts/test.sh installs it) and python3.
+# Raw results (one JSON object per run) go to target/bench/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5}
+WORKLOADS=${WORKLOADS:-"a b c d e f"}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+SERVER_THREADS=2
+SERVER_MEM=1024
+SERVER_CONNS=4096
+LOADGEN_THREADS=2
+KEYS=100000
+MEMCACHED=/usr/bin/memcached
+
+# --- the workloads: name, description, prefill (0/1), loadgen options -----
+declare -A W_DESC W_PREFILL W_ARGS
+add() { W_DESC[$1]=$2; W_PREFILL[$1]=$3; W_ARGS[$1]=$4; }
+add a "1:10 set:get, 100 B values, 50 conns" 1 "--ratio 1:10 --value-size 100 --connections 50"
+add b "1:10 set:get, 4 KiB values, 50 conns" 1 "--ratio 1:10 --value-size 4096 --connections 50"
+add c "gets pipelined 16 deep, 50 conns" 1 "--ratio 0:1 --value-size 100 --connections 50 --pipeline 16"
+add d "multi-get of 100 keys, 50 conns" 1 "--ratio 0:1 --value-size 100 --connections 50 --multiget 100"
+add e "sets only, 100 B values, 50 conns" 0 "--ratio 1:0 --value-size 100 --connections 50"
+add f "1:10, 1000 conns of which 50 active" 1 "--ratio 1:10 --value-size 100 --connections 1000 --active 50"
+
+if [ ! -x "$MEMCACHED" ]; then
+    echo "bench.sh: $MEMCACHED is missing; scripts/test.sh installs it (apt-get install memcached)" >&2
+    exit 1
+fi
+command -v python3 >/dev/null || { echo "bench.sh: python3 is needed" >&2; exit 1; }
+
+# 10,000 idle connections need that many descriptors here and in each server
+# (soft limit only: memcached sets its own limit and must be able to raise it).
+want_fds=$(( (IDLE_CONNS > SERVER_CONNS ? IDLE_CONNS : SERVER_CONNS) + 2048 ))
+hard=$(ulimit -Hn)
+if [ "$hard" != unlimited ] && [ "$hard" -lt "$want_fds" ]; then
+    ulimit -Hn "$want_fds" 2>/dev/null || want_fds=$hard
+fi
+[ "$(ulimit -Sn)" != unlimited ] && [ "$(ulimit -Sn)" -lt "$want_fds" ] && ulimit -Sn "$want_fds"
+if [ "$want_fds" -lt $((IDLE_CONNS + 100)) ]; then
+    echo "bench.sh: only $want_fds descriptors; measuring memory with $((want_fds - 200)) idle connections" >&2
+    IDLE_CONNS=$((want_fds - 200))
+fi
+
+# --- build ----------------------------------------------------------------
+echo "== cargo build --release" >&2
+cargo build --release --quiet --bin ferrocache
+LOADGEN=$(cargo build --release --quiet --bench loadgen --message-format=json \
+    | python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "loadgen" and m.get("executable"):
+        print(m["executable"])')
+[ -x "$LOADGEN" ] || { echo "bench.sh: no loadgen binary" >&2; exit 1; }
+"$LOADGEN" --self-test >/dev/null
+FERROCACHE=$PWD/target/release/ferrocache
+
+# --- servers, stopped on exit ----------------------------------------------
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${pids[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_ferrocache CONN_LIMIT: sets SERVER_PID and SERVER_ADDR.
+start_ferrocache() {
+    local out="$tmp/ferrocache.$RANDOM"
+    "$FERROCACHE" -p 0 -l 127.0.0.1 -t "$SERVER_THREADS" -m "$SERVER_MEM" -c "$1" >"$out" 2>&1 &
+    SERVER_PID=$!
+    pids+=("$SERVER_PID")
+    for _ in $(seq 100); do
+        SERVER_ADDR=$(sed -n 's/^ferrocache listening on //p' "$out")
+        [ -n "$SERVER_ADDR" ] && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "bench.sh: ferrocache did not start:" >&2
+    cat "$out" >&2
+    exit 1
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_memcached CONN_LIMIT: sets SERVER_PID and SERVER_ADDR.
+start_memcached() {
+    local user=() port attempt
+    [ "$(id -u)" = 0 ] && user=(-u root)
+    for attempt in 1 2 3 4 5; do
+        port=$(free_port)
+        "$MEMCACHED" -p "$port" -l 127.0.0.1 -U 0 -t "$SERVER_THREADS" -m "$SERVER_MEM" -c "$1" \
+            "${user[@]}" >"$tmp/memcached.log" 2>&1 &
+        SERVER_PID=$!
+        pids+=("$SERVER_PID")
+        for _ in $(seq 100); do
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+                SERVER_ADDR=127.0.0.1:$port
+                return 0
+            fi
+            sleep 0.1
+        done
+        kill "$SERVER_PID" 2>/dev/null || true  # lost a race for the port: try another
+        wait "$SERVER_PID" 2>/dev/null || true
+    done
+    echo "bench.sh: memcached did not start:" >&2
+    cat "$tmp/memcached.log" >&2
+    exit 1
+}
+
+stop_server() {
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+cpu_ticks() {  # utime + stime; fields after "(comm) " so a space in comm can't shift them
+    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+rss_kib() {
+    awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+# --- throughput ---------------------------------------------------------------
+mkdir -p target/bench
+stamp=$(date +%Y%m%d-%H%M%S)
+results=target/bench/results-$stamp.tsv
+: >"$results"
+tick=$(getconf CLK_TCK)
+
+start_ferrocache "$SERVER_CONNS"
+FC_PID=$SERVER_PID FC_ADDR=$SERVER_ADDR
+start_memcached "$SERVER_CONNS"
+MC_PID=$SERVER_PID MC_ADDR=$SERVER_ADDR
+echo "== ferrocache $FC_ADDR (pid $FC_PID), memcached $MC_ADDR (pid $MC_PID)" >&2
+echo "== $ROUNDS rounds of ${DURATION} s per workload and server" >&2
+
+common=(--threads "$LOADGEN_THREADS" --keys "$KEYS" --key-size 20 --json --timeout 10)
+for w in $WORKLOADS; do
+    [ -n "${W_DESC[$w]:-}" ] || { echo "bench.sh: no workload $w" >&2; exit 64; }
+    # shellcheck disable=SC2206
+    args=(${W_ARGS[$w]})
+    for round in $(seq "$ROUNDS"); do
+        for server in ferrocache memcached; do
+            if [ "$server" = ferrocache ]; then pid=$FC_PID addr=$FC_ADDR; else pid=$MC_PID addr=$MC_ADDR; fi
+            kill -0 "$pid" 2>/dev/null || { echo "bench.sh: $server died" >&2; exit 1; }
+            if [ "${W_PREFILL[$w]}" = 1 ]; then
+                # The prefill is not measured: its own run, before the CPU reading.
+                timeout 120 "$LOADGEN" --server "$addr" "${common[@]}" "${args[@]}" \
+                    --connections 16 --active 16 --prefill --duration 0 >/dev/null 2>"$tmp/prefill.err" \
+                    || { cat "$tmp/prefill.err" >&2; exit 1; }
+            fi
+            cpu0=$(cpu_ticks "$pid")
+            json=$(timeout $((DURATION * 2 + 60)) "$LOADGEN" --server "$addr" "${common[@]}" "${args[@]}" \
+                --duration "$DURATION" 2>"$tmp/loadgen.err") \
+                || { cat "$tmp/loadgen.err" >&2; exit 1; }
+            cpu1=$(cpu_ticks "$pid")
+            printf '%s\t%s\t%s\t%s\t%s\n' "$w" "$server" "$round" "$((cpu1 - cpu0))" "$json" >>"$results"
+            line=$(python3 -c 'import json, sys; r = json.loads(sys.argv[1]); print("{:,.0f} ops/s, p50 {} us, p99 {} us, errors {}".format(r["ops_per_sec"], r["p50_us"], r["p99_us"], r["errors"]))' "$json")
+            echo "   $w round $round $server: $line, server CPU $((cpu1 - cpu0)) ticks" >&2
+        done
+    done
+done
+stop_server "$FC_PID"
+stop_server "$MC_PID"
+
+# --- memory per idle connection --------------------------------------------------
+# Fresh servers with room for the connections; RSS before, and with all of them
+# open (never used, then again on new servers with one `version` served on each).
+memfile=target/bench/idle-$stamp.tsv
+: >"$memfile"
+for touch in untouched touched; do
+    for server in ferrocache memcached; do
+        "start_$server" $((IDLE_CONNS + 1024))
+        sleep 0.5
+        rss0=$(rss_kib "$SERVER_PID")
+        extra=()
+        [ "$touch" = touched ] && extra=(--touch-idle)
+        "$LOADGEN" --server "$SERVER_ADDR" --threads 2 --connections "$IDLE_CONNS" --active 0 \
+            "${extra[@]}" --duration 4 --json >"$tmp/idle.json" 2>"$tmp/idle.err" &
+        lg=$!
+        pids+=("$lg")
+        for _ in $(seq 600); do
+            grep -q '^loadgen: measuring' "$tmp/idle.err" && break
+            kill -0 "$lg" 2>/dev/null || break
+            sleep 0.1
+        done
+        sleep 1
+        rss1=$(rss_kib "$SERVER_PID")
+        wait "$lg" || { cat "$tmp/idle.err" >&2; exit 1; }
+        printf '%s\t%s\t%s\t%s\t%s\n' "$touch" "$server" "$rss0" "$rss1" "$(cat "$tmp/idle.json")" >>"$memfile"
+        echo "   idle ($touch) $server: RSS $rss0 -> $rss1 KiB" >&2
+        stop_server "$SERVER_PID"
+    done
+done
+
+# --- the table -----------------------------------------------------------------
+descs=$(for w in $WORKLOADS; do printf '%s\t%s\n' "$w" "${W_DESC[$w]}"; done)
+python3 - "$results" "$memfile" "$tick" "$IDLE_CONNS" "$descs" <<'EOF' | tee "target/bench/table-$stamp.md"
+import json, statistics, sys
+
+results, memfile, tick, idle_conns, descs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+desc = dict(line.split("\t", 1) for line in descs.splitlines())
+runs = {}
+for line in open(results):
+    w, server, rnd, ticks, js = line.rstrip("\n").split("\t", 4)
+    r = json.loads(js)
+    r["cpu_s"] = int(ticks) / tick
+    r["ops_per_cpu_s"] = r["total_ops"] / r["cpu_s"] if r["cpu_s"] > 0 else float("nan")
+    runs.setdefault((w, server), []).append(r)
+
+def med(w, server, key):
+    return statistics.median(r[key] for r in runs[(w, server)])
+
+def n(x):
+    return f"{x:,.0f}"
+
+def ratio(a, b):
+    return f"{a / b:.2f}" if b else "—"
+
+print("| workload | ferrocache ops/s | memcached ops/s | ratio | p99 µs ferrocache | p99 µs memcached | ratio | ops per server CPU-s ferrocache | memcached | ratio | errors |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for w in desc:
+    if (w, "ferrocache") not in runs:
+        continue
+    fo, mo = med(w, "ferrocache", "ops_per_sec"), med(w, "memcached", "ops_per_sec")
+    fp, mp = med(w, "ferrocache", "p99_us"), med(w, "memcached", "p99_us")
+    fc, mc = med(w, "ferrocache", "ops_per_cpu_s"), med(w, "memcached", "ops_per_cpu_s")
+    errs = sum(r["errors"] for s in ("ferrocache", "memcached") for r in runs[(w, s)])
+    print(f"| ({w}) {desc[w]} | {n(fo)} | {n(mo)} | **{ratio(fo, mo)}** | {fp:,.0f} | {mp:,.0f} | {ratio(fp, mp)} "
+          f"| {n(fc)} | {n(mc)} | **{ratio(fc, mc)}** | {errs} |")
+
+mem = {}
+for line in open(memfile):
+    touch, server, rss0, rss1, js = line.rstrip("\n").split("\t", 4)
+    r = json.loads(js)
+    mem[(touch, server)] = ((int(rss1) - int(rss0)) * 1024 / idle_conns, r["connected"], r["conn_failures"])
+print()
+print(f"| memory per idle connection ({idle_conns:,} connections) | ferrocache | memcached | ratio |")
+print("|---|---:|---:|---:|")
+for touch, what in (("untouched", "never used"), ("touched", "after serving one `version`")):
+    f, m = mem[(touch, "ferrocache")], mem[(touch, "memcached")]
+    notes = [f"{s}: {c[1]:,} connected, {c[2]} lost" for s, c in (("ferrocache", f), ("memcached", m)) if c[1] != idle_conns or c[2]]
+    print(f"| RSS growth per connection, {what} | {f[0]:,.0f} B | {m[0]:,.0f} B | **{ratio(f[0], m[0])}** |"
+          + (" " + "; ".join(notes) if notes else ""))
+
+print()
+print("Per run (ops/s, p50/p99 µs, server CPU s; hit ratio, errors):")
+print()
+for (w, server), rs in sorted(runs.items()):
+    cells = "; ".join(f"{r['ops_per_sec']:,.0f}, {r['p50_us']:,.0f}/{r['p99_us']:,.0f}, {r['cpu_s']:.2f}"
+                      + (f" hit {r['hit_ratio']:.3f}" if r["hit_ratio"] is not None else "")
+                      + (f" **{r['errors']} errors**" if r["errors"] else "") for r in rs)
+    print(f"- ({w}) {server}: {cells}")
+EOF
+echo "raw results: $results, $memfile" >&2
