@@ -62,8 +62,14 @@ impl ReadBuf {
         }
     }
 
-    /// Reads once from `src`, appending; returns bytes read (0 = EOF).
-    pub fn read_from(&mut self, src: &mut impl Read, pool: &mut BufPool) -> io::Result<usize> {
+    /// Reads once from `src`, appending; returns bytes read (0 = EOF) and
+    /// whether the read was short (filled less than the space offered: the
+    /// socket had nothing more at that moment).
+    pub fn read_from(
+        &mut self,
+        src: &mut impl Read,
+        pool: &mut BufPool,
+    ) -> io::Result<(usize, bool)> {
         if self.buf.capacity() == 0 {
             self.buf = pool.take();
         }
@@ -76,9 +82,10 @@ impl ReadBuf {
             let want = (self.end + READ_CHUNK).max(self.buf.len() * 2);
             self.buf.resize(want, 0);
         }
+        let space = self.buf.len() - self.end;
         let n = src.read(&mut self.buf[self.end..])?;
         self.end += n;
-        Ok(n)
+        Ok((n, n < space))
     }
 
     /// Gives the memory back to the pool when nothing is buffered.
@@ -98,7 +105,7 @@ mod tests {
         let mut pool = BufPool::default();
         let mut rb = ReadBuf::default();
         let mut src: &[u8] = b"hello world";
-        assert_eq!(rb.read_from(&mut src, &mut pool).unwrap(), 11);
+        assert_eq!(rb.read_from(&mut src, &mut pool).unwrap(), (11, true));
         rb.consume(6);
         assert_eq!(rb.data(), b"world");
         let mut more: &[u8] = b"!";

@@ -50,6 +50,10 @@ pub struct Connection {
     shutdown: bool,
     /// The peer closed its side.
     eof: bool,
+    /// The last read was short, and no readiness event came since: the
+    /// socket is known to be empty, so reading again would only return
+    /// WouldBlock (the kernel signals an edge for any data that arrives).
+    drained: bool,
 }
 
 impl Connection {
@@ -67,6 +71,7 @@ impl Connection {
             closing: false,
             shutdown: false,
             eof: false,
+            drained: false,
         }
     }
 
@@ -94,7 +99,17 @@ impl Connection {
 
     /// Reads, executes and writes until the socket would block, the request
     /// budget is spent, or the connection must close.
-    pub fn serve(&mut self, shared: &Shared, counters: &Counters, pool: &mut BufPool) -> Status {
+    /// `readable`: a readiness event said the socket has something to read.
+    pub fn serve(
+        &mut self,
+        shared: &Shared,
+        counters: &Counters,
+        pool: &mut BufPool,
+        readable: bool,
+    ) -> Status {
+        if readable {
+            self.drained = false;
+        }
         let budget = shared.settings.reqs_per_event;
         let limits = Limits {
             max_value_len: shared.settings.item_size_max,
@@ -156,9 +171,15 @@ impl Connection {
                         self.closing = true;
                         continue;
                     }
+                    if self.drained {
+                        break Status::Idle;
+                    }
                     match self.rbuf.read_from(&mut self.stream, pool) {
-                        Ok(0) => self.eof = true,
-                        Ok(n) => counters.bytes_read.add(n as u64),
+                        Ok((0, _)) => self.eof = true,
+                        Ok((n, short)) => {
+                            counters.bytes_read.add(n as u64);
+                            self.drained = short;
+                        }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                             break Status::Idle;
                         }

@@ -114,11 +114,13 @@ impl Worker {
                 if event.token() == WAKER {
                     self.adopt_new()?;
                 } else {
-                    self.serve(event.token().0);
+                    let readable =
+                        event.is_readable() || event.is_read_closed() || event.is_error();
+                    self.serve(event.token().0, readable);
                 }
             }
             for key in std::mem::take(&mut self.ready) {
-                self.serve(key);
+                self.serve(key, false);
             }
             if idle_timeout > 0 {
                 self.kick_idle(idle_timeout);
@@ -157,11 +159,11 @@ impl Worker {
     }
 
     /// Runs a connection until it has nothing more to do now.
-    fn serve(&mut self, key: usize) {
+    fn serve(&mut self, key: usize, readable: bool) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let status = conn.serve(&self.shared, &self.counters, &mut self.pool);
+        let status = conn.serve(&self.shared, &self.counters, &mut self.pool, readable);
         match status {
             Status::Idle => {}
             Status::Yielded => {
