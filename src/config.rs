@@ -167,6 +167,8 @@ pub struct Settings {
     pub slab_automove: u8,
     /// `-o track_sizes`: histogram for `stats sizes`.
     pub track_sizes: bool,
+    /// `-o no_lru_crawler` turns the expired-item crawler off.
+    pub lru_crawler: bool,
 }
 
 /// What the command line asks the process to do.
@@ -284,6 +286,7 @@ impl Settings {
             slab_page_size: DEFAULT_SLAB_PAGE_SIZE,
             slab_automove: DEFAULT_SLAB_AUTOMOVE,
             track_sizes: false,
+            lru_crawler: true,
         };
         for option in cli.extended.iter().flat_map(|o| o.split(',')) {
             settings.apply_extended(option)?;
@@ -336,8 +339,12 @@ impl Settings {
                 self.track_sizes = true;
                 Ok(())
             }
+            "lru_crawler" | "no_lru_crawler" => {
+                self.lru_crawler = key == "lru_crawler";
+                Ok(())
+            }
             _ => Err(format!(
-                "Illegal suboption \"{option}\" (supported: idle_timeout, slab_page_size, slab_automove, slab_reassign, track_sizes)"
+                "Illegal suboption \"{option}\" (supported: idle_timeout, slab_page_size, slab_automove, slab_reassign, track_sizes, lru_crawler, no_lru_crawler)"
             )),
         }
     }

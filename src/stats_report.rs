@@ -212,7 +212,7 @@ pub fn settings(ctx: &Context<'_>, out: &mut dyn Reply) {
     stat(out, "slab_automove_ratio", "0.80");
     stat(out, "slab_automove_window", 30);
     stat(out, "slab_chunk_max", ctx.store.class_sizes().chunk_max());
-    stat(out, "lru_crawler", "yes");
+    stat(out, "lru_crawler", yes_no(s.lru_crawler));
     stat(out, "lru_crawler_sleep", 100);
     stat(out, "lru_crawler_tocrawl", 0);
     stat(out, "tail_repair_time", 0);

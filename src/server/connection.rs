@@ -50,6 +50,8 @@ pub struct Connection {
     shutdown: bool,
     /// The peer closed its side.
     eof: bool,
+    /// Registered for writable events (only while replies wait unsent).
+    pub watching_writes: bool,
     /// The last read was short, and no readiness event came since: the
     /// socket is known to be empty, so reading again would only return
     /// WouldBlock (the kernel signals an edge for any data that arrives).
@@ -72,6 +74,7 @@ impl Connection {
             shutdown: false,
             eof: false,
             drained: false,
+            watching_writes: false,
         }
     }
 

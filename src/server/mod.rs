@@ -58,6 +58,7 @@ impl Server {
             page_size: settings.slab_page_size,
             automove: settings.slab_automove,
             track_sizes: settings.track_sizes,
+            crawler: settings.lru_crawler,
         });
         let stats = ServerStats::new(settings.threads, settings.verbose as u32);
         let shared = Arc::new(Shared {

@@ -133,11 +133,11 @@ impl Worker {
         while let Ok((mut stream, listen_addr)) = self.receiver.try_recv() {
             let entry = self.conns.vacant_entry();
             let token = Token(entry.key());
-            if let Err(e) = self.poll.registry().register(
-                &mut stream,
-                token,
-                Interest::READABLE | Interest::WRITABLE,
-            ) {
+            if let Err(e) = self
+                .poll
+                .registry()
+                .register(&mut stream, token, Interest::READABLE)
+            {
                 log::warn!("worker {}: cannot register connection: {e}", self.id);
                 self.shared
                     .stats
@@ -164,6 +164,27 @@ impl Worker {
             return;
         };
         let status = conn.serve(&self.shared, &self.counters, &mut self.pool, readable);
+        // Ask for writability only while replies wait unsent: with it always
+        // on, every ACK that frees send space would wake the loop.
+        let blocked = status == Status::Idle && conn.unsent() > 0;
+        if blocked != conn.watching_writes {
+            let interest = if blocked {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            let token = Token(key);
+            if self
+                .poll
+                .registry()
+                .reregister(conn.stream_mut(), token, interest)
+                .is_err()
+            {
+                self.close(key);
+                return;
+            }
+            conn.watching_writes = blocked;
+        }
         match status {
             Status::Idle => {}
             Status::Yielded => {

@@ -69,8 +69,9 @@ const BALANCE_BACKOFF: usize = 64;
 /// Items the crawler looks at per class per tick.
 const CRAWL_PER_TICK: usize = 20_000;
 
-/// Items the crawler looks at per class lock hold.
-const CRAWL_BATCH: usize = 200;
+/// Items the crawler looks at per class lock hold (short holds: workers
+/// allocating in the class wait for it).
+const CRAWL_BATCH: usize = 50;
 
 /// How to store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,6 +239,8 @@ pub struct StoreConfig {
     pub automove: u8,
     /// `-o track_sizes`: keep a histogram of item sizes for `stats sizes`.
     pub track_sizes: bool,
+    /// The background crawler frees expired items (`-o no_lru_crawler` turns it off).
+    pub crawler: bool,
 }
 
 impl Default for StoreConfig {
@@ -253,6 +256,7 @@ impl Default for StoreConfig {
             page_size: 1 << 20,
             automove: 1,
             track_sizes: false,
+            crawler: true,
         }
     }
 }
@@ -406,6 +410,7 @@ pub struct Store {
     clock: Clock,
     /// Linked items per 32-byte size bucket (`-o track_sizes`), else empty.
     size_counts: Box<[AtomicU64]>,
+    crawler: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -471,6 +476,7 @@ impl Store {
             item_size_max: config.item_size_max,
             use_cas: config.use_cas,
             clock: Clock::new(),
+            crawler: config.crawler,
             size_counts: if config.track_sizes {
                 (0..=config.item_size_max / SIZE_BUCKET + 1)
                     .map(|_| AtomicU64::new(0))
@@ -548,7 +554,9 @@ impl Store {
         {
             self.flush_now();
         }
-        self.crawl();
+        if self.crawler {
+            self.crawl();
+        }
         self.automove();
     }
 
@@ -1408,10 +1416,12 @@ impl Store {
                     h = prev;
                 }
                 c.crawl = h;
+                drop(c);
                 budget = budget.saturating_sub(n);
                 if h == NIL {
                     break;
                 }
+                std::thread::yield_now();
             }
         }
     }
