@@ -193,22 +193,6 @@ impl Client {
         self.stream.write_all(bytes).expect("write");
     }
 
-    /// Reads until the received bytes end with `suffix`.
-    pub fn read_until(&mut self, suffix: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut buf = [0u8; 65536];
-        while !out.ends_with(suffix) {
-            let n = self.stream.read(&mut buf).expect("read");
-            assert!(
-                n > 0,
-                "connection closed; got so far {:?}",
-                String::from_utf8_lossy(&out)
-            );
-            out.extend_from_slice(&buf[..n]);
-        }
-        out
-    }
-
     /// Sends `request` and returns exactly the reply, using a trailing
     /// `version` command as a fence (its `VERSION ...\r\n` line is stripped).
     pub fn call(&mut self, request: &[u8]) -> Vec<u8> {
