@@ -347,6 +347,11 @@ struct Stats {
     errors: u64,
     /// Connections lost (reset, closed, protocol error, reply timeout, connect failure).
     conn_failures: u64,
+    /// Fewest and most batches one active connection completed (fairness:
+    /// a server that serves some connections again and again while others
+    /// wait shows a wide spread).
+    conn_batches_min: u64,
+    conn_batches_max: u64,
 }
 
 impl Stats {
@@ -360,6 +365,8 @@ impl Stats {
             get_hits: 0,
             errors: 0,
             conn_failures: 0,
+            conn_batches_min: u64::MAX,
+            conn_batches_max: 0,
         }
     }
 
@@ -373,6 +380,8 @@ impl Stats {
         self.get_hits += other.get_hits;
         self.errors += other.errors;
         self.conn_failures += other.conn_failures;
+        self.conn_batches_min = self.conn_batches_min.min(other.conn_batches_min);
+        self.conn_batches_max = self.conn_batches_max.max(other.conn_batches_max);
     }
 }
 
@@ -397,6 +406,8 @@ struct Conn {
     batch_counts: Stats0,
     busy: bool,
     dead: bool,
+    /// Batches completed within the measured run.
+    completed: u64,
 }
 
 /// Per-batch counters (the latency is recorded separately).
@@ -427,6 +438,7 @@ impl Conn {
             batch_counts: Stats0::default(),
             busy: false,
             dead: false,
+            completed: 0,
         }
     }
 
@@ -616,6 +628,7 @@ fn run_loop(
                             .latency_ns
                             .record_n(ns, c.batch as u64)
                             .expect("latency within bounds");
+                        c.completed += 1;
                         let b = c.batch_counts;
                         stats.sets += b.sets;
                         stats.gets += b.gets;
@@ -804,6 +817,10 @@ fn thread_main(shared: Arc<Shared>, plan: ThreadPlan) -> ThreadResult {
             },
             &mut stats,
         );
+    }
+    for c in conns[..n_active].iter().filter(|c| !c.dead) {
+        stats.conn_batches_min = stats.conn_batches_min.min(c.completed);
+        stats.conn_batches_max = stats.conn_batches_max.max(c.completed);
     }
     // Idle connections (and an early finish) hold until the end of the run.
     let now = Instant::now();
@@ -1004,7 +1021,8 @@ fn report(
              \"ops_per_sec\":{ops_per_sec:.1},\"total_ops\":{ops},\"sets\":{},\"gets\":{},\
              \"get_keys\":{},\"get_hits\":{},\"hit_ratio\":{hr},\"p50_us\":{p50:.1},\"p99_us\":{p99:.1},\
              \"p999_us\":{p999:.1},\"max_us\":{max:.1},\"errors\":{},\"conn_failures\":{},\
-             \"prefill_s\":{prefill_s:.3},\"prefill_errors\":{prefill_errors}}}",
+             \"prefill_s\":{prefill_s:.3},\"prefill_errors\":{prefill_errors},\
+             \"conn_batches_min\":{},\"conn_batches_max\":{}}}",
             a.server.replace('"', ""),
             a.connections,
             a.threads,
@@ -1023,6 +1041,8 @@ fn report(
             s.get_hits,
             s.errors,
             s.conn_failures,
+            if s.conn_batches_max > 0 { s.conn_batches_min } else { 0 },
+            s.conn_batches_max,
         );
     } else {
         println!(
