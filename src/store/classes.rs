@@ -123,6 +123,12 @@ pub struct Class {
     pub last_alloc: u64,
     /// Evictions left before the class looks for an idle class's page again.
     pub skip_balance: usize,
+    /// Linked items that have an expiry time: the crawler skips a class
+    /// with none (nothing in it can expire).
+    pub with_ttl: u64,
+    /// Crawl this class through once even without expiring items (set
+    /// after a flush_all).
+    pub crawl_all: bool,
 }
 
 impl Class {
@@ -141,6 +147,8 @@ impl Class {
             evicted_seen: 0,
             last_alloc: 0,
             skip_balance: 0,
+            with_ttl: 0,
+            crawl_all: false,
         }
     }
 

@@ -402,6 +402,8 @@ pub struct Store {
     /// Relative time a delayed flush_all takes effect (0 = none pending).
     pending_flush: AtomicU32,
     limit: AtomicUsize,
+    /// A flush_all happened since the crawler last looked.
+    crawl_after_flush: AtomicBool,
     slabs_moved: AtomicU64,
     automove: AtomicU8,
     evictions: AtomicBool,
@@ -470,6 +472,7 @@ impl Store {
             oldest_live_cas: AtomicU64::new(0),
             pending_flush: AtomicU32::new(0),
             limit: AtomicUsize::new(config.max_bytes),
+            crawl_after_flush: AtomicBool::new(false),
             slabs_moved: AtomicU64::new(0),
             automove: AtomicU8::new(config.automove),
             evictions: AtomicBool::new(config.evictions),
@@ -664,6 +667,7 @@ impl Store {
         }
         class.unlink(&self.pages, h);
         self.track_size(hdr, false);
+        class.with_ttl -= u64::from(hdr.exptime != 0);
         let st = &mut class.stats;
         st.number -= 1;
         st.mem_requested -= self.item_bytes(hdr) as u64;
@@ -746,8 +750,15 @@ impl Store {
             Err(miss) => return miss,
         };
         if let Some(t) = touch {
+            let exptime = self.clock.realtime(t);
+            if (exptime != 0) != (hdr.exptime != 0) {
+                // Keep the class's count of items that can expire exact.
+                let mut class = lock(&self.classes[hdr.class as usize]);
+                class.with_ttl =
+                    class.with_ttl + u64::from(exptime != 0) - u64::from(hdr.exptime != 0);
+            }
             // SAFETY: the stripe lock is held.
-            unsafe { item::update(&self.pages, h, self.clock.realtime(t), hdr.cas) };
+            unsafe { item::update(&self.pages, h, exptime, hdr.cas) };
         }
         self.bump(h, &hdr, true);
         f(ItemRef {
@@ -887,21 +898,33 @@ impl Store {
         hdr: &Header,
         replaces: Option<(Handle, Header)>,
     ) {
-        if let Some((old, old_hdr)) = replaces {
-            let mut class = lock(&self.classes[old_hdr.class as usize]);
-            self.remove(stripe, &mut class, hash, old, &old_hdr, Removal::Normal);
-        }
+        // One class lock hold when the new version is in the old one's class
+        // (the usual case): a set takes the class lock twice, not three times.
+        let mut class = match replaces {
+            Some((old, old_hdr)) if old_hdr.class == hdr.class => {
+                let mut class = lock(&self.classes[hdr.class as usize]);
+                self.remove(stripe, &mut class, hash, old, &old_hdr, Removal::Normal);
+                class
+            }
+            Some((old, old_hdr)) => {
+                let mut class = lock(&self.classes[old_hdr.class as usize]);
+                self.remove(stripe, &mut class, hash, old, &old_hdr, Removal::Normal);
+                drop(class);
+                lock(&self.classes[hdr.class as usize])
+            }
+            None => lock(&self.classes[hdr.class as usize]),
+        };
         stripe
             .table
             // SAFETY: the stripe lock is held; items in the table are linked.
             .insert_unique(Self::table_hash(hash), h, |&c| {
                 Self::table_hash(self.hash(unsafe { self.key_of(c) }))
             });
-        let mut class = lock(&self.classes[hdr.class as usize]);
         class.link(&self.pages, h);
         class.stats.number += 1;
         class.stats.total_items += 1;
         class.stats.mem_requested += self.item_bytes(hdr) as u64;
+        class.with_ttl += u64::from(hdr.exptime != 0);
         self.track_size(hdr, true);
     }
 
@@ -965,6 +988,7 @@ impl Store {
     fn flush_now(&self) {
         let next = self.next_cas.load(Ordering::Relaxed);
         self.oldest_live_cas.fetch_max(next, Ordering::Relaxed);
+        self.crawl_after_flush.store(true, Ordering::Release);
     }
 
     // ----------------------------------------------------------------- memory
@@ -1393,7 +1417,19 @@ impl Store {
     /// freeing expired and flushed items so their memory is reused before
     /// anything live is evicted.
     fn crawl(&self) {
+        // After a flush_all every class may hold dead items; otherwise only
+        // classes holding items with an expiry time need crawling.
+        let flushed = self.crawl_after_flush.swap(false, Ordering::AcqRel);
         for id in self.sizes.ids() {
+            {
+                let mut c = lock(&self.classes[id as usize]);
+                if flushed {
+                    c.crawl_all = true;
+                }
+                if c.with_ttl == 0 && !c.crawl_all {
+                    continue;
+                }
+            }
             let mut budget = CRAWL_PER_TICK;
             while budget > 0 {
                 let mut c = lock(&self.classes[id as usize]);
@@ -1416,6 +1452,10 @@ impl Store {
                     h = prev;
                 }
                 c.crawl = h;
+                if h == NIL {
+                    // A full pass is done: flushed items are all freed.
+                    c.crawl_all = false;
+                }
                 drop(c);
                 budget = budget.saturating_sub(n);
                 if h == NIL {

@@ -691,3 +691,31 @@ fn size_histogram_tracks_linked_items() {
     set(&s, b"c", &[b'x'; 10]);
     assert_eq!(s.size_histogram().unwrap(), vec![(64, 2)]);
 }
+
+#[test]
+fn crawler_only_walks_classes_that_can_hold_dead_items() {
+    let s = store();
+    for i in 0..1000 {
+        set(&s, format!("forever{i}").as_bytes(), b"v");
+    }
+    s.tick();
+    assert_eq!(s.stats().crawler_items_checked, 0, "nothing can expire");
+    // touch gives one item an expiry: now the class is crawled.
+    assert_eq!(s.touch(b"forever7", 5), Lookup::Hit);
+    s.clock().advance(6);
+    s.tick();
+    let st = s.stats();
+    assert_eq!(st.crawler_reclaimed, 1);
+    assert_eq!(st.curr_items, 999);
+    // After a flush every class is walked once, and flushed items freed.
+    s.flush_all(0);
+    s.tick();
+    assert_eq!(s.stats().curr_items, 0);
+    let checked = s.stats().crawler_items_checked;
+    s.tick();
+    assert_eq!(
+        s.stats().crawler_items_checked,
+        checked,
+        "nothing left to crawl"
+    );
+}
