@@ -166,10 +166,10 @@ impl Connection {
                     self.closing = true;
                 }
                 None => {
-                    // Nothing whole is buffered: send what is ready, read more.
-                    if self.flush(counters).is_err() {
-                        break Status::Close;
-                    }
+                    // Nothing whole is buffered: read more. Replies wait: the
+                    // worker writes them after serving every ready connection
+                    // (`flush_deferred`), so clients it wakes do not preempt
+                    // it in the middle of a batch.
                     if self.eof {
                         self.closing = true;
                         continue;
@@ -303,6 +303,22 @@ impl Connection {
         self.wbuf.clear();
         self.wpos = 0;
         Ok(())
+    }
+
+    /// Writes replies that `serve` left for the end of the batch; false if
+    /// the connection broke. Returns the write buffer to the pool once empty.
+    pub fn flush_deferred(&mut self, counters: &Counters, pool: &mut BufPool) -> bool {
+        if self.flush(counters).is_err() {
+            return false;
+        }
+        if self.unsent() == 0 {
+            self.info.set_state(ConnState::Waiting);
+            if self.wbuf.capacity() > 0 {
+                self.wpos = 0;
+                pool.give(std::mem::take(&mut self.wbuf));
+            }
+        }
+        true
     }
 
     /// At shutdown: writes what the socket takes now; true when nothing

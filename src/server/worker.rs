@@ -68,6 +68,7 @@ pub fn spawn(id: usize, shared: Arc<Shared>) -> io::Result<(WorkerHandle, JoinHa
                 receiver,
                 pool: BufPool::default(),
                 ready: Vec::new(),
+                unflushed: Vec::new(),
             };
             if let Err(e) = worker.run() {
                 log::error!("worker {id} stopped: {e}");
@@ -86,6 +87,8 @@ struct Worker {
     pool: BufPool,
     /// Connections with buffered requests left after their budget ran out.
     ready: Vec<usize>,
+    /// Connections whose replies wait for the end of the batch.
+    unflushed: Vec<usize>,
 }
 
 impl Worker {
@@ -122,6 +125,7 @@ impl Worker {
             for key in std::mem::take(&mut self.ready) {
                 self.serve(key, false);
             }
+            self.flush_deferred();
             if idle_timeout > 0 {
                 self.kick_idle(idle_timeout);
             }
@@ -158,35 +162,19 @@ impl Worker {
         Ok(())
     }
 
-    /// Runs a connection until it has nothing more to do now.
+    /// Runs a connection until it has nothing more to do now; replies it
+    /// leaves unsent are written by [`Worker::flush_deferred`].
     fn serve(&mut self, key: usize, readable: bool) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
         let status = conn.serve(&self.shared, &self.counters, &mut self.pool, readable);
-        // Ask for writability only while replies wait unsent: with it always
-        // on, every ACK that frees send space would wake the loop.
-        let blocked = status == Status::Idle && conn.unsent() > 0;
-        if blocked != conn.watching_writes {
-            let interest = if blocked {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::READABLE
-            };
-            let token = Token(key);
-            if self
-                .poll
-                .registry()
-                .reregister(conn.stream_mut(), token, interest)
-                .is_err()
-            {
-                self.close(key);
-                return;
-            }
-            conn.watching_writes = blocked;
-        }
         match status {
-            Status::Idle => {}
+            Status::Idle => {
+                if conn.unsent() > 0 {
+                    self.unflushed.push(key);
+                }
+            }
             Status::Yielded => {
                 self.counters.conn_yields.incr();
                 self.ready.push(key);
@@ -196,6 +184,48 @@ impl Worker {
                 self.close(key);
                 self.shared.shutdown.trigger();
             }
+        }
+    }
+
+    /// Writes the replies of the batch just served, then asks for
+    /// writability only where replies still wait (with it always on, every
+    /// ACK that frees send space would wake the loop).
+    fn flush_deferred(&mut self) {
+        for key in std::mem::take(&mut self.unflushed) {
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            if !conn.flush_deferred(&self.counters, &mut self.pool) {
+                self.close(key);
+                continue;
+            }
+            self.watch_writes(key);
+        }
+    }
+
+    /// Registers a connection for writable events exactly while it has
+    /// unsent replies.
+    fn watch_writes(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let blocked = conn.unsent() > 0;
+        if blocked != conn.watching_writes {
+            let interest = if blocked {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if self
+                .poll
+                .registry()
+                .reregister(conn.stream_mut(), Token(key), interest)
+                .is_err()
+            {
+                self.close(key);
+                return;
+            }
+            conn.watching_writes = blocked;
         }
     }
 
