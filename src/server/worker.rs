@@ -25,6 +25,11 @@ const WAKER: Token = Token(usize::MAX);
 /// Readiness events taken per poll.
 const EVENTS_CAPACITY: usize = 1024;
 
+/// Connections whose replies may wait for the end of a batch at once: each
+/// holds a write buffer meanwhile, so a batch of thousands of events (10,000
+/// clients saying `version`) flushes in slices instead of holding thousands.
+const MAX_UNFLUSHED: usize = 32;
+
 /// How long a stopping worker keeps writing pending replies to slow readers.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -173,6 +178,9 @@ impl Worker {
             Status::Idle => {
                 if conn.unsent() > 0 {
                     self.unflushed.push(key);
+                    if self.unflushed.len() >= MAX_UNFLUSHED {
+                        self.flush_deferred();
+                    }
                 }
             }
             Status::Yielded => {
