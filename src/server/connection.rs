@@ -215,6 +215,12 @@ impl Connection {
         self.unsent() == 0 && self.rbuf.is_empty() && self.swallow == 0
     }
 
+    /// A multi-get paused for its client to read: it must be served again
+    /// once its replies are written, whatever readiness events come.
+    pub fn is_paused(&self) -> bool {
+        self.get_resume > 0
+    }
+
     /// Handles the next buffered request: `Some(true)` handled one,
     /// `Some(false)` the connection must close, `None` need more bytes.
     fn run_one(&mut self, ctx: &Context<'_>, limits: &Limits) -> Option<bool> {

@@ -207,6 +207,11 @@ impl Worker {
                 self.close(key);
                 continue;
             }
+            if conn.unsent() == 0 && conn.is_paused() {
+                // Everything went out, so no writable event will come: resume
+                // the paused multi-get on the next turn of the loop.
+                self.ready.push(key);
+            }
             self.watch_writes(key);
         }
     }
