@@ -215,10 +215,12 @@ impl Connection {
         self.unsent() == 0 && self.rbuf.is_empty() && self.swallow == 0
     }
 
-    /// A multi-get paused for its client to read: it must be served again
-    /// once its replies are written, whatever readiness events come.
-    pub fn is_paused(&self) -> bool {
-        self.get_resume > 0
+    /// Requests may wait in the read buffer (a multi-get paused for its
+    /// client to read, or a pipeline stopped at the write bound): once its
+    /// replies are written, it must be served again whatever readiness
+    /// events come.
+    pub fn has_buffered_input(&self) -> bool {
+        !self.rbuf.is_empty()
     }
 
     /// Handles the next buffered request: `Some(true)` handled one,

@@ -207,9 +207,10 @@ impl Worker {
                 self.close(key);
                 continue;
             }
-            if conn.unsent() == 0 && conn.is_paused() {
-                // Everything went out, so no writable event will come: resume
-                // the paused multi-get on the next turn of the loop.
+            if conn.unsent() == 0 && conn.has_buffered_input() {
+                // Everything went out, so no writable event will come: serve
+                // what is buffered (a paused multi-get, a pipeline stopped at
+                // the write bound) on the next turn of the loop.
                 self.ready.push(key);
             }
             self.watch_writes(key);
