@@ -175,17 +175,23 @@ def _stderr_file(name: str) -> tuple[int, str]:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), path
 
 
-def start_ferrocache(binary: str, mem_mb: int, threads: int) -> Server:
-    fd, errpath = _stderr_file("ferrocache")
-    cmd = [binary, "-p", "0", "-l", "127.0.0.1", "-t", str(threads), "-m", str(mem_mb)]
+def _spawn(name: str, cmd: list, stdout) -> tuple:
+    """Starts a server process with stderr in a temp file; tracked for cleanup."""
+    fd, errpath = _stderr_file(name)
     try:
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=fd)
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=fd)
     except OSError:
         os.unlink(errpath)
         raise
     finally:
         os.close(fd)
     _LIVE.add(p)
+    return p, errpath
+
+
+def start_ferrocache(binary: str, mem_mb: int, threads: int) -> Server:
+    cmd = [binary, "-p", "0", "-l", "127.0.0.1", "-t", str(threads), "-m", str(mem_mb)]
+    p, errpath = _spawn("ferrocache", cmd, subprocess.PIPE)
     srv = Server("ferrocache", p, 0, errpath)
     try:
         deadline = time.monotonic() + 15
@@ -227,15 +233,7 @@ def start_memcached(binary: str, mem_mb: int, threads: int) -> Server:
                "-t", str(threads), "-m", str(mem_mb)]
         if os.geteuid() == 0:
             cmd += ["-u", "root"]
-        fd, errpath = _stderr_file("memcached")
-        try:
-            p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=fd)
-        except OSError:
-            os.unlink(errpath)
-            raise
-        finally:
-            os.close(fd)
-        _LIVE.add(p)
+        p, errpath = _spawn("memcached", cmd, subprocess.DEVNULL)
         srv = Server("memcached", p, port, errpath)
         deadline = time.monotonic() + 10
         try:

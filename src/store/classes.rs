@@ -222,20 +222,38 @@ impl Class {
             if self.crawl == h {
                 self.crawl = prev;
             }
-            if prev == NIL {
-                self.head = next;
-            } else {
-                let (pp, _, _) = item::links(pages, prev);
-                item::set_links(pages, prev, pp, next);
-            }
-            if next == NIL {
-                self.tail = prev;
-            } else {
-                let (_, nn, _) = item::links(pages, next);
-                item::set_links(pages, next, prev, nn);
-            }
+            self.point_neighbours(pages, prev, next, next, prev);
             item::set_links(pages, h, NIL, NIL);
             item::set_state(pages, h, ALLOCATING);
+        }
+    }
+
+    /// Makes the LRU neighbours `prev` and `next` of a node point on:
+    /// `prev` (or the head) to `after_prev`, `next` (or the tail) to
+    /// `before_next`. Unlinking passes `next, prev`; replacing passes the
+    /// new node twice.
+    fn point_neighbours(
+        &mut self,
+        pages: &Pages,
+        prev: Handle,
+        next: Handle,
+        after_prev: Handle,
+        before_next: Handle,
+    ) {
+        // SAFETY: the class lock is held (`&mut self`).
+        unsafe {
+            if prev == NIL {
+                self.head = after_prev;
+            } else {
+                let (pp, _, _) = item::links(pages, prev);
+                item::set_links(pages, prev, pp, after_prev);
+            }
+            if next == NIL {
+                self.tail = before_next;
+            } else {
+                let (_, nn, _) = item::links(pages, next);
+                item::set_links(pages, next, before_next, nn);
+            }
         }
     }
 
@@ -247,18 +265,7 @@ impl Class {
             let (prev, next, _) = item::links(pages, from);
             item::set_links(pages, to, prev, next);
             item::set_state(pages, to, LINKED);
-            if prev == NIL {
-                self.head = to;
-            } else {
-                let (pp, _, _) = item::links(pages, prev);
-                item::set_links(pages, prev, pp, to);
-            }
-            if next == NIL {
-                self.tail = to;
-            } else {
-                let (_, nn, _) = item::links(pages, next);
-                item::set_links(pages, next, to, nn);
-            }
+            self.point_neighbours(pages, prev, next, to, to);
             item::set_links(pages, from, NIL, NIL);
             item::set_state(pages, from, ALLOCATING);
         }
