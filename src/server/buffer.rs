@@ -1,5 +1,5 @@
-//! Connection buffers: a read buffer with a consumed-prefix cursor, and a
-//! small per-worker pool so idle connections hold no buffer memory.
+//! Connection buffers: a read buffer with a consumed-prefix cursor, and
+//! small per-worker pools so idle connections hold no buffer memory.
 
 use std::io::{self, Read};
 
@@ -30,6 +30,18 @@ impl BufPool {
         }
         self.0.push(buf);
     }
+}
+
+/// A worker's two pools. Read and write buffers are pooled apart: a read
+/// buffer keeps its initialised length, so reusing one needs no zero-fill,
+/// while a write buffer comes back cleared (a shared pool had reads
+/// zero-filling 16 KiB whenever they drew a former write buffer).
+#[derive(Debug, Default)]
+pub struct Pools {
+    /// Buffers for `ReadBuf`s.
+    pub read: BufPool,
+    /// Buffers for replies.
+    pub write: BufPool,
 }
 
 /// Bytes received and not yet consumed: `buf[start..end]`. The whole of
@@ -115,5 +127,24 @@ mod tests {
         rb.release_if_empty(&mut pool);
         assert!(rb.is_empty());
         assert_eq!(pool.0.len(), 1);
+    }
+
+    #[test]
+    fn pooled_read_buffers_stay_initialised() {
+        // A read buffer goes back with its full length, so the next
+        // connection that takes it reads into it without a resize.
+        let mut pools = Pools::default();
+        let mut rb = ReadBuf::default();
+        let mut src: &[u8] = b"get k\r\n";
+        rb.read_from(&mut src, &mut pools.read).unwrap();
+        rb.consume(7);
+        rb.release_if_empty(&mut pools.read);
+        let len = pools.read.0[0].len();
+        assert!(len >= READ_CHUNK);
+        let mut next = ReadBuf::default();
+        let mut src: &[u8] = b"x";
+        next.read_from(&mut src, &mut pools.read).unwrap();
+        assert_eq!(next.buf.len(), len, "reused without zero-filling more");
+        assert!(pools.write.0.is_empty());
     }
 }

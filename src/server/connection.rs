@@ -2,7 +2,7 @@
 //! write cycle. Protocol decisions belong to `protocol`, store decisions to
 //! `command`; this file only moves bytes and enforces the bounds.
 
-use super::buffer::{BufPool, ReadBuf};
+use super::buffer::{Pools, ReadBuf};
 use super::stream::Stream;
 use super::Shared;
 use crate::command::{execute, Context, Effect};
@@ -94,10 +94,10 @@ impl Connection {
     }
 
     /// Returns buffers to the pool.
-    pub fn release(&mut self, pool: &mut BufPool) {
+    pub fn release(&mut self, pools: &mut Pools) {
         self.rbuf.consume(self.rbuf.data().len());
-        self.rbuf.release_if_empty(pool);
-        pool.give(std::mem::take(&mut self.wbuf));
+        self.rbuf.release_if_empty(&mut pools.read);
+        pools.write.give(std::mem::take(&mut self.wbuf));
     }
 
     /// Reads, executes and writes until the socket would block, the request
@@ -107,7 +107,7 @@ impl Connection {
         &mut self,
         shared: &Shared,
         counters: &Counters,
-        pool: &mut BufPool,
+        pools: &mut Pools,
         readable: bool,
     ) -> Status {
         if readable {
@@ -124,7 +124,7 @@ impl Connection {
             counters,
         };
         if self.wbuf.capacity() == 0 {
-            self.wbuf = pool.take();
+            self.wbuf = pools.write.take();
             self.wbuf.clear();
         }
         let mut done = 0;
@@ -177,7 +177,7 @@ impl Connection {
                     if self.drained {
                         break Status::Idle;
                     }
-                    match self.rbuf.read_from(&mut self.stream, pool) {
+                    match self.rbuf.read_from(&mut self.stream, &mut pools.read) {
                         Ok((0, _)) => self.eof = true,
                         Ok((n, short)) => {
                             counters.bytes_read.add(n as u64);
@@ -195,10 +195,10 @@ impl Connection {
         if status == Status::Idle && self.unsent() == 0 {
             self.info.set_state(ConnState::Waiting);
         }
-        self.rbuf.release_if_empty(pool);
+        self.rbuf.release_if_empty(&mut pools.read);
         if self.unsent() == 0 && self.wbuf.capacity() > 0 {
             self.wpos = 0;
-            pool.give(std::mem::take(&mut self.wbuf));
+            pools.write.give(std::mem::take(&mut self.wbuf));
         }
         status
     }
@@ -226,6 +226,9 @@ impl Connection {
     /// Handles the next buffered request: `Some(true)` handled one,
     /// `Some(false)` the connection must close, `None` need more bytes.
     fn run_one(&mut self, ctx: &Context<'_>, limits: &Limits) -> Option<bool> {
+        if self.rbuf.is_empty() {
+            return None; // the usual case after the last request of a read
+        }
         if self.swallow > 0 {
             let n = self.swallow.min(self.rbuf.data().len());
             if n == 0 {
@@ -315,7 +318,7 @@ impl Connection {
 
     /// Writes replies that `serve` left for the end of the batch; false if
     /// the connection broke. Returns the write buffer to the pool once empty.
-    pub fn flush_deferred(&mut self, counters: &Counters, pool: &mut BufPool) -> bool {
+    pub fn flush_deferred(&mut self, counters: &Counters, pools: &mut Pools) -> bool {
         if self.flush(counters).is_err() {
             return false;
         }
@@ -323,7 +326,7 @@ impl Connection {
             self.info.set_state(ConnState::Waiting);
             if self.wbuf.capacity() > 0 {
                 self.wpos = 0;
-                pool.give(std::mem::take(&mut self.wbuf));
+                pools.write.give(std::mem::take(&mut self.wbuf));
             }
         }
         true

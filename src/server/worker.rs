@@ -6,7 +6,7 @@
 //! list and is served again after the other connections, without waiting
 //! for a readiness event (mio is edge-triggered, so none would come).
 
-use super::buffer::BufPool;
+use super::buffer::Pools;
 use super::connection::{Connection, Status};
 use super::stream::Stream;
 use super::Shared;
@@ -71,7 +71,7 @@ pub fn spawn(id: usize, shared: Arc<Shared>) -> io::Result<(WorkerHandle, JoinHa
                 poll,
                 conns: Slab::new(),
                 receiver,
-                pool: BufPool::default(),
+                pools: Pools::default(),
                 ready: Vec::new(),
                 unflushed: Vec::new(),
             };
@@ -89,7 +89,7 @@ struct Worker {
     poll: Poll,
     conns: Slab<Connection>,
     receiver: Receiver<(Stream, String)>,
-    pool: BufPool,
+    pools: Pools,
     /// Connections with buffered requests left after their budget ran out.
     ready: Vec<usize>,
     /// Connections whose replies wait for the end of the batch.
@@ -127,8 +127,12 @@ impl Worker {
                     self.serve(event.token().0, readable);
                 }
             }
-            for key in std::mem::take(&mut self.ready) {
+            let mut batch = std::mem::take(&mut self.ready);
+            for key in batch.drain(..) {
                 self.serve(key, false);
+            }
+            if self.ready.is_empty() {
+                self.ready = batch; // keep the allocation for the next turn
             }
             self.flush_deferred();
             if idle_timeout > 0 {
@@ -173,7 +177,7 @@ impl Worker {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let status = conn.serve(&self.shared, &self.counters, &mut self.pool, readable);
+        let status = conn.serve(&self.shared, &self.counters, &mut self.pools, readable);
         match status {
             Status::Idle => {
                 if conn.unsent() > 0 {
@@ -199,11 +203,12 @@ impl Worker {
     /// writability only where replies still wait (with it always on, every
     /// ACK that frees send space would wake the loop).
     fn flush_deferred(&mut self) {
-        for key in std::mem::take(&mut self.unflushed) {
+        let mut batch = std::mem::take(&mut self.unflushed);
+        for key in batch.drain(..) {
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
-            if !conn.flush_deferred(&self.counters, &mut self.pool) {
+            if !conn.flush_deferred(&self.counters, &mut self.pools) {
                 self.close(key);
                 continue;
             }
@@ -214,6 +219,9 @@ impl Worker {
                 self.ready.push(key);
             }
             self.watch_writes(key);
+        }
+        if self.unflushed.is_empty() {
+            self.unflushed = batch; // keep the allocation for the next batch
         }
     }
 
@@ -251,7 +259,7 @@ impl Worker {
             .stats
             .curr_connections
             .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-        conn.release(&mut self.pool);
+        conn.release(&mut self.pools);
         log::info!("<{} connection closed", conn.fd());
     }
 
