@@ -46,7 +46,11 @@ pub fn execute(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Eff
         Request::Get { keys, cas, touch } => {
             // memcached reads the keys before a too-long one (counting and
             // touching them) but then sends only the error.
-            let too_long = keys.iter().position(|k| k.len() > KEY_MAX_LENGTH);
+            let too_long = if keys.byte_len() <= KEY_MAX_LENGTH {
+                None // a short list cannot hold a long key: skip the scan
+            } else {
+                keys.iter().position(|k| k.len() > KEY_MAX_LENGTH)
+            };
             for (i, key) in keys.iter().enumerate() {
                 if Some(i) == too_long {
                     out.reply(Response::ClientError("bad command line format"));

@@ -1017,6 +1017,14 @@ fn storage_cases() -> Vec<Case> {
             .call("incr k 1\ndelete k\nget k\n")
             .call("set k\t0 0 1\r\nx\r\n")
             .call("set k 0 0 1\r\nx\n\r\n"),
+        case("a NUL ends the command line (C strings)")
+            .call("set k 0 0 1\0 junk\r\nx\r\n")
+            .call("get k\0junk\r\n")
+            .call("gets k\0\r\n")
+            .call("get\0 k\r\n")
+            .call("\0get k\r\n")
+            .call("delete k\0 noreply\r\n")
+            .call("get k\r\0\n"),
     ]
 }
 

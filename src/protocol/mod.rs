@@ -21,6 +21,11 @@ impl<'a> Keys<'a> {
         self.0.split(|&b| b == b' ').filter(|k| !k.is_empty())
     }
 
+    /// Length of the whole list in bytes: no key in it is longer.
+    pub fn byte_len(&self) -> usize {
+        self.0.len()
+    }
+
     /// Byte offset of `key` (a slice yielded by [`Keys::iter`]) in the list.
     pub fn offset_of(&self, key: &[u8]) -> usize {
         key.as_ptr() as usize - self.0.as_ptr() as usize

@@ -7,7 +7,7 @@
 
 use super::{Keys, Payload, Request, StatsGroup};
 use crate::store::{DeltaOp, StoreMode, KEY_MAX_LENGTH};
-use memchr::memchr;
+use memchr::{memchr, memchr2};
 
 /// memcached tokenises at most this many tokens (the last one holding the rest).
 const MAX_TOKENS: usize = 24;
@@ -92,7 +92,8 @@ impl<'a> Tokens<'a> {
                 t.n += 1;
                 break;
             }
-            let end = memchr(b' ', rest).unwrap_or(rest.len());
+            // Tokens are short: a plain loop beats memchr's setup here.
+            let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
             t.toks[t.n] = &rest[..end];
             t.n += 1;
             rest = &rest[end..];
@@ -121,7 +122,14 @@ impl<'a> Tokens<'a> {
 
 /// Parses one request from the front of `buf`.
 pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
-    let Some(newline) = memchr(b'\n', buf) else {
+    // One scan finds the newline, or a NUL before it: memcached works on C
+    // strings, so a NUL ends the line.
+    let (newline, nul) = match memchr2(b'\n', 0, buf) {
+        Some(i) if buf[i] == b'\n' => (Some(i), None),
+        Some(i) => (memchr(b'\n', &buf[i..]).map(|j| i + j), Some(i)),
+        None => (None, None),
+    };
+    let Some(newline) = newline else {
         return if buf.len() > MAX_LINE_WITHOUT_NEWLINE && !is_long_get(buf) {
             Parsed::Close
         } else {
@@ -129,13 +137,31 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
         };
     };
     let consumed = newline + 1;
-    let mut line = &buf[..newline];
-    if line.len() > 1 && line[line.len() - 1] == b'\r' {
-        line = &line[..line.len() - 1];
-    }
-    // memcached works on C strings: a NUL ends the line.
-    if let Some(nul) = memchr(0, line) {
-        line = &line[..nul];
+    let line = match nul {
+        Some(nul) => &buf[..nul],
+        None if newline > 1 && buf[newline - 1] == b'\r' => &buf[..newline - 1],
+        None => &buf[..newline],
+    };
+    // The hot path: a read needs only its first token split off; the keys
+    // stay as one list (memcached, too, hands the rest of a long get line
+    // to its key loop untokenised).
+    let (cmd, args) = first_token(line);
+    if let b"get" | b"gets" | b"bget" = cmd {
+        if args.iter().all(|&b| b == b' ') {
+            return Parsed::Error {
+                reply: Some(ERROR),
+                consumed,
+            };
+        }
+        return Parsed::Request {
+            request: Request::Get {
+                keys: Keys::space_separated(args),
+                cas: cmd == b"gets",
+                touch: None,
+            },
+            consumed,
+            swallow: 0,
+        };
     }
     let t = Tokens::new(line);
     let err = |reply: &'static str, noreply: bool| Parsed::Error {
@@ -159,10 +185,8 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
                 return err(ERROR, false);
             }
             match cmd {
-                b"get" => ok(get(&t, false, None)),
-                b"gets" => ok(get(&t, true, None)),
                 b"gat" | b"gats" => match c_strtol32(t.get(1)) {
-                    Some(exptime) => ok(get(&t, cmd == b"gats", Some(exptime as i64))),
+                    Some(exptime) => ok(gat(&t, cmd == b"gats", exptime as i64)),
                     None => err(BAD_EXPTIME, false),
                 },
                 _ => err(ERROR, false),
@@ -210,7 +234,6 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
         _ => match cmd {
             b"replace" => storage(&t, StoreMode::Replace, buf, consumed, limits),
             b"prepend" => storage(&t, StoreMode::Prepend, buf, consumed, limits),
-            b"bget" if n >= 2 => ok(get(&t, false, None)),
             b"flush_all" if n <= 3 => flush_all(&t, consumed),
             b"version" => ok(Request::Version),
             b"quit" => ok(Request::Quit),
@@ -221,7 +244,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
                     None => err(BAD_FORMAT, noreply),
                 }
             }
-            b"bget" | b"flush_all" | b"verbosity" => err(ERROR, false),
+            b"flush_all" | b"verbosity" => err(ERROR, false),
             _ if t.get(n - 1).starts_with(b"HTTP/") => Parsed::Close,
             _ => err(ERROR, false),
         },
@@ -237,12 +260,19 @@ fn is_long_get(buf: &[u8]) -> bool {
         && buf.len() <= MAX_GET_LINE
 }
 
-fn get<'a>(t: &Tokens<'a>, cas: bool, touch: Option<i64>) -> Request<'a> {
-    let first_key = if touch.is_some() { 2 } else { 1 };
+/// The first space-separated token of `line`, and what follows it.
+fn first_token(line: &[u8]) -> (&[u8], &[u8]) {
+    let start = line.iter().position(|&b| b != b' ').unwrap_or(line.len());
+    let rest = &line[start..];
+    let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+    rest.split_at(end)
+}
+
+fn gat<'a>(t: &Tokens<'a>, cas: bool, exptime: i64) -> Request<'a> {
     Request::Get {
-        keys: Keys::space_separated(t.from(first_key)),
+        keys: Keys::space_separated(t.from(2)),
         cas,
-        touch,
+        touch: Some(exptime),
     }
 }
 
