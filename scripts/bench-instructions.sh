@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# User-space instructions per request, ferrocache beside Debian's memcached
+# (issue #4). Each server runs under `valgrind --tool=callgrind`, which counts
+# the instructions the server executes (not the kernel's): unlike ops/s or
+# CPU seconds, the count barely moves with what else the machine is doing,
+# so it ranks two builds, or two servers, on their own code.
+#
+#   scripts/bench-instructions.sh                 # workloads a and e, 5 s each
+#   WORKLOADS="a" DURATION=10 scripts/bench-instructions.sh
+#
+# Workloads (as in scripts/bench.sh): a = 1:10 set:get, e = sets only,
+# g = gets only; 100-byte values, 20-byte keys, 100,000 keys, 50 connections.
+# Needs valgrind, /usr/bin/memcached and python3. Prints a markdown table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-5}
+WORKLOADS=${WORKLOADS:-"a e"}
+MEMCACHED=/usr/bin/memcached
+declare -A RATIO=([a]=1:10 [e]=1:0 [g]=0:1)
+declare -A DESC=([a]="1:10 set:get" [e]="sets only" [g]="gets only")
+
+for tool in valgrind callgrind_control callgrind_annotate python3; do
+    command -v "$tool" >/dev/null || { echo "bench-instructions.sh: $tool is needed (apt-get install valgrind python3)" >&2; exit 1; }
+done
+[ -x "$MEMCACHED" ] || { echo "bench-instructions.sh: $MEMCACHED is missing (apt-get install memcached)" >&2; exit 1; }
+
+echo "== cargo build --release" >&2
+cargo build --release --quiet --bin ferrocache
+LOADGEN=$(cargo build --release --quiet --bench loadgen --message-format=json \
+    | python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "loadgen" and m.get("executable"):
+        print(m["executable"])')
+FERROCACHE=$PWD/target/release/ferrocache
+
+tmp=$(mktemp -d)
+vg_pid=
+cleanup() {
+    [ -n "$vg_pid" ] && kill "$vg_pid" 2>/dev/null && wait "$vg_pid" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# measure SERVER WORKLOAD: prints "ops instructions".
+measure() {
+    local server=$1 w=$2 port out cmd
+    port=$(free_port)
+    out=$tmp/$server.$w.cg
+    if [ "$server" = ferrocache ]; then
+        cmd=("$FERROCACHE" -p "$port" -l 127.0.0.1 -t 2 -m 1024)
+    else
+        # memcached sets its descriptor limit (soft and hard) to -c, and
+        # valgrind refuses any hard limit but its own, which is 12 below
+        # the shell's: with `ulimit -n 1024`, -c 1012 passes.
+        cmd=("$MEMCACHED" -p "$port" -l 127.0.0.1 -U 0 -t 2 -m 1024 -c 1012)
+        [ "$(id -u)" = 0 ] && cmd+=(-u root)
+    fi
+    (ulimit -n 1024; exec valgrind --tool=callgrind --callgrind-out-file="$out" "${cmd[@]}") \
+        >"$tmp/$server.log" 2>&1 &
+    vg_pid=$!
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        kill -0 "$vg_pid" 2>/dev/null || { cat "$tmp/$server.log" >&2; exit 1; }
+        sleep 0.2
+    done
+    local common=(--server "127.0.0.1:$port" --threads 1 --keys 100000 --key-size 20
+        --value-size 100 --ratio "${RATIO[$w]}")
+    "$LOADGEN" "${common[@]}" --connections 8 --active 8 --prefill --duration 0 >/dev/null 2>&1
+    callgrind_control -z "$vg_pid" >/dev/null 2>&1 # count from here...
+    "$LOADGEN" "${common[@]}" --connections 50 --duration "$DURATION" --json >"$tmp/run.json" 2>/dev/null
+    callgrind_control -d "$vg_pid" >/dev/null 2>&1 # ...to here (written to $out.1)
+    kill "$vg_pid"
+    wait "$vg_pid" 2>/dev/null || true
+    vg_pid=
+    local ops ir
+    ops=$(python3 -c 'import json,sys; r = json.load(open(sys.argv[1])); print(r["total_ops"] if r["errors"] == 0 else 0)' "$tmp/run.json")
+    ir=$(callgrind_annotate "$out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+    [ "$ops" -gt 0 ] && [ -n "$ir" ] || { echo "bench-instructions.sh: $server $w: no result" >&2; exit 1; }
+    echo "$ops $ir"
+}
+
+echo "| workload | ferrocache instructions/op | memcached instructions/op | ratio (memcached / ferrocache) |"
+echo "|---|---:|---:|---:|"
+for w in $WORKLOADS; do
+    [ -n "${RATIO[$w]:-}" ] || { echo "bench-instructions.sh: no workload $w" >&2; exit 64; }
+    read -r fo fi < <(measure ferrocache "$w")
+    read -r mo mi < <(measure memcached "$w")
+    echo "   $w: ferrocache $fo ops $fi instructions; memcached $mo ops $mi instructions" >&2
+    python3 -c 'import sys
+w, d, fo, fi, mo, mi = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
+f, m = fi / fo, mi / mo
+print(f"| ({w}) {d} | {f:,.0f} | {m:,.0f} | **{m / f:.2f}** |")' "$w" "${DESC[$w]}" "$fo" "$fi" "$mo" "$mi"
+done
