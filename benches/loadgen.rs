@@ -352,6 +352,10 @@ struct Stats {
     /// wait shows a wide spread).
     conn_batches_min: u64,
     conn_batches_max: u64,
+    /// Ops of each load-generator thread (filled when merging threads): a
+    /// wide spread means a client thread, not the server, was starved of
+    /// CPU, and its latencies include its own wait for a core.
+    thread_ops: Vec<u64>,
 }
 
 impl Stats {
@@ -367,6 +371,7 @@ impl Stats {
             conn_failures: 0,
             conn_batches_min: u64::MAX,
             conn_batches_max: 0,
+            thread_ops: Vec::new(),
         }
     }
 
@@ -382,6 +387,7 @@ impl Stats {
         self.conn_failures += other.conn_failures;
         self.conn_batches_min = self.conn_batches_min.min(other.conn_batches_min);
         self.conn_batches_max = self.conn_batches_max.max(other.conn_batches_max);
+        self.thread_ops.push(other.sets + other.gets);
     }
 }
 
@@ -1022,7 +1028,7 @@ fn report(
              \"get_keys\":{},\"get_hits\":{},\"hit_ratio\":{hr},\"p50_us\":{p50:.1},\"p99_us\":{p99:.1},\
              \"p999_us\":{p999:.1},\"max_us\":{max:.1},\"errors\":{},\"conn_failures\":{},\
              \"prefill_s\":{prefill_s:.3},\"prefill_errors\":{prefill_errors},\
-             \"conn_batches_min\":{},\"conn_batches_max\":{}}}",
+             \"conn_batches_min\":{},\"conn_batches_max\":{},\"thread_ops\":{:?}}}",
             a.server.replace('"', ""),
             a.connections,
             a.threads,
@@ -1043,6 +1049,7 @@ fn report(
             s.conn_failures,
             if s.conn_batches_max > 0 { s.conn_batches_min } else { 0 },
             s.conn_batches_max,
+            s.thread_ops,
         );
     } else {
         println!(
