@@ -1,4 +1,4 @@
-//! Closed-loop load generator for memcached's text protocol (issue #4).
+//! Closed-loop load generator for memcached's text and binary protocols (issue #4).
 //!
 //! `cargo bench --bench loadgen -- --server 127.0.0.1:11211 --duration 5`
 //! (or `target/release/deps/loadgen-* ARGS`; `--help` lists the options).
@@ -37,12 +37,21 @@ enum KeyDistribution {
     Zipf,
 }
 
+/// Which protocol requests are sent in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Protocol {
+    /// Classic text commands.
+    Text,
+    /// memcached's binary protocol (GET, SET, VERSION; one key per get).
+    Binary,
+}
+
 /// Command line.
 #[derive(Parser, Debug, Clone)]
 #[command(
     name = "loadgen",
     args_override_self = true,
-    about = "Closed-loop memcached text-protocol load generator"
+    about = "Closed-loop memcached load generator (text or binary protocol)"
 )]
 struct Args {
     /// Server address.
@@ -69,6 +78,9 @@ struct Args {
     /// Number of distinct keys.
     #[arg(long, default_value_t = 100_000)]
     keys: u64,
+    /// Request protocol (binary: for servers that speak it, one key per get).
+    #[arg(long, value_enum, default_value_t = Protocol::Text)]
+    protocol: Protocol,
     /// Key popularity.
     #[arg(long, value_enum, default_value_t = KeyDistribution::Uniform)]
     distribution: KeyDistribution,
@@ -152,8 +164,38 @@ fn is_error_line(line: &[u8]) -> bool {
     line == b"ERROR" || line.starts_with(b"CLIENT_ERROR") || line.starts_with(b"SERVER_ERROR")
 }
 
+/// Binary protocol: response magic, header size, and the statuses used here.
+const BIN_RESPONSE: u8 = 0x81;
+const BIN_HEADER: usize = 24;
+const BIN_KEY_NOT_FOUND: u16 = 0x0001;
+
+/// Parses one binary-protocol response to `expect` at the start of `buf`.
+fn parse_binary_reply(buf: &[u8], expect: Expect) -> Result<Parsed, ProtocolError> {
+    if buf.len() < BIN_HEADER {
+        return Ok(Parsed::Incomplete);
+    }
+    if buf[0] != BIN_RESPONSE {
+        return Err(ProtocolError(format!("response magic {:#04x}", buf[0])));
+    }
+    let status = u16::from_be_bytes([buf[6], buf[7]]);
+    let body = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
+    let len = BIN_HEADER + body;
+    if buf.len() < len {
+        return Ok(Parsed::Incomplete);
+    }
+    let (hits, error) = match (expect, status) {
+        (Expect::Values(_), 0) => (1, false),
+        (Expect::Values(_), BIN_KEY_NOT_FOUND) => (0, false),
+        (_, status) => (0, status != 0),
+    };
+    Ok(Parsed::Done { len, hits, error })
+}
+
 /// Parses the reply to `expect` at the start of `buf`.
-fn parse_reply(buf: &[u8], expect: Expect) -> Result<Parsed, ProtocolError> {
+fn parse_reply(buf: &[u8], expect: Expect, protocol: Protocol) -> Result<Parsed, ProtocolError> {
+    if protocol == Protocol::Binary {
+        return parse_binary_reply(buf, expect);
+    }
     let bad = |line: &[u8]| {
         ProtocolError(format!(
             "unexpected reply line {:?} (waiting for {expect:?})",
@@ -264,10 +306,49 @@ struct Workload {
     pipeline: usize,
     multiget: usize,
     prefill_depth: usize,
+    protocol: Protocol,
+}
+
+/// Appends a binary-protocol request header (magic 0x80, no CAS, opaque 0).
+fn push_binary_header(out: &mut Vec<u8>, opcode: u8, key: usize, extras: usize, value: usize) {
+    out.extend_from_slice(&[0x80, opcode]);
+    out.extend_from_slice(&(key as u16).to_be_bytes());
+    out.extend_from_slice(&[extras as u8, 0, 0, 0]); // extras, data type, vbucket
+    out.extend_from_slice(&((extras + key + value) as u32).to_be_bytes());
+    out.extend_from_slice(&[0; 12]); // opaque, cas
 }
 
 impl Workload {
+    fn push_get(&self, out: &mut Vec<u8>, rng: &mut SmallRng) {
+        if self.protocol == Protocol::Binary {
+            push_binary_header(out, 0x00, self.key_size, 0, 0); // GET
+            push_key(out, self.pick_key(rng), self.key_size);
+            return;
+        }
+        out.extend_from_slice(b"get");
+        for _ in 0..self.multiget {
+            out.push(b' ');
+            let k = self.pick_key(rng);
+            push_key(out, k, self.key_size);
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+
+    fn push_version(&self, out: &mut Vec<u8>) {
+        match self.protocol {
+            Protocol::Binary => push_binary_header(out, 0x0b, 0, 0, 0), // VERSION
+            Protocol::Text => out.extend_from_slice(b"version\r\n"),
+        }
+    }
+
     fn push_set(&self, out: &mut Vec<u8>, k: u64) {
+        if self.protocol == Protocol::Binary {
+            push_binary_header(out, 0x01, self.key_size, 8, self.value.len()); // SET
+            out.extend_from_slice(&[0; 8]); // flags, exptime
+            push_key(out, k, self.key_size);
+            out.extend_from_slice(&self.value);
+            return;
+        }
         out.extend_from_slice(b"set ");
         push_key(out, k, self.key_size);
         out.extend_from_slice(&self.set_header_tail);
@@ -306,7 +387,7 @@ impl Workload {
                     return 0;
                 }
                 *sent = true;
-                out.extend_from_slice(b"version\r\n");
+                self.push_version(out);
                 expect.push_back(Expect::Version);
                 1
             }
@@ -321,13 +402,7 @@ impl Workload {
                         self.push_set(out, k);
                         expect.push_back(Expect::Stored);
                     } else {
-                        out.extend_from_slice(b"get");
-                        for _ in 0..self.multiget {
-                            out.push(b' ');
-                            let k = self.pick_key(rng);
-                            push_key(out, k, self.key_size);
-                        }
-                        out.extend_from_slice(b"\r\n");
+                        self.push_get(out, rng);
                         expect.push_back(Expect::Values(self.multiget as u32));
                     }
                 }
@@ -492,7 +567,7 @@ impl Conn {
     /// Reads what has arrived and parses complete replies; true when the
     /// batch's last reply is in. Stops reading once it is (no more data is
     /// due), which saves the `read` that would only say `WouldBlock`.
-    fn receive(&mut self) -> Result<bool, String> {
+    fn receive(&mut self, protocol: Protocol) -> Result<bool, String> {
         loop {
             if self.filled == self.input.len() {
                 if self.start > 0 {
@@ -511,7 +586,7 @@ impl Conn {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e.to_string()),
             }
-            self.parse()?;
+            self.parse(protocol)?;
             if self.expect.is_empty() {
                 if self.start != self.filled {
                     return Err(format!(
@@ -527,10 +602,10 @@ impl Conn {
     }
 
     /// Consumes the complete replies in `input[start..filled]`.
-    fn parse(&mut self) -> Result<(), String> {
+    fn parse(&mut self, protocol: Protocol) -> Result<(), String> {
         while let Some(&expect) = self.expect.front() {
             let buf = &self.input[self.start..self.filled];
-            match parse_reply(buf, expect).map_err(|e| e.0)? {
+            match parse_reply(buf, expect, protocol).map_err(|e| e.0)? {
                 Parsed::Incomplete => break,
                 Parsed::Done { len, hits, error } => {
                     self.start += len;
@@ -620,7 +695,7 @@ fn run_loop(
                 live -= 1;
                 continue;
             }
-            match c.receive() {
+            match c.receive(w.protocol) {
                 Err(e) => {
                     fail(c, &e, stats);
                     live -= 1;
@@ -717,6 +792,7 @@ fn thread_main(shared: Arc<Shared>, plan: ThreadPlan) -> ThreadResult {
         pipeline: a.pipeline,
         multiget: a.multiget,
         prefill_depth: 64,
+        protocol: a.protocol,
     };
     let mut stats = Stats::new();
     let mut poll = Poll::new().expect("mio poll");
@@ -863,6 +939,9 @@ fn validate(a: &Args) -> Result<(), String> {
     }
     if a.pipeline == 0 || a.multiget == 0 {
         return Err("--pipeline and --multiget must be at least 1".into());
+    }
+    if a.protocol == Protocol::Binary && a.multiget > 1 {
+        return Err("--multiget needs --protocol text".into());
     }
     if a.multiget * (a.key_size + 1) > 1_000_000 {
         return Err("--multiget × --key-size is too long a command line".into());
@@ -1090,7 +1169,7 @@ fn report(
 /// bench has no `#[test]` runner).
 fn self_test() {
     let done = |len, hits, error| Parsed::Done { len, hits, error };
-    let parse = |buf: &[u8], e| parse_reply(buf, e).expect("parses");
+    let parse = |buf: &[u8], e| parse_reply(buf, e, Protocol::Text).expect("parses");
     assert_eq!(parse(b"STORED\r\nEND", Expect::Stored), done(8, 0, false));
     assert_eq!(parse(b"STOR", Expect::Stored), Parsed::Incomplete);
     assert_eq!(
@@ -1116,9 +1195,42 @@ fn self_test() {
         parse(b"CLIENT_ERROR bad\r\n", Expect::Values(1)),
         done(18, 0, true)
     );
-    assert!(parse_reply(b"VALUE k 0 2\r\nabc\r\n", Expect::Values(1)).is_err());
-    assert!(parse_reply(b"STORED\r\n", Expect::Values(1)).is_err());
-    assert!(parse_reply(b"END\r\n", Expect::Stored).is_err());
+    let text = Protocol::Text;
+    assert!(parse_reply(b"VALUE k 0 2\r\nabc\r\n", Expect::Values(1), text).is_err());
+    assert!(parse_reply(b"STORED\r\n", Expect::Values(1), text).is_err());
+    assert!(parse_reply(b"END\r\n", Expect::Stored, text).is_err());
+    // Binary: a header with status and body length, then the body.
+    let bin = |status: u16, body: &[u8]| {
+        let mut r = vec![BIN_RESPONSE, 0, 0, 0, 4, 0];
+        r.extend_from_slice(&status.to_be_bytes());
+        r.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        r.extend_from_slice(&[0; 12]);
+        r.extend_from_slice(body);
+        r
+    };
+    let parse_bin = |buf: &[u8], e| parse_reply(buf, e, Protocol::Binary).expect("parses");
+    let hit = bin(0, b"\0\0\0\0value");
+    assert_eq!(parse_bin(&hit, Expect::Values(1)), done(33, 1, false));
+    assert_eq!(parse_bin(&hit[..32], Expect::Values(1)), Parsed::Incomplete);
+    assert_eq!(parse_bin(&hit[..10], Expect::Values(1)), Parsed::Incomplete);
+    let miss = bin(BIN_KEY_NOT_FOUND, b"Not found");
+    assert_eq!(parse_bin(&miss, Expect::Values(1)), done(33, 0, false));
+    assert_eq!(parse_bin(&bin(0, b""), Expect::Stored), done(24, 0, false));
+    assert_eq!(
+        parse_bin(&bin(0x82, b"oom"), Expect::Stored),
+        done(27, 0, true)
+    );
+    assert!(parse_reply(
+        b"STORED\r\n........................",
+        Expect::Stored,
+        Protocol::Binary
+    )
+    .is_err());
+    let mut req = Vec::new();
+    push_binary_header(&mut req, 0x01, 3, 8, 5);
+    assert_eq!(req.len(), 24);
+    assert_eq!(&req[..8], &[0x80, 0x01, 0, 3, 8, 0, 0, 0]);
+    assert_eq!(&req[8..12], &16u32.to_be_bytes());
     let mut out = Vec::new();
     push_key(&mut out, 42, 10);
     assert_eq!(out, b"k000000042");
