@@ -171,11 +171,15 @@ const BIN_KEY_NOT_FOUND: u16 = 0x0001;
 
 /// Parses one binary-protocol response to `expect` at the start of `buf`.
 fn parse_binary_reply(buf: &[u8], expect: Expect) -> Result<Parsed, ProtocolError> {
+    // Check the magic at the first byte: a server answering in text
+    // (`ERROR\r\n`) would otherwise wait out the reply timeout.
+    match buf.first() {
+        None => return Ok(Parsed::Incomplete),
+        Some(&BIN_RESPONSE) => {}
+        Some(&magic) => return Err(ProtocolError(format!("response magic {magic:#04x}"))),
+    }
     if buf.len() < BIN_HEADER {
         return Ok(Parsed::Incomplete);
-    }
-    if buf[0] != BIN_RESPONSE {
-        return Err(ProtocolError(format!("response magic {:#04x}", buf[0])));
     }
     let status = u16::from_be_bytes([buf[6], buf[7]]);
     let body = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
@@ -1220,12 +1224,9 @@ fn self_test() {
         parse_bin(&bin(0x82, b"oom"), Expect::Stored),
         done(27, 0, true)
     );
-    assert!(parse_reply(
-        b"STORED\r\n........................",
-        Expect::Stored,
-        Protocol::Binary
-    )
-    .is_err());
+    // A text answer is refused at its first byte, not after 24.
+    assert!(parse_reply(b"ERROR\r\n", Expect::Stored, Protocol::Binary).is_err());
+    assert_eq!(parse_bin(b"", Expect::Stored), Parsed::Incomplete);
     let mut req = Vec::new();
     push_binary_header(&mut req, 0x01, 3, 8, 5);
     assert_eq!(req.len(), 24);

@@ -38,12 +38,16 @@ for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "loadgen" and m.get("executable"):
         print(m["executable"])')
+[ -x "$LOADGEN" ] || { echo "bench-instructions.sh: no loadgen binary" >&2; exit 1; }
 FERROCACHE=$PWD/target/release/ferrocache
 
 tmp=$(mktemp -d)
 vg_pid=
 cleanup() {
-    [ -n "$vg_pid" ] && kill "$vg_pid" 2>/dev/null && wait "$vg_pid" 2>/dev/null
+    if [ -n "$vg_pid" ]; then
+        kill "$vg_pid" 2>/dev/null || true
+        wait "$vg_pid" 2>/dev/null || true
+    fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -53,7 +57,8 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# measure SERVER WORKLOAD: prints "ops instructions".
+# measure SERVER WORKLOAD: sets OPS and INSTRUCTIONS. (It runs in this
+# shell, not a subshell, so the EXIT trap knows the server to stop.)
 measure() {
     local server=$1 w=$2 port out cmd
     port=$(free_port)
@@ -70,11 +75,13 @@ measure() {
     (ulimit -n 1024; exec valgrind --tool=callgrind --callgrind-out-file="$out" "${cmd[@]}") \
         >"$tmp/$server.log" 2>&1 &
     vg_pid=$!
+    local up=
     for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-        kill -0 "$vg_pid" 2>/dev/null || { cat "$tmp/$server.log" >&2; exit 1; }
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && { up=1; break; }
+        kill -0 "$vg_pid" 2>/dev/null || break
         sleep 0.2
     done
+    [ -n "$up" ] || { echo "bench-instructions.sh: $server did not start:" >&2; cat "$tmp/$server.log" >&2; exit 1; }
     # shellcheck disable=SC2206
     local common=(--server "127.0.0.1:$port" --threads 1 --keys 100000 --key-size 20
         --value-size 100 ${ARGS[$w]})
@@ -90,18 +97,20 @@ measure() {
     ops=$(python3 -c 'import json,sys; r = json.load(open(sys.argv[1])); print(r["total_ops"] if r["errors"] == 0 else 0)' "$tmp/run.json")
     ir=$(callgrind_annotate "$out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
     [ "$ops" -gt 0 ] && [ -n "$ir" ] || { echo "bench-instructions.sh: $server $w: no result" >&2; exit 1; }
-    echo "$ops $ir"
+    OPS=$ops INSTRUCTIONS=$ir
 }
 
 echo "| workload | ferrocache instructions/op | memcached instructions/op | ratio (memcached / ferrocache) |"
 echo "|---|---:|---:|---:|"
 for w in $WORKLOADS; do
     [ -n "${ARGS[$w]:-}" ] || { echo "bench-instructions.sh: no workload $w" >&2; exit 64; }
-    read -r fo fi < <(measure ferrocache "$w")
-    read -r mo mi < <(measure memcached "$w")
-    echo "   $w: ferrocache $fo ops $fi instructions; memcached $mo ops $mi instructions" >&2
+    measure ferrocache "$w"
+    f_ops=$OPS f_ir=$INSTRUCTIONS
+    measure memcached "$w"
+    m_ops=$OPS m_ir=$INSTRUCTIONS
+    echo "   $w: ferrocache $f_ops ops $f_ir instructions; memcached $m_ops ops $m_ir instructions" >&2
     python3 -c 'import sys
 w, d, fo, fi, mo, mi = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
 f, m = fi / fo, mi / mo
-print(f"| ({w}) {d} | {f:,.0f} | {m:,.0f} | **{m / f:.2f}** |")' "$w" "${DESC[$w]}" "$fo" "$fi" "$mo" "$mi"
+print(f"| ({w}) {d} | {f:,.0f} | {m:,.0f} | **{m / f:.2f}** |")' "$w" "${DESC[$w]}" "$f_ops" "$f_ir" "$m_ops" "$m_ir"
 done

@@ -214,3 +214,62 @@ fn c_number_rules() {
     assert_eq!(c_strtoull(b"-0"), Some(0));
     assert_eq!(c_strtoull(b"18446744073709551616"), None);
 }
+
+/// The keys and CAS flag of a parsed read, or a panic.
+fn read_keys(buf: &[u8]) -> (Vec<Vec<u8>>, bool, usize) {
+    match p(buf) {
+        Parsed::Request {
+            request: Request::Get { keys, cas, touch },
+            consumed,
+            ..
+        } => {
+            assert_eq!(touch, None);
+            (keys.iter().map(<[u8]>::to_vec).collect(), cas, consumed)
+        }
+        other => panic!("{:?} -> {other:?}", String::from_utf8_lossy(buf)),
+    }
+}
+
+#[test]
+fn reads_take_the_rest_of_the_line_as_keys() {
+    let keys = |list: &[&str]| {
+        list.iter()
+            .map(|k| k.as_bytes().to_vec())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(read_keys(b"get a\r\n"), (keys(&["a"]), false, 7));
+    assert_eq!(read_keys(b"gets a  b\r\n"), (keys(&["a", "b"]), true, 11));
+    assert_eq!(read_keys(b"bget a b\n"), (keys(&["a", "b"]), false, 9));
+    assert_eq!(read_keys(b"   get   a   \r\n"), (keys(&["a"]), false, 15));
+    // Tabs and a \r inside the line are key bytes, as in memcached.
+    assert_eq!(
+        read_keys(b"get a\tb c\rd\r\n"),
+        (keys(&["a\tb", "c\rd"]), false, 13)
+    );
+    // More than memcached's 24 tokens: one list all the same.
+    let many: Vec<String> = (0..30).map(|i| format!("k{i}")).collect();
+    let line = format!("get {}\r\n", many.join(" "));
+    let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    assert_eq!(read_keys(line.as_bytes()).0, keys(&refs));
+}
+
+#[test]
+fn reads_without_keys_are_errors() {
+    for line in [&b"get\r\n"[..], b"gets   \r\n", b"bget\r\n", b"get\0 k\r\n"] {
+        assert_eq!(reply(line), Some("ERROR"), "{line:?}");
+    }
+}
+
+#[test]
+fn a_nul_ends_the_line() {
+    // Before the \r: the key stops at the NUL; after it: the \r is a key byte.
+    assert_eq!(read_keys(b"get k\0junk\r\n").0, vec![b"k".to_vec()]);
+    assert_eq!(read_keys(b"get k\r\0\n").0, vec![b"k\r".to_vec()]);
+    // The whole line is consumed either way.
+    assert_eq!(read_keys(b"get k\0junk\r\n").2, 12);
+    // A NUL with no newline yet is still an incomplete line.
+    assert_eq!(p(b"get k\0"), Parsed::Incomplete);
+    // A lone \r is not stripped: "\r" is an unknown command.
+    assert_eq!(reply(b"\r\n"), Some("ERROR"));
+    assert_eq!(reply(b"\r\r\n"), Some("ERROR"));
+}
