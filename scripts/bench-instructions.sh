@@ -30,16 +30,8 @@ for tool in valgrind callgrind_control callgrind_annotate python3; do
 done
 [ -x "$MEMCACHED" ] || { echo "bench-instructions.sh: $MEMCACHED is missing (apt-get install memcached)" >&2; exit 1; }
 
-echo "== cargo build --release" >&2
-cargo build --release --quiet --bin ferrocache
-LOADGEN=$(cargo build --release --quiet --bench loadgen --message-format=json \
-    | python3 -c 'import json,sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "loadgen" and m.get("executable"):
-        print(m["executable"])')
-[ -x "$LOADGEN" ] || { echo "bench-instructions.sh: no loadgen binary" >&2; exit 1; }
-FERROCACHE=$PWD/target/release/ferrocache
+# shellcheck source=scripts/build-bench.sh
+. scripts/build-bench.sh
 
 tmp=$(mktemp -d)
 vg_pid=

@@ -63,17 +63,8 @@ if [ "$want_fds" -lt $((IDLE_CONNS + 100)) ]; then
 fi
 
 # --- build ----------------------------------------------------------------
-echo "== cargo build --release" >&2
-cargo build --release --quiet --bin ferrocache
-LOADGEN=$(cargo build --release --quiet --bench loadgen --message-format=json \
-    | python3 -c 'import json,sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "loadgen" and m.get("executable"):
-        print(m["executable"])')
-[ -x "$LOADGEN" ] || { echo "bench.sh: no loadgen binary" >&2; exit 1; }
-"$LOADGEN" --self-test >/dev/null
-FERROCACHE=$PWD/target/release/ferrocache
+# shellcheck source=scripts/build-bench.sh
+. scripts/build-bench.sh
 
 # --- servers, stopped on exit ----------------------------------------------
 tmp=$(mktemp -d)
