@@ -59,6 +59,25 @@ pub enum Parsed<'a> {
     Close,
 }
 
+impl<'a> Parsed<'a> {
+    /// A request that used `consumed` bytes, with nothing to swallow.
+    fn request(request: Request<'a>, consumed: usize) -> Parsed<'a> {
+        Parsed::Request {
+            request,
+            consumed,
+            swallow: 0,
+        }
+    }
+
+    /// An error line for a request of `consumed` bytes, hidden by `noreply`.
+    fn error(reply: &'static str, noreply: bool, consumed: usize) -> Parsed<'a> {
+        Parsed::Error {
+            reply: (!noreply).then_some(reply),
+            consumed,
+        }
+    }
+}
+
 const ERROR: &str = "ERROR";
 const BAD_FORMAT: &str = "CLIENT_ERROR bad command line format";
 const BAD_EXPTIME: &str = "CLIENT_ERROR invalid exptime argument";
@@ -142,37 +161,23 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
         None if newline > 1 && buf[newline - 1] == b'\r' => &buf[..newline - 1],
         None => &buf[..newline],
     };
+    let err = |reply, noreply| Parsed::error(reply, noreply, consumed);
+    let ok = |request| Parsed::request(request, consumed);
     // The hot path: a read needs only its first token split off; the keys
     // stay as one list (memcached, too, hands the rest of a long get line
     // to its key loop untokenised).
     let (cmd, args) = first_token(line);
     if let b"get" | b"gets" | b"bget" = cmd {
         if args.iter().all(|&b| b == b' ') {
-            return Parsed::Error {
-                reply: Some(ERROR),
-                consumed,
-            };
+            return err(ERROR, false);
         }
-        return Parsed::Request {
-            request: Request::Get {
-                keys: Keys::space_separated(args),
-                cas: cmd == b"gets",
-                touch: None,
-            },
-            consumed,
-            swallow: 0,
-        };
+        return ok(Request::Get {
+            keys: Keys::space_separated(args),
+            cas: cmd == b"gets",
+            touch: None,
+        });
     }
     let t = Tokens::new(line);
-    let err = |reply: &'static str, noreply: bool| Parsed::Error {
-        reply: (!noreply).then_some(reply),
-        consumed,
-    };
-    let ok = |request| Parsed::Request {
-        request,
-        consumed,
-        swallow: 0,
-    };
     // memcached counts a terminal token too; `n` here is the real tokens.
     let n = t.n;
     if n == 0 || t.get(0).len() < 2 {
@@ -301,16 +306,10 @@ fn storage<'a>(
 ) -> Parsed<'a> {
     let want = if mode == StoreMode::Cas { 6 } else { 5 };
     if t.n != want && t.n != want + 1 {
-        return Parsed::Error {
-            reply: Some(ERROR),
-            consumed,
-        };
+        return Parsed::error(ERROR, false, consumed);
     }
     let noreply = t.noreply();
-    let bad = Parsed::Error {
-        reply: (!noreply).then_some(BAD_FORMAT),
-        consumed,
-    };
+    let bad = Parsed::error(BAD_FORMAT, noreply, consumed);
     let key = t.get(1);
     if key.len() > KEY_MAX_LENGTH {
         return bad;
@@ -366,15 +365,8 @@ fn storage<'a>(
 }
 
 fn slabs<'a>(t: &Tokens<'a>, consumed: usize) -> Parsed<'a> {
-    let error = |reply: &'static str, noreply: bool| Parsed::Error {
-        reply: (!noreply).then_some(reply),
-        consumed,
-    };
-    let request = |request| Parsed::Request {
-        request,
-        consumed,
-        swallow: 0,
-    };
+    let error = |reply, noreply| Parsed::error(reply, noreply, consumed);
+    let request = |request| Parsed::request(request, consumed);
     match t.get(1) {
         b"reassign" if t.n == 4 => match (c_strtol32(t.get(2)), c_strtol32(t.get(3))) {
             (Some(src), Some(dst)) => request(Request::SlabsReassign { src, dst }),
@@ -393,10 +385,7 @@ fn slabs<'a>(t: &Tokens<'a>, consumed: usize) -> Parsed<'a> {
 
 fn delete<'a>(t: &Tokens<'a>, consumed: usize) -> Parsed<'a> {
     if !(2..=4).contains(&t.n) {
-        return Parsed::Error {
-            reply: Some(ERROR),
-            consumed,
-        };
+        return Parsed::error(ERROR, false, consumed);
     }
     let mut noreply = false;
     if t.n > 2 {
@@ -404,24 +393,14 @@ fn delete<'a>(t: &Tokens<'a>, consumed: usize) -> Parsed<'a> {
         noreply = t.noreply();
         let valid = (t.n == 3 && (zero || noreply)) || (t.n == 4 && zero && noreply);
         if !valid {
-            return Parsed::Error {
-                reply: (!noreply).then_some(BAD_DELETE),
-                consumed,
-            };
+            return Parsed::error(BAD_DELETE, noreply, consumed);
         }
     }
     let key = t.get(1);
     if key.len() > KEY_MAX_LENGTH {
-        return Parsed::Error {
-            reply: (!noreply).then_some(BAD_FORMAT),
-            consumed,
-        };
+        return Parsed::error(BAD_FORMAT, noreply, consumed);
     }
-    Parsed::Request {
-        request: Request::Delete { key, noreply },
-        consumed,
-        swallow: 0,
-    }
+    Parsed::request(Request::Delete { key, noreply }, consumed)
 }
 
 fn delta<'a>(t: &Tokens<'a>, op: DeltaOp, consumed: usize) -> Parsed<'a> {
@@ -459,28 +438,18 @@ fn key_and_number<'a, N>(
     request: impl FnOnce(&'a [u8], N, bool) -> Request<'a>,
 ) -> Parsed<'a> {
     if t.n != 3 && t.n != 4 {
-        return Parsed::Error {
-            reply: Some(ERROR),
-            consumed,
-        };
+        return Parsed::error(ERROR, false, consumed);
     }
     let noreply = t.noreply();
     let key = t.get(1);
     let reply = if key.len() > KEY_MAX_LENGTH {
         BAD_FORMAT
     } else if let Some(n) = number(t.get(2)) {
-        return Parsed::Request {
-            request: request(key, n, noreply),
-            consumed,
-            swallow: 0,
-        };
+        return Parsed::request(request(key, n, noreply), consumed);
     } else {
         bad_number
     };
-    Parsed::Error {
-        reply: (!noreply).then_some(reply),
-        consumed,
-    }
+    Parsed::error(reply, noreply, consumed)
 }
 
 fn flush_all<'a>(t: &Tokens<'a>, consumed: usize) -> Parsed<'a> {
@@ -488,21 +457,12 @@ fn flush_all<'a>(t: &Tokens<'a>, consumed: usize) -> Parsed<'a> {
     let delay = if t.n != if noreply { 2 } else { 1 } {
         match c_strtol32(t.get(1)) {
             Some(d) => d as i64,
-            None => {
-                return Parsed::Error {
-                    reply: (!noreply).then_some(BAD_EXPTIME),
-                    consumed,
-                }
-            }
+            None => return Parsed::error(BAD_EXPTIME, noreply, consumed),
         }
     } else {
         0
     };
-    Parsed::Request {
-        request: Request::FlushAll { delay, noreply },
-        consumed,
-        swallow: 0,
-    }
+    Parsed::request(Request::FlushAll { delay, noreply }, consumed)
 }
 
 fn is_c_space(b: u8) -> bool {
