@@ -51,30 +51,29 @@ pub fn execute(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Eff
             } else {
                 keys.iter().position(|k| k.len() > KEY_MAX_LENGTH)
             };
-            for (i, key) in keys.iter().enumerate() {
-                if Some(i) == too_long {
-                    out.reply(Response::ClientError("bad command line format"));
-                    return Effect::None;
+            if let Some(bad) = too_long {
+                // memcached reads the keys before a too-long one (counting
+                // and touching them) but then sends only the error.
+                for key in keys.iter().take(bad) {
+                    read_key(ctx, key, touch, |_| {});
                 }
-                if i > 0 && too_long.is_none() && !out.has_room() {
+                out.reply(Response::ClientError("bad command line format"));
+                return Effect::None;
+            }
+            for (i, key) in keys.iter().enumerate() {
+                if i > 0 && !out.has_room() {
                     // Bounded memory: let the client read before going on.
                     return Effect::Paused(keys.offset_of(key));
                 }
-                let found = ctx.store.get(key, touch, |item| {
-                    if too_long.is_none() {
-                        out.reply(Response::Value {
-                            key: item.key,
-                            flags: item.flags,
-                            data: item.value,
-                            cas: cas.then_some(item.cas),
-                        })
-                    }
+                let found = read_key(ctx, key, touch, |item| {
+                    out.reply(Response::Value {
+                        key: item.key,
+                        flags: item.flags,
+                        data: item.value,
+                        cas: cas.then_some(item.cas),
+                    })
                 });
-                count_get(c, touch.is_some(), found);
-                ctx.stats
-                    .detail
-                    .record(key, Detail::Get(found == Lookup::Hit));
-                if found != Lookup::Hit && too_long.is_none() {
+                if found != Lookup::Hit {
                     out.reply(Response::Miss { key });
                 }
             }
@@ -96,22 +95,22 @@ pub fn execute(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Eff
             };
             let too_large = matches!(payload, Payload::Oversize)
                 || !ctx.store.item_fits(key.len(), data.len(), flags);
-            if too_large {
-                c.store_too_large.incr();
+            let outcome = if too_large {
+                // Refused before the data counts as read (no cmd_set).
                 if mode == StoreMode::Set {
                     // A failed set must not leave the old value readable.
                     ctx.store.delete(key);
                 }
-                out.reply(Response::ServerError("object too large for cache"));
-                return Effect::None;
-            }
-            // memcached counts a set once its data block has been read.
-            c.cmd_set.incr();
-            if !terminated {
-                out.reply(Response::ClientError("bad data chunk"));
-                return Effect::None;
-            }
-            let (outcome, _) = ctx.store.store(mode, key, flags, exptime, data, cas);
+                StoreOutcome::TooLarge
+            } else {
+                // memcached counts a set once its data block has been read.
+                c.cmd_set.incr();
+                if !terminated {
+                    out.reply(Response::ClientError("bad data chunk"));
+                    return Effect::None;
+                }
+                ctx.store.store(mode, key, flags, exptime, data, cas).0
+            };
             out.reply(match outcome {
                 StoreOutcome::Stored => {
                     if mode == StoreMode::Cas {
@@ -235,6 +234,22 @@ pub fn execute(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Eff
         Request::Quit => return Effect::Close,
     }
     Effect::None
+}
+
+/// Looks one key of a read up (`f` sees a hit's item), counting it as a get
+/// (or a touch, for gat) and in `stats detail`.
+fn read_key(
+    ctx: &Context<'_>,
+    key: &[u8],
+    touch: Option<i64>,
+    f: impl FnOnce(crate::store::ItemRef<'_>),
+) -> Lookup {
+    let found = ctx.store.get(key, touch, f);
+    count_get(ctx.counters, touch.is_some(), found);
+    ctx.stats
+        .detail
+        .record(key, Detail::Get(found == Lookup::Hit));
+    found
 }
 
 fn count_get(c: &Counters, touch: bool, found: Lookup) {
