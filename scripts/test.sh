@@ -10,6 +10,11 @@ cd "$(dirname "$0")/.."
 missing=()
 [ -x /usr/bin/memcached ] || missing+=(memcached)
 [ -x /usr/bin/memccapable ] || missing+=(libmemcached-tools)
+command -v python3 >/dev/null || missing+=(python3)
+# Debian splits venv (ensurepip) out of python3.
+python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
+# The tests signal servers with kill(1), which minimal images leave out.
+[ -x /bin/kill ] || [ -x /usr/bin/kill ] || missing+=(procps)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing ${missing[*]}"
     sudo=""
