@@ -410,14 +410,13 @@ fn stats_report_activity() {
 #[test]
 fn concurrent_clients_see_consistent_data() {
     let server = Server::ferrocache(&["-t", "4"]);
-    let addr = server.addr;
     let mut c = server.connect();
     assert_eq!(c.call(b"set counter 0 0 1\r\n0\r\n"), b"STORED\r\n");
-    let handles: Vec<_> = (0..8)
-        .map(|t| {
-            std::thread::spawn(move || {
-                let stream = std::net::TcpStream::connect(addr).unwrap();
-                let mut c = Client { stream };
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            let server = &server;
+            scope.spawn(move || {
+                let mut c = server.connect();
                 for i in 0..300 {
                     let k = format!("t{t}-{i}");
                     let set = format!("set {k} {t} 0 {}\r\n{k}\r\n", k.len());
@@ -430,12 +429,9 @@ fn concurrent_clients_see_consistent_data() {
                     let n = String::from_utf8(c.call(b"incr counter 1\r\n")).unwrap();
                     assert!(n.trim().parse::<u64>().is_ok(), "{n}");
                 }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
+            });
+        }
+    });
     let got = String::from_utf8(c.call(b"get counter\r\n")).unwrap();
     let value: u64 = got.lines().nth(1).unwrap().trim().parse().unwrap();
     assert_eq!(value, 8 * 300, "every increment counted once: {got}");
@@ -606,20 +602,20 @@ fn regression_sigterm_finishes_pending_replies() {
     store_value(&mut c, "a", 500 * 1000);
     // 10 gets = 5 MB of replies, more than the socket buffers hold.
     c.send(&b"get a\r\n".repeat(10));
-    std::thread::sleep(Duration::from_millis(200));
-    let pid = server.pid();
+    // The first bytes of the replies mean the server is writing them.
+    let mut first = vec![0u8; 64 * 1024];
+    let started = c.stream.read(&mut first).unwrap();
+    assert!(started > 0);
     let reader = std::thread::spawn(move || c.read_to_close());
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
+    server.signal("TERM");
     let got = reader.join().unwrap();
     let one = "VALUE a 0 500000\r\n".len() + 500 * 1000 + 2 + 5;
     assert_eq!(
-        got.len(),
+        started + got.len(),
         one * 10,
         "every pending reply arrived before the close"
     );
-    assert!(server.terminate_wait().success());
+    assert!(server.wait().success());
 }
 
 /// `-o idle_timeout` used to close connections whose replies were still
@@ -646,25 +642,17 @@ fn regression_idle_timeout_spares_connections_with_pending_replies() {
 /// (edge-triggered) listener until another client arrived; it now retries.
 #[test]
 fn regression_accept_recovers_after_running_out_of_fds() {
-    let mut child = Command::new("bash")
-        .args([
-            "-c",
-            &format!(
-                "ulimit -n 40 && exec {} -p 0 -l 127.0.0.1 -t 1",
-                env!("CARGO_BIN_EXE_ferrocache")
-            ),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let addr: std::net::SocketAddr = line.trim().rsplit(' ').next().unwrap().parse().unwrap();
+    // `exec` keeps the pid, so the Server still owns (and kills) it.
+    let mut bash = Command::new("bash");
+    bash.args([
+        "-c",
+        &format!(
+            "ulimit -n 40 && exec {} -p 0 -l 127.0.0.1 -t 1",
+            env!("CARGO_BIN_EXE_ferrocache")
+        ),
+    ]);
+    let server = Server::from_command(bash);
+    let addr = server.addr;
     let mut clients: Vec<std::net::TcpStream> = (0..60)
         .map(|_| std::net::TcpStream::connect(addr).unwrap())
         .collect();
@@ -682,8 +670,7 @@ fn regression_accept_recovers_after_running_out_of_fds() {
             served += 1;
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     assert_eq!(
         served, 20,
         "queued clients were served once descriptors freed up"

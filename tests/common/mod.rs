@@ -26,9 +26,15 @@ pub struct Server {
 impl Server {
     /// Starts ferrocache on an ephemeral 127.0.0.1 port with extra `args`.
     pub fn ferrocache(args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
-            .args(["-p", "0", "-l", "127.0.0.1"])
-            .args(args)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrocache"));
+        cmd.args(["-p", "0", "-l", "127.0.0.1"]).args(args);
+        Server::from_command(cmd)
+    }
+
+    /// Runs `cmd`, which must start ferrocache with `-p 0` (or `exec` it),
+    /// and reads the address from its `ferrocache listening on` line.
+    pub fn from_command(mut cmd: Command) -> Server {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -121,16 +127,23 @@ impl Server {
         self.child.id()
     }
 
-    /// Sends SIGTERM and waits for the exit status.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
-        kill(self.child.id(), 15);
-        let status = self.child.wait().expect("wait");
-        std::mem::forget(self);
-        status
+    /// Sends signal `sig` (a name such as "TERM") with kill(1).
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{sig}"), self.child.id().to_string()])
+            .status()
+            .expect("run kill(1)");
+        assert!(status.success(), "kill -{sig} failed");
     }
 
-    /// Waits for the process to exit (after a signal sent elsewhere).
-    pub fn terminate_wait(mut self) -> std::process::ExitStatus {
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(self) -> std::process::ExitStatus {
+        self.signal("TERM");
+        self.wait()
+    }
+
+    /// Waits for the process to exit (after a signal).
+    pub fn wait(mut self) -> std::process::ExitStatus {
         let status = self.child.wait().expect("wait");
         std::mem::forget(self);
         status
@@ -164,12 +177,6 @@ fn is_root() -> bool {
                     .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
             })
             .unwrap_or(false)
-}
-
-fn kill(pid: u32, sig: i32) {
-    let _ = Command::new("kill")
-        .args([format!("-{sig}"), pid.to_string()])
-        .status();
 }
 
 /// A port the OS just handed out (for servers that cannot bind port 0 themselves).
