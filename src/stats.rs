@@ -97,8 +97,6 @@ counters!(
     touch_misses,
     store_too_large,
     store_no_memory,
-    auth_cmds,
-    auth_errors,
     idle_kicks,
     bytes_read,
     bytes_written,
@@ -265,23 +263,39 @@ impl ServerStats {
         self.workers[i].clone()
     }
 
+    /// All workers' counters summed.
+    fn sum(&self) -> Snapshot {
+        self.workers
+            .iter()
+            .fold(Snapshot::default(), |acc, w| acc.plus(w.snapshot()))
+    }
+
     /// All workers' counters summed, less the last `stats reset`.
     pub fn totals(&self) -> Snapshot {
-        let sum = self
-            .workers
-            .iter()
-            .fold(Snapshot::default(), |acc, w| acc.plus(w.snapshot()));
-        sum.minus(*self.baseline.lock().unwrap_or_else(|p| p.into_inner()))
+        self.sum()
+            .minus(*self.baseline.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// `stats reset`: counters read as zero from now on.
     pub fn reset(&self) {
-        let sum = self
-            .workers
-            .iter()
-            .fold(Snapshot::default(), |acc, w| acc.plus(w.snapshot()));
-        *self.baseline.lock().unwrap_or_else(|p| p.into_inner()) = sum;
+        *self.baseline.lock().unwrap_or_else(|p| p.into_inner()) = self.sum();
         self.rejected_connections.store(0, Ordering::Relaxed);
+    }
+
+    /// Counts a new client connection unless `max` are open already (then
+    /// counts it as rejected); true if it may stay.
+    pub fn admit_conn(&self, max: u64) -> bool {
+        if self.curr_connections.fetch_add(1, Ordering::AcqRel) >= max {
+            self.curr_connections.fetch_sub(1, Ordering::AcqRel);
+            self.rejected_connections.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Uncounts a connection that [`ServerStats::admit_conn`] let in.
+    pub fn conn_gone(&self) {
+        self.curr_connections.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Registers a connection for `stats conns` under the id `fd`.

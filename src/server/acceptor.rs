@@ -7,7 +7,6 @@ use super::worker::WorkerHandle;
 use super::Shared;
 use mio::{Events, Poll, Token, Waker};
 use std::io::{self, Write};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// Token of the acceptor's waker (listeners use their index).
@@ -98,10 +97,7 @@ impl Acceptor {
                 }
             };
             let stats = &self.shared.stats;
-            let open = stats.curr_connections.fetch_add(1, Ordering::AcqRel);
-            if open >= self.shared.settings.max_conns as u64 {
-                stats.curr_connections.fetch_sub(1, Ordering::AcqRel);
-                stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+            if !stats.admit_conn(self.shared.settings.max_conns as u64) {
                 reject(stream);
                 continue;
             }
@@ -109,7 +105,7 @@ impl Acceptor {
             let worker = &self.workers[self.next % self.workers.len()];
             self.next = self.next.wrapping_add(1);
             if !worker.hand_over(stream, listen_addr) {
-                stats.curr_connections.fetch_sub(1, Ordering::AcqRel);
+                stats.conn_gone();
             }
         }
     }

@@ -196,11 +196,16 @@ impl Connection {
             self.info.set_state(ConnState::Waiting);
         }
         self.rbuf.release_if_empty(&mut pools.read);
+        self.release_wbuf_if_sent(pools);
+        status
+    }
+
+    /// Gives the write buffer back to the pool once every reply is written.
+    fn release_wbuf_if_sent(&mut self, pools: &mut Pools) {
         if self.unsent() == 0 && self.wbuf.capacity() > 0 {
             self.wpos = 0;
             pools.write.give(std::mem::take(&mut self.wbuf));
         }
-        status
     }
 
     /// Reply bytes not yet written.
@@ -244,9 +249,8 @@ impl Connection {
         } = self;
         match text::parse(rbuf.data(), limits) {
             Parsed::Incomplete => {
-                if !rbuf.is_empty() {
-                    info.set_state(ConnState::Nread);
-                }
+                // (run_one returned early if nothing at all is buffered)
+                info.set_state(ConnState::Nread);
                 None
             }
             Parsed::Close => Some(false),
@@ -324,11 +328,8 @@ impl Connection {
         }
         if self.unsent() == 0 {
             self.info.set_state(ConnState::Waiting);
-            if self.wbuf.capacity() > 0 {
-                self.wpos = 0;
-                pools.write.give(std::mem::take(&mut self.wbuf));
-            }
         }
+        self.release_wbuf_if_sent(pools);
         true
     }
 

@@ -152,10 +152,7 @@ impl Worker {
                 .register(&mut stream, token, Interest::READABLE)
             {
                 log::warn!("worker {}: cannot register connection: {e}", self.id);
-                self.shared
-                    .stats
-                    .curr_connections
-                    .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                self.shared.stats.conn_gone();
                 continue;
             }
             let fd = stream.as_raw_fd() as u64;
@@ -255,10 +252,7 @@ impl Worker {
         let mut conn = self.conns.remove(key);
         let _ = self.poll.registry().deregister(conn.stream_mut());
         self.shared.stats.unregister_conn(conn.fd());
-        self.shared
-            .stats
-            .curr_connections
-            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.shared.stats.conn_gone();
         conn.release(&mut self.pools);
         log::info!("<{} connection closed", conn.fd());
     }
