@@ -71,11 +71,6 @@ impl Clock {
         self.process_started + self.now() as i64
     }
 
-    /// Unix time of relative time 0 (for `stats`' `time` arithmetic).
-    pub fn process_started(&self) -> i64 {
-        self.process_started
-    }
-
     /// Seconds the server has been up.
     pub fn uptime(&self) -> u32 {
         self.now() - START

@@ -22,7 +22,7 @@
 //!
 //! Every accessor is `unsafe`: the caller promises it holds the lock named
 //! beside the field (or owns the chunk: ALLOCATING, or being freed with
-//! both locks held). `slab/mod.rs`-style reasoning lives in `store/mod.rs`.
+//! both locks held); the locking protocol itself is described in `store/mod.rs`.
 
 use super::pages::{Handle, Pages};
 

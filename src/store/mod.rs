@@ -311,8 +311,6 @@ pub struct StoreStats {
     pub moves_within_lru: u64,
     /// Allocations that reclaimed or evicted.
     pub direct_reclaims: u64,
-    /// Failed allocations.
-    pub out_of_memory: u64,
     /// Bytes of pages allocated.
     pub total_malloced: u64,
     /// Pages allocated but owned by no class.
@@ -325,8 +323,6 @@ pub struct StoreStats {
     pub limit: u64,
     /// Bytes held by the index tables.
     pub index_bytes: u64,
-    /// Seconds since the least recently used item was accessed.
-    pub oldest_age: u32,
 }
 
 /// What `slabs reassign` answered.
@@ -1201,15 +1197,9 @@ impl Store {
             }
         }
         candidates.sort_unstable();
-        for (_, from) in candidates {
-            if let Ok(Some(page)) = self.take_page_from(from, evict) {
-                let mut c = lock(&self.classes[to as usize]);
-                c.add_page(&self.pages, page);
-                self.slabs_moved.fetch_add(1, Ordering::Relaxed);
-                return true;
-            }
-        }
-        false
+        candidates
+            .into_iter()
+            .any(|(_, from)| matches!(self.move_page(from, to, evict), Ok(true)))
     }
 
     /// Moves a page to `to` from the class that has allocated least recently,
@@ -1233,14 +1223,18 @@ impl Store {
         let Some((_, from)) = idlest else {
             return false;
         };
-        match self.take_page_from(from, true) {
-            Ok(Some(page)) => {
-                lock(&self.classes[to as usize]).add_page(&self.pages, page);
-                self.slabs_moved.fetch_add(1, Ordering::Relaxed);
-                true
-            }
-            _ => false,
-        }
+        matches!(self.move_page(from, to, true), Ok(true))
+    }
+
+    /// Moves one page from class `from` to class `to` ([`Store::take_page_from`]
+    /// says how); `Ok(false)`: `from` has no page.
+    fn move_page(&self, from: u8, to: u8, evict: bool) -> Result<bool, ()> {
+        let Some(page) = self.take_page_from(from, evict)? else {
+            return Ok(false);
+        };
+        lock(&self.classes[to as usize]).add_page(&self.pages, page);
+        self.slabs_moved.fetch_add(1, Ordering::Relaxed);
+        Ok(true)
     }
 
     /// Empties one page of class `from` and takes it away from the class.
@@ -1352,13 +1346,9 @@ impl Store {
         if from == to {
             return Reassign::Same;
         }
-        match self.take_page_from(from, true) {
-            Ok(Some(page)) => {
-                lock(&self.classes[to as usize]).add_page(&self.pages, page);
-                self.slabs_moved.fetch_add(1, Ordering::Relaxed);
-                Reassign::Ok
-            }
-            Ok(None) => Reassign::NoSpare,
+        match self.move_page(from, to, true) {
+            Ok(true) => Reassign::Ok,
+            Ok(false) => Reassign::NoSpare,
             Err(()) => Reassign::Busy,
         }
     }
@@ -1563,9 +1553,7 @@ impl Store {
             out.lrutail_reflocked += s.lrutail_reflocked;
             out.moves_within_lru += s.moves_within_lru;
             out.direct_reclaims += s.direct_reclaims;
-            out.out_of_memory += s.outofmemory;
             out.active_slabs += u64::from(r.total_pages > 0);
-            out.oldest_age = out.oldest_age.max(r.age);
         }
         let pool = lock(&self.pool);
         out.total_malloced = (pool.allocated * self.pages.page_size()) as u64;

@@ -4,7 +4,7 @@
 //!
 //! This is the only place that turns handles into raw pointers. Who may
 //! touch which bytes of a chunk is decided by the locking protocol in
-//! `slab/mod.rs`; the `unsafe` functions here state what their callers
+//! `store/mod.rs`; the `unsafe` functions here state what their callers
 //! must guarantee.
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
