@@ -30,8 +30,8 @@ for tool in valgrind callgrind_control callgrind_annotate python3; do
 done
 [ -x "$MEMCACHED" ] || { echo "bench-instructions.sh: $MEMCACHED is missing (apt-get install memcached)" >&2; exit 1; }
 
-# shellcheck source=scripts/build-bench.sh
-. scripts/build-bench.sh
+# shellcheck source=scripts/bench-common.sh
+. scripts/bench-common.sh
 
 tmp=$(mktemp -d)
 vg_pid=
@@ -44,10 +44,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # measure SERVER WORKLOAD: sets OPS and INSTRUCTIONS. (It runs in this
 # shell, not a subshell, so the EXIT trap knows the server to stop.)
@@ -67,13 +63,7 @@ measure() {
     (ulimit -n 1024; exec valgrind --tool=callgrind --callgrind-out-file="$out" "${cmd[@]}") \
         >"$tmp/$server.log" 2>&1 &
     vg_pid=$!
-    local up=
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && { up=1; break; }
-        kill -0 "$vg_pid" 2>/dev/null || break
-        sleep 0.2
-    done
-    [ -n "$up" ] || { echo "bench-instructions.sh: $server did not start:" >&2; cat "$tmp/$server.log" >&2; exit 1; }
+    wait_port "$vg_pid" "$port" 100 0.2 || { echo "bench-instructions.sh: $server did not start:" >&2; cat "$tmp/$server.log" >&2; exit 1; }
     # shellcheck disable=SC2206
     local common=(--server "127.0.0.1:$port" --threads 1 --keys 100000 --key-size 20
         --value-size 100 ${ARGS[$w]})

@@ -63,8 +63,8 @@ if [ "$want_fds" -lt $((IDLE_CONNS + 100)) ]; then
 fi
 
 # --- build ----------------------------------------------------------------
-# shellcheck source=scripts/build-bench.sh
-. scripts/build-bench.sh
+# shellcheck source=scripts/bench-common.sh
+. scripts/bench-common.sh
 
 # --- servers, stopped on exit ----------------------------------------------
 tmp=$(mktemp -d)
@@ -98,28 +98,20 @@ start_ferrocache() {
     exit 1
 }
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # start_memcached CONN_LIMIT: sets SERVER_PID and SERVER_ADDR.
 start_memcached() {
-    local user=() port attempt
+    local user=() port
     [ "$(id -u)" = 0 ] && user=(-u root)
-    for attempt in 1 2 3 4 5; do
+    for _ in 1 2 3 4 5; do
         port=$(free_port)
         "$MEMCACHED" -p "$port" -l 127.0.0.1 -U 0 -t "$SERVER_THREADS" -m "$SERVER_MEM" -c "$1" \
             "${user[@]}" >"$tmp/memcached.log" 2>&1 &
         SERVER_PID=$!
         pids+=("$SERVER_PID")
-        for _ in $(seq 100); do
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-                SERVER_ADDR=127.0.0.1:$port
-                return 0
-            fi
-            sleep 0.1
-        done
+        if wait_port "$SERVER_PID" "$port" 100 0.1; then
+            SERVER_ADDR=127.0.0.1:$port
+            return 0
+        fi
         kill "$SERVER_PID" 2>/dev/null || true  # lost a race for the port: try another
         wait "$SERVER_PID" 2>/dev/null || true
     done
