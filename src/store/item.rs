@@ -86,9 +86,8 @@ pub struct Header {
 impl Header {
     /// Bytes from the chunk start to the key.
     pub fn key_offset(&self) -> usize {
-        HEADER
-            + if self.bits & HAS_FLAGS != 0 { 4 } else { 0 }
-            + if self.bits & LARGE != 0 { 4 } else { 0 }
+        let flags = u32::from(self.bits & HAS_FLAGS != 0); // only zero-ness counts
+        head_bytes(0, flags, self.bits & LARGE != 0)
     }
 
     /// Bytes from the chunk start to the value.

@@ -767,20 +767,29 @@ impl Store {
     }
 
     fn value(&self, h: Handle, hdr: &Header) -> Value<'_> {
-        let vlen = hdr.vlen as usize;
-        let first_len = if hdr.bits & LARGE != 0 {
-            self.sizes.chunk_max() - hdr.value_offset()
-        } else {
-            vlen
-        };
         Value {
             pages: &self.pages,
             // SAFETY: called with the item's stripe lock held.
-            first: unsafe { item::slice(&self.pages, h, hdr.value_offset(), first_len.min(vlen)) },
+            first: unsafe { item::slice(&self.pages, h, hdr.value_offset(), self.first_len(hdr)) },
             next: hdr.chain,
-            len: vlen,
-            cont_capacity: self.sizes.chunk_max() - CONT_HEADER,
+            len: hdr.vlen as usize,
+            cont_capacity: self.cont_capacity(),
         }
+    }
+
+    /// Value bytes held in an item's head chunk (all of them unless LARGE).
+    fn first_len(&self, hdr: &Header) -> usize {
+        let vlen = hdr.vlen as usize;
+        if hdr.bits & LARGE != 0 {
+            (self.sizes.chunk_max() - hdr.value_offset()).min(vlen)
+        } else {
+            vlen
+        }
+    }
+
+    /// Value bytes one continuation chunk of a LARGE item holds.
+    fn cont_capacity(&self) -> usize {
+        self.sizes.chunk_max() - CONT_HEADER
     }
 
     /// Gives a live item a new expiry.
@@ -999,7 +1008,6 @@ impl Store {
         parts: &[&[u8]],
     ) -> Option<(Handle, Header)> {
         let vlen: usize = parts.iter().map(|p| p.len()).sum();
-        let small = item::head_bytes(key.len(), flags, false) + vlen;
         let mut hdr = Header {
             klen: key.len() as u8,
             bits: if flags != 0 { HAS_FLAGS } else { 0 },
@@ -1011,7 +1019,7 @@ impl Store {
             chain: NIL,
             class: 0,
         };
-        let (head, chain) = match self.sizes.class_for(small) {
+        let (head, chain) = match self.sizes.class_for(hdr.value_offset() + vlen) {
             Some(class) => {
                 hdr.class = class;
                 (self.take_chunk(class)?, Vec::new())
@@ -1020,9 +1028,7 @@ impl Store {
                 let class = self.sizes.largest();
                 hdr.class = class;
                 hdr.bits |= LARGE;
-                let first = self.sizes.chunk_max() - item::head_bytes(key.len(), flags, true);
-                let per = self.sizes.chunk_max() - CONT_HEADER;
-                let count = (vlen - first.min(vlen)).div_ceil(per);
+                let count = (vlen - self.first_len(&hdr)).div_ceil(self.cont_capacity());
                 let head = self.take_chunk(class)?;
                 let mut chain = Vec::with_capacity(count);
                 for _ in 0..count {
@@ -1056,15 +1062,9 @@ impl Store {
 
     /// Copies value parts into an owned item's chunks.
     fn write_value(&self, head: Handle, hdr: &Header, chain: &[Handle], parts: &[&[u8]]) {
-        let vlen = hdr.vlen as usize;
-        let first_cap = if chain.is_empty() {
-            vlen
-        } else {
-            self.sizes.chunk_max() - hdr.value_offset()
-        };
-        let per = self.sizes.chunk_max() - CONT_HEADER;
+        let per = self.cont_capacity();
         // Destinations: (chunk, offset, capacity) in order.
-        let mut dests = std::iter::once((head, hdr.value_offset(), first_cap.min(vlen)))
+        let mut dests = std::iter::once((head, hdr.value_offset(), self.first_len(hdr)))
             .chain(chain.iter().map(|&c| (c, CONT_HEADER, per)));
         let mut dest: Option<(Handle, usize, usize)> = None;
         for part in parts {
