@@ -189,6 +189,13 @@ impl Class {
         self.free.push(h);
     }
 
+    /// Seconds since the LRU tail item was last bumped (`None`: the LRU is
+    /// empty). The caller holds this class's lock (`&self` came from it).
+    pub fn tail_age(&self, pages: &Pages, now: u32) -> Option<u32> {
+        // SAFETY: the class lock is held and the tail is LINKED.
+        (self.tail != NIL).then(|| now.saturating_sub(unsafe { item::time(pages, self.tail) }))
+    }
+
     /// Chunks never carved from the current page.
     pub fn uncarved(&self, page_size: usize) -> usize {
         self.carve

@@ -906,16 +906,15 @@ impl Store {
         // One class lock hold when the new version is in the old one's class
         // (the usual case): a set takes the class lock twice, not three times.
         let mut class = match replaces {
-            Some((old, old_hdr)) if old_hdr.class == hdr.class => {
-                let mut class = lock(&self.classes[hdr.class as usize]);
-                self.remove(stripe, &mut class, hash, old, &old_hdr, Removal::Normal);
-                class
-            }
             Some((old, old_hdr)) => {
                 let mut class = lock(&self.classes[old_hdr.class as usize]);
                 self.remove(stripe, &mut class, hash, old, &old_hdr, Removal::Normal);
-                drop(class);
-                lock(&self.classes[hdr.class as usize])
+                if old_hdr.class == hdr.class {
+                    class
+                } else {
+                    drop(class);
+                    lock(&self.classes[hdr.class as usize])
+                }
             }
             None => lock(&self.classes[hdr.class as usize]),
         };
@@ -1306,8 +1305,9 @@ impl Store {
             };
             // SAFETY: the stripe lock is held.
             let hdr = unsafe { item::read(&self.pages, head) };
-            if self.dead(&hdr).is_some() || hdr.bits & LARGE != 0 {
-                if !evict && self.dead(&hdr).is_none() {
+            let dead = self.dead(&hdr).is_some();
+            if dead || hdr.bits & LARGE != 0 {
+                if !evict && !dead {
                     return Err(());
                 }
                 self.remove(&mut stripe, &mut c, hash, head, &hdr, Removal::PageMove);
@@ -1378,11 +1378,9 @@ impl Store {
             let mut c = lock(&self.classes[id as usize]);
             let evicted = c.stats.evicted - c.evicted_seen;
             c.evicted_seen = c.stats.evicted;
-            if c.tail == NIL {
+            let Some(age) = c.tail_age(&self.pages, now) else {
                 continue;
-            }
-            // SAFETY: the class lock is held and the tail is LINKED.
-            let age = now.saturating_sub(unsafe { item::time(&self.pages, c.tail) });
+            };
             if evicted > 0 && evicting.is_none_or(|(a, _)| age < a) {
                 evicting = Some((age, id));
             }
@@ -1513,12 +1511,7 @@ impl Store {
                 if c.pages.is_empty() && c.stats.total_items == 0 {
                     return None;
                 }
-                let age = if c.tail == NIL {
-                    0
-                } else {
-                    // SAFETY: the class lock is held and the tail is LINKED.
-                    now.saturating_sub(unsafe { item::time(&self.pages, c.tail) })
-                };
+                let age = c.tail_age(&self.pages, now).unwrap_or(0);
                 let total = c.pages.len() * c.per_page;
                 let uncarved = c.uncarved(page_size);
                 Some(ClassReport {
