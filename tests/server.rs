@@ -252,17 +252,9 @@ fn a_client_that_does_not_read_cannot_eat_memory() {
     hog.stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    let mut count = 0;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0usize;
     let one = "VALUE big 0 524288\r\n".len() + 524288 + 2 + 5;
-    while total < one * 400 {
-        let n = hog.stream.read(&mut buf).unwrap();
-        assert!(n > 0);
-        total += n;
-        count += 1;
-    }
-    assert_eq!(total, one * 400, "after {count} reads");
+    let (total, _) = hog.read_at_least(one * 400);
+    assert_eq!(total, one * 400);
 }
 
 #[test]
@@ -578,17 +570,7 @@ fn regression_multiget_from_a_slow_reader_is_bounded() {
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
     let one = "VALUE a 0 1000000\r\n".len() + 1000 * 1000 + 2;
-    let mut total = 0usize;
-    let mut tail = Vec::new();
-    let mut buf = vec![0u8; 1 << 20];
-    while total < one * 3000 + 5 {
-        let n = hog.stream.read(&mut buf).unwrap();
-        assert!(n > 0);
-        total += n;
-        tail.extend_from_slice(&buf[..n]);
-        let keep = tail.len().saturating_sub(16);
-        tail.drain(..keep);
-    }
+    let (total, tail) = hog.read_at_least(one * 3000 + 5);
     assert_eq!(total, one * 3000 + 5);
     assert!(tail.ends_with(b"\r\nEND\r\n"));
 }
@@ -628,13 +610,7 @@ fn regression_idle_timeout_spares_connections_with_pending_replies() {
     c.send(&b"get a\r\n".repeat(20));
     std::thread::sleep(Duration::from_secs(3));
     let one = "VALUE a 0 500000\r\n".len() + 500 * 1000 + 2 + 5;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0;
-    while total < one * 20 {
-        let n = c.stream.read(&mut buf).unwrap();
-        assert!(n > 0, "closed after {total} bytes");
-        total += n;
-    }
+    let (total, _) = c.read_at_least(one * 20);
     assert_eq!(total, one * 20);
 }
 

@@ -223,6 +223,21 @@ impl Client {
         }
     }
 
+    /// Reads until at least `n` bytes have arrived (panics if the server
+    /// closes first); returns how many arrived and the last 16 of them.
+    pub fn read_at_least(&mut self, n: usize) -> (usize, Vec<u8>) {
+        let mut buf = vec![0u8; 1 << 20];
+        let (mut total, mut tail) = (0, Vec::new());
+        while total < n {
+            let got = self.stream.read(&mut buf).expect("read");
+            assert!(got > 0, "closed after {total} of {n} bytes");
+            total += got;
+            tail.extend_from_slice(&buf[..got]);
+            tail.drain(..tail.len().saturating_sub(16));
+        }
+        (total, tail)
+    }
+
     /// Reads everything until the server closes the connection.
     pub fn read_to_close(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
