@@ -81,16 +81,10 @@ fn subject_name() -> &'static str {
 
 fn start_subject(flags: &[&str]) -> Server {
     if self_check() {
-        start_memcached(flags)
+        Server::memcached(flags)
     } else {
         Server::ferrocache(flags)
     }
-}
-
-/// The reference server (`Server::memcached` makes sure it is our own
-/// process, not another test's memcached that took the port first).
-fn start_memcached(flags: &[&str]) -> Server {
-    Server::memcached(flags)
 }
 
 fn open(server: &Server) -> Option<TcpStream> {
@@ -375,7 +369,7 @@ struct Side {
 
 impl Side {
     fn reference(flags: &[&str], conns: usize) -> Side {
-        Side::new(start_memcached(flags), conns, REFERENCE_TIMEOUT)
+        Side::new(Server::memcached(flags), conns, REFERENCE_TIMEOUT)
     }
 
     fn subject(flags: &[&str], conns: usize) -> Side {
@@ -1456,6 +1450,26 @@ fn parse_stats(reply: &[u8]) -> Result<BTreeMap<String, String>, String> {
     Ok(out)
 }
 
+/// The `fields` whose values differ between the two servers' stats, each
+/// described with both values.
+fn differing_fields<'f>(
+    fields: impl Iterator<Item = &'f str>,
+    r: &BTreeMap<String, String>,
+    s: &BTreeMap<String, String>,
+) -> Vec<String> {
+    fields
+        .filter(|f| r.get(*f) != s.get(*f))
+        .map(|f| {
+            format!(
+                "{f}: memcached {:?}, {} {:?}",
+                r.get(f),
+                subject_name(),
+                s.get(f)
+            )
+        })
+        .collect()
+}
+
 fn stats_of(side: &mut Side, cmd: &str) -> (Reply, Result<BTreeMap<String, String>, String>) {
     let (_, reply) = side.call(0, cmd.as_bytes());
     let parsed = if reply.end == End::Complete {
@@ -1546,18 +1560,7 @@ fn stats_settings_values_follow_flags() {
             .1
             .expect("memcached stats settings");
         let s_stats = stats_of(&mut s, "stats settings\r\n").1.unwrap_or_default();
-        let wrong: Vec<String> = FIELDS
-            .iter()
-            .filter(|f| r_stats.get(**f) != s_stats.get(**f))
-            .map(|f| {
-                format!(
-                    "{f}: memcached {:?}, {} {:?}",
-                    r_stats.get(*f),
-                    subject_name(),
-                    s_stats.get(*f)
-                )
-            })
-            .collect();
+        let wrong = differing_fields(FIELDS.iter().copied(), &r_stats, &s_stats);
         if !wrong.is_empty() {
             found.push(Mismatch {
                 config: config_label(flags),
@@ -1637,19 +1640,8 @@ fn stats_counters_after_identical_ops() {
             s.call(0, phase.as_bytes());
             let r_stats = stats_of(&mut r, "stats\r\n").1.expect("memcached stats");
             let s_stats = stats_of(&mut s, "stats\r\n").1.unwrap_or_default();
-            let wrong: Vec<String> = COUNTERS
-                .iter()
-                .filter(|f| !racy.contains(*f))
-                .filter(|f| r_stats.get(**f) != s_stats.get(**f))
-                .map(|f| {
-                    format!(
-                        "{f}: memcached {:?}, {} {:?}",
-                        r_stats.get(*f),
-                        subject_name(),
-                        s_stats.get(*f)
-                    )
-                })
-                .collect();
+            let fields = COUNTERS.iter().copied().filter(|f| !racy.contains(f));
+            let wrong = differing_fields(fields, &r_stats, &s_stats);
             if !wrong.is_empty() {
                 found.push(Mismatch {
                     config: config_label(flags),
