@@ -26,6 +26,8 @@ pub struct Acceptor {
     shared: Arc<Shared>,
     poll: Poll,
     listeners: Vec<Listener>,
+    /// Each listener's address as `stats conns` shows it (worked out once).
+    names: Vec<String>,
     workers: Vec<WorkerHandle>,
     next: usize,
     /// An accept failed: retry every listener after [`ACCEPT_RETRY`].
@@ -40,9 +42,12 @@ impl Acceptor {
         workers: Vec<WorkerHandle>,
     ) -> io::Result<Acceptor> {
         let poll = Poll::new()?;
+        let mut names = Vec::with_capacity(listeners.len());
         for (i, l) in listeners.iter_mut().enumerate() {
             l.register(poll.registry(), Token(i))?;
-            shared.stats.register_listener(l.fd(), l.describe());
+            let name = l.describe();
+            shared.stats.register_listener(l.fd(), name.clone());
+            names.push(name);
         }
         shared
             .shutdown
@@ -51,6 +56,7 @@ impl Acceptor {
             shared,
             poll,
             listeners,
+            names,
             workers,
             next: 0,
             retry: false,
@@ -101,7 +107,7 @@ impl Acceptor {
                 reject(stream);
                 continue;
             }
-            let listen_addr = self.listeners[index].describe();
+            let listen_addr = self.names[index].clone();
             let worker = &self.workers[self.next % self.workers.len()];
             self.next = self.next.wrapping_add(1);
             if !worker.hand_over(stream, listen_addr) {
