@@ -281,6 +281,31 @@ impl Class {
         }
     }
 
+    /// Chunks available outside `page`: free ones, and never-carved ones of
+    /// another current page (room for the items of a page being emptied).
+    pub fn room_outside(&self, pages: &Pages, page: u32) -> usize {
+        let free = self
+            .free
+            .iter()
+            .filter(|&&h| pages.page_of(h) != page)
+            .count();
+        let carvable = match self.carve {
+            Some((p, _)) if p != page => self.uncarved(pages.page_size()),
+            _ => 0,
+        };
+        free + carvable
+    }
+
+    /// Drops `page` (emptied of items) from the class: its free chunks and
+    /// carving position go with it.
+    pub fn remove_page(&mut self, pages: &Pages, page: u32) {
+        self.free.retain(|&h| pages.page_of(h) != page);
+        self.pages.retain(|&p| p != page);
+        if matches!(self.carve, Some((p, _)) if p == page) {
+            self.carve = None;
+        }
+    }
+
     /// Takes a free or never-used chunk outside `page` (for moving an item
     /// out of it).
     pub fn take_outside(&mut self, pages: &Pages, page: u32) -> Option<Handle> {

@@ -1268,17 +1268,7 @@ impl Store {
                     _ => return Err(()), // being written by another thread
                 }
             }
-            let room = c
-                .free
-                .iter()
-                .filter(|&&h| self.pages.page_of(h) != page)
-                .count()
-                + if matches!(c.carve, Some((p, _)) if p != page) {
-                    c.uncarved(self.pages.page_size())
-                } else {
-                    0
-                };
-            if used <= room {
+            if used <= c.room_outside(&self.pages, page) {
                 break;
             }
             if !self.free_from_tail(&mut c, evict) {
@@ -1328,12 +1318,7 @@ impl Store {
             }
             c.replace(&self.pages, head, to);
         }
-        let pages = &self.pages;
-        c.free.retain(|&h| pages.page_of(h) != page);
-        c.pages.retain(|&p| p != page);
-        if matches!(c.carve, Some((p, _)) if p == page) {
-            c.carve = None;
-        }
+        c.remove_page(&self.pages, page);
         Ok(Some(page))
     }
 
@@ -1579,7 +1564,7 @@ impl Store {
 }
 
 /// memcached's `ITEM_ntotal` for an item: what `-I` limits.
-pub fn memcached_total(klen: usize, vlen: usize, flags: u32, use_cas: bool) -> usize {
+fn memcached_total(klen: usize, vlen: usize, flags: u32, use_cas: bool) -> usize {
     48 + klen + 1 + vlen + 2 + if flags != 0 { 4 } else { 0 } + if use_cas { 8 } else { 0 }
 }
 
