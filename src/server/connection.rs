@@ -56,6 +56,21 @@ pub struct Connection {
     /// socket is known to be empty, so reading again would only return
     /// WouldBlock (the kernel signals an edge for any data that arrives).
     drained: bool,
+    /// A readiness event reported the peer's close (or a socket error).
+    /// From then on a short read proves nothing: the FIN may sit behind the
+    /// bytes just read, and no further event will announce it, so the
+    /// connection reads until EOF or an error.
+    hangup: bool,
+}
+
+/// What a readiness event said about a connection's socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Readiness {
+    /// Bytes, an EOF or an error may be waiting to be read.
+    pub readable: bool,
+    /// The peer closed its side or the socket failed (epoll's RDHUP, HUP
+    /// or ERR): the EOF or error must be read even after a short read.
+    pub hangup: bool,
 }
 
 impl Connection {
@@ -74,6 +89,7 @@ impl Connection {
             shutdown: false,
             eof: false,
             drained: false,
+            hangup: false,
             watching_writes: false,
         }
     }
@@ -101,18 +117,20 @@ impl Connection {
     }
 
     /// Reads, executes and writes until the socket would block, the request
-    /// budget is spent, or the connection must close.
-    /// `readable`: a readiness event said the socket has something to read.
+    /// budget is spent, or the connection must close. `ready` is what the
+    /// readiness event that woke it said (nothing, when it is served again
+    /// from the worker's ready list).
     pub fn serve(
         &mut self,
         shared: &Shared,
         counters: &Counters,
         pools: &mut Pools,
-        readable: bool,
+        ready: Readiness,
     ) -> Status {
-        if readable {
+        if ready.readable || ready.hangup {
             self.drained = false;
         }
+        self.hangup |= ready.hangup;
         let budget = shared.settings.reqs_per_event;
         let limits = Limits {
             max_value_len: shared.settings.item_size_max,
@@ -181,7 +199,7 @@ impl Connection {
                         Ok((0, _)) => self.eof = true,
                         Ok((n, short)) => {
                             counters.bytes_read.add(n as u64);
-                            self.drained = short;
+                            self.drained = short && !self.hangup;
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                             break Status::Idle;
@@ -213,11 +231,14 @@ impl Connection {
         self.wbuf.len() - self.wpos
     }
 
-    /// Whether the connection waits for a new request with nothing in
-    /// flight (no partial request, no unsent reply, nothing to discard):
-    /// the only state in which `-o idle_timeout` may close it.
+    /// Whether the connection waits for its client with no reply unsent:
+    /// the state in which `-o idle_timeout` may close it. A partial request
+    /// (a line without its newline, a data block cut short, an oversized
+    /// block being discarded) is a client that stopped sending, and counts
+    /// as idle too; a connection whose replies wait for the client to read
+    /// does not.
     pub fn is_idle(&self) -> bool {
-        self.unsent() == 0 && self.rbuf.is_empty() && self.swallow == 0
+        self.unsent() == 0
     }
 
     /// Requests may wait in the read buffer (a multi-get paused for its

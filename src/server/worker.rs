@@ -7,7 +7,7 @@
 //! for a readiness event (mio is edge-triggered, so none would come).
 
 use super::buffer::Pools;
-use super::connection::{Connection, Status};
+use super::connection::{Connection, Readiness, Status};
 use super::stream::Stream;
 use super::Shared;
 use crossbeam_channel::{Receiver, Sender};
@@ -122,14 +122,16 @@ impl Worker {
                 if event.token() == WAKER {
                     self.adopt_new()?;
                 } else {
-                    let readable =
-                        event.is_readable() || event.is_read_closed() || event.is_error();
-                    self.serve(event.token().0, readable);
+                    let ready = Readiness {
+                        readable: event.is_readable(),
+                        hangup: event.is_read_closed() || event.is_error(),
+                    };
+                    self.serve(event.token().0, ready);
                 }
             }
             let mut batch = std::mem::take(&mut self.ready);
             for key in batch.drain(..) {
-                self.serve(key, false);
+                self.serve(key, Readiness::default());
             }
             if self.ready.is_empty() {
                 self.ready = batch; // keep the allocation for the next turn
@@ -170,11 +172,11 @@ impl Worker {
 
     /// Runs a connection until it has nothing more to do now; replies it
     /// leaves unsent are written by [`Worker::flush_deferred`].
-    fn serve(&mut self, key: usize, readable: bool) {
+    fn serve(&mut self, key: usize, ready: Readiness) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let status = conn.serve(&self.shared, &self.counters, &mut self.pools, readable);
+        let status = conn.serve(&self.shared, &self.counters, &mut self.pools, ready);
         match status {
             Status::Idle => {
                 if conn.unsent() > 0 {

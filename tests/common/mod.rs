@@ -255,3 +255,79 @@ fn fence_position(out: &[u8]) -> Option<usize> {
     let start = body.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
     body[start..].starts_with(b"VERSION ").then_some(start)
 }
+
+/// `curr_connections` from `stats`, asked over a fresh connection (which
+/// the figure includes) that is closed again.
+pub fn curr_connections(server: &Server) -> u64 {
+    stat_u64(&mut server.connect(), "curr_connections")
+}
+
+/// One numeric field of `stats`, asked over `client`.
+pub fn stat_u64(client: &mut Client, name: &str) -> u64 {
+    let stats = String::from_utf8(client.call(b"stats\r\n")).expect("stats are text");
+    let prefix = format!("STAT {name} ");
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {name} in {stats}"))
+        .parse()
+        .expect("a number")
+}
+
+/// Sockets whose local port is `port` in state CLOSE-WAIT (the peer closed,
+/// this side never did), from `/proc/net/tcp` and `/proc/net/tcp6`.
+pub fn close_wait_count(port: u16) -> usize {
+    const CLOSE_WAIT: &str = "08";
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .flat_map(|table| {
+            table
+                .lines()
+                .skip(1)
+                .filter(|row| {
+                    let fields: Vec<&str> = row.split_whitespace().collect();
+                    let local_port = fields
+                        .get(1)
+                        .and_then(|a| a.rsplit(':').next())
+                        .and_then(|p| u16::from_str_radix(p, 16).ok());
+                    local_port == Some(port) && fields.get(3) == Some(&CLOSE_WAIT)
+                })
+                .map(|_| ())
+                .collect::<Vec<_>>()
+        })
+        .count()
+}
+
+/// File descriptors process `pid` holds open.
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read /proc/PID/fd")
+        .count()
+}
+
+/// Resident set size of process `pid`, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// Polls `check` every 20 ms until it holds or `within` passes; returns
+/// whether it held.
+pub fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -1,0 +1,245 @@
+//! How connections end: every way a client can go away, each repeated a
+//! thousand times against the real binary, must leave no connection
+//! counted in `curr_connections` and no socket of the server's port in
+//! CLOSE-WAIT.
+//!
+//! Post-mortem behind these tests: the server once took a short read to
+//! mean "the socket is drained" and waited for the next readiness event.
+//! When a client's bytes and its FIN arrived together, that event had
+//! already come and gone, so the EOF was never read: 185 of 200 clients
+//! that sent `set k 0 0 1 noreply` and closed stayed open in CLOSE-WAIT,
+//! `nc -q1` never saw the server close, and under a network fuzzer the
+//! leaked sockets filled `-c` within minutes. The polite, long-lived
+//! clients of the other suites never close this way.
+
+mod common;
+
+use common::{close_wait_count, curr_connections, eventually, Server};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// How often each close pattern is repeated.
+const TRIES: usize = 1000;
+
+/// How long a server may take to notice that its clients went away.
+const SETTLE: Duration = Duration::from_secs(10);
+
+fn server() -> Server {
+    Server::ferrocache(&["-t", "2", "-c", "4096"])
+}
+
+/// Runs `client` `tries` times, then checks that the server let go of
+/// every connection and still serves a new client.
+fn assert_no_leak(server: &Server, pattern: &str, tries: usize, mut client: impl FnMut(usize)) {
+    let baseline = curr_connections(server);
+    for i in 0..tries {
+        client(i);
+    }
+    let port = server.addr.port();
+    let mut left = (0, 0);
+    let settled = eventually(SETTLE, || {
+        left = (
+            curr_connections(server).saturating_sub(baseline),
+            close_wait_count(port),
+        );
+        left == (0, 0)
+    });
+    assert!(
+        settled,
+        "{pattern}: after {tries} clients, {} connections still counted and {} sockets in CLOSE-WAIT",
+        left.0, left.1
+    );
+    let mut c = server.connect();
+    assert_eq!(
+        c.call(b"set alive 0 0 1\r\ny\r\n"),
+        b"STORED\r\n",
+        "{pattern}"
+    );
+}
+
+/// Connects, writes `bytes` and closes at once: the bytes and the FIN
+/// reach the server together.
+fn send_and_close(server: &Server, bytes: &[u8]) {
+    let mut s = TcpStream::connect(server.addr).expect("connect");
+    s.write_all(bytes).expect("write");
+}
+
+/// Connects, writes `bytes` and resets the connection (SO_LINGER 0).
+fn send_and_reset(server: &Server, bytes: &[u8]) {
+    let mut s = TcpStream::connect(server.addr).expect("connect");
+    s.write_all(bytes).expect("write");
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .expect("SO_LINGER");
+}
+
+#[test]
+fn regression_noreply_set_then_close_in_one_segment() {
+    let server = server();
+    assert_no_leak(&server, "noreply set + FIN", TRIES, |_| {
+        send_and_close(&server, b"set k 0 0 1 noreply\r\nx\r\n")
+    });
+    // The request was executed before the close was handled.
+    let mut c = server.connect();
+    assert_eq!(c.call(b"get k\r\n"), b"VALUE k 0 1\r\nx\r\nEND\r\n");
+}
+
+#[test]
+fn regression_fin_in_the_middle_of_a_line() {
+    let server = server();
+    assert_no_leak(&server, "get without newline + FIN", TRIES, |_| {
+        send_and_close(&server, b"get abc")
+    });
+}
+
+#[test]
+fn regression_fin_in_the_middle_of_a_data_block() {
+    let server = server();
+    assert_no_leak(&server, "half a data block + FIN", TRIES, |_| {
+        send_and_close(&server, b"set k 0 0 10\r\nabc")
+    });
+}
+
+#[test]
+fn regression_one_stray_byte_then_fin() {
+    let server = server();
+    assert_no_leak(&server, "one byte + FIN", TRIES, |i| {
+        send_and_close(&server, &[b"x\x00\r\n\xff"[i % 4]])
+    });
+}
+
+#[test]
+fn fin_while_an_oversized_block_is_discarded() {
+    let server = server();
+    let mut request = b"set big 0 0 2000000\r\n".to_vec();
+    request.extend_from_slice(&[b'v'; 4096]);
+    assert_no_leak(&server, "oversized block + FIN", TRIES, |_| {
+        send_and_close(&server, &request)
+    });
+}
+
+#[test]
+fn reset_with_requests_and_replies_in_flight() {
+    let server = server();
+    assert_no_leak(&server, "requests + RST", TRIES, |i| {
+        let bytes: &[u8] = match i % 3 {
+            0 => b"get a b c\r\n",
+            1 => b"set k 0 0 1\r\nx\r\nget k\r\n",
+            _ => b"set k 0 0 10\r\nab",
+        };
+        send_and_reset(&server, bytes)
+    });
+}
+
+#[test]
+fn connect_and_close_without_a_byte() {
+    let server = server();
+    assert_no_leak(&server, "connect + FIN", TRIES, |_| {
+        send_and_close(&server, b"")
+    });
+}
+
+/// memcached answers every complete request of a half-closed client, then
+/// closes its side.
+#[test]
+fn half_close_after_a_pipeline_gets_every_reply_then_eof() {
+    let server = server();
+    let mut pipeline = Vec::new();
+    let mut expected = Vec::new();
+    for k in 0..20 {
+        pipeline.extend_from_slice(format!("set k{k} 0 0 2\r\nv{}\r\n", k % 10).as_bytes());
+        expected.extend_from_slice(b"STORED\r\n");
+    }
+    for k in 0..20 {
+        pipeline.extend_from_slice(format!("get k{k}\r\n").as_bytes());
+        expected.extend_from_slice(format!("VALUE k{k} 0 2\r\nv{}\r\nEND\r\n", k % 10).as_bytes());
+    }
+    // A trailing partial request is dropped at EOF, as memcached drops it.
+    pipeline.extend_from_slice(b"get partial");
+    assert_no_leak(&server, "pipeline + half-close", TRIES, |_| {
+        let mut s = TcpStream::connect(server.addr).expect("connect");
+        s.set_read_timeout(Some(SETTLE)).unwrap();
+        s.write_all(&pipeline).expect("write");
+        s.shutdown(Shutdown::Write).expect("half-close");
+        let mut replies = Vec::new();
+        s.read_to_end(&mut replies)
+            .expect("the server closes its side");
+        assert_eq!(
+            String::from_utf8_lossy(&replies),
+            String::from_utf8_lossy(&expected)
+        );
+    });
+}
+
+/// A client that asks for more than the socket buffers hold and closes
+/// without reading: the server's writes fail and it must let go.
+#[test]
+fn close_without_reading_large_replies() {
+    let server = server();
+    let mut setup = server.connect();
+    let mut set = b"set big 0 0 500000\r\n".to_vec();
+    set.extend(std::iter::repeat_n(b'v', 500_000));
+    set.extend_from_slice(b"\r\n");
+    assert_eq!(setup.call(&set), b"STORED\r\n");
+    drop(setup);
+    let requests = b"get big\r\n".repeat(20);
+    assert_no_leak(&server, "unread replies + close", 200, |i| {
+        if i % 2 == 0 {
+            send_and_close(&server, &requests)
+        } else {
+            send_and_reset(&server, &requests)
+        }
+    });
+}
+
+/// `printf ... | nc -q1` used to hang until its own timeout: the server
+/// never answered the FIN that came with the requests.
+#[test]
+fn regression_nc_q1_gets_replies_and_exits() {
+    let server = server();
+    let port = server.addr.port().to_string();
+    const BATCH: usize = 25;
+    assert_no_leak(&server, "nc -q1", 4, |_| {
+        let children: Vec<_> = (0..BATCH)
+            .map(|_| {
+                // timeout(1) bounds a hang: nc would wait forever for a
+                // server that never closes.
+                let mut child = Command::new("timeout")
+                    .args(["10", "nc", "-q1", "127.0.0.1", &port])
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .expect("nc (Debian's netcat-openbsd) is installed by scripts/test.sh");
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(b"set a 0 0 1\r\nx\r\nget a\r\n")
+                    .unwrap();
+                child
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().expect("nc exits");
+            assert!(out.status.success(), "nc failed: {:?}", out.status);
+            assert_eq!(out.stdout, b"STORED\r\nVALUE a 0 1\r\nx\r\nEND\r\n");
+        }
+    });
+}
+
+/// A client that stops in the middle of a request is idle too: before,
+/// `-o idle_timeout` spared any connection holding a partial request.
+#[test]
+fn regression_idle_timeout_closes_a_client_stuck_mid_request() {
+    let server = Server::ferrocache(&["-t", "1", "-o", "idle_timeout=1"]);
+    let mut mid_line = server.connect();
+    mid_line.send(b"get abc");
+    let mut mid_block = server.connect();
+    mid_block.send(b"set k 0 0 10\r\nabc");
+    assert!(mid_line.read_to_close().is_empty());
+    assert!(mid_block.read_to_close().is_empty());
+    let mut c = server.connect();
+    assert_eq!(common::stat_u64(&mut c, "idle_kicks"), 2);
+}
