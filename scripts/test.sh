@@ -15,6 +15,8 @@ command -v python3 >/dev/null || missing+=(python3)
 python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 # The tests signal servers with kill(1), which minimal images leave out.
 [ -x /bin/kill ] || [ -x /usr/bin/kill ] || missing+=(procps)
+# The lifecycle tests drive the server with `nc -q1`, as users do.
+[ -x /usr/bin/nc.openbsd ] || missing+=(netcat-openbsd)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing ${missing[*]}"
     sudo=""
