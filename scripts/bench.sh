@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Throughput side by side with Debian's memcached (issue #4).
+# Throughput and connection memory side by side with Debian's memcached.
 #
 # Builds ferrocache and the load generator (benches/loadgen.rs), starts both
 # servers with the same -t/-m/-c on 127.0.0.1, and runs each workload against
@@ -22,6 +22,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 WORKLOADS=${WORKLOADS:-"a b c cb d e f"}
 IDLE_CONNS=${IDLE_CONNS:-10000}
+SLOW_CONNS=${SLOW_CONNS:-1000}
 SERVER_THREADS=2
 SERVER_MEM=1024
 SERVER_CONNS=4096
@@ -209,12 +210,26 @@ for touch in untouched touched; do
     done
 done
 
+# --- memory per slow connection ---------------------------------------------------
+# Fresh servers; SLOW_CONNS clients each send one byte of a request every half
+# second for 5 s (scripts/slow-conns.py), so each holds a partial request.
+slowfile=target/bench/slow-$stamp.tsv
+: >"$slowfile"
+for server in ferrocache memcached; do
+    "start_$server" $((SLOW_CONNS + 1024))
+    sleep 0.5
+    json=$(python3 scripts/slow-conns.py --addr "$SERVER_ADDR" --pid "$SERVER_PID" -n "$SLOW_CONNS" --seconds 5)
+    printf '%s\t%s\n' "$server" "$json" >>"$slowfile"
+    echo "   slow $server: $json" >&2
+    stop_server "$SERVER_PID"
+done
+
 # --- the table -----------------------------------------------------------------
 descs=$(for w in $WORKLOADS; do printf '%s\t%s\n' "$w" "${W_DESC[$w]}"; done)
-python3 - "$results" "$memfile" "$tick" "$IDLE_CONNS" "$descs" <<'EOF' | tee "target/bench/table-$stamp.md"
+python3 - "$results" "$memfile" "$tick" "$IDLE_CONNS" "$descs" "$slowfile" <<'EOF' | tee "target/bench/table-$stamp.md"
 import json, statistics, sys
 
-results, memfile, tick, idle_conns, descs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+results, memfile, tick, idle_conns, descs, slowfile = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
 desc = dict(line.split("\t", 1) for line in descs.splitlines())
 runs = {}
 for line in open(results):
@@ -259,6 +274,15 @@ for touch, what in (("untouched", "never used"), ("touched", "after serving one 
     print(f"| RSS growth per connection, {what} | {f[0]:,.0f} B | {m[0]:,.0f} B | **{ratio(f[0], m[0])}** |"
           + (" " + "; ".join(notes) if notes else ""))
 
+slow = {}
+for line in open(slowfile):
+    server, js = line.rstrip("\n").split("\t", 1)
+    slow[server] = json.loads(js)
+f, m = slow["ferrocache"], slow["memcached"]
+print(f"| RSS growth per slow connection ({f['connections']:,} clients, one byte every 0.5 s) "
+      f"| {f['bytes_per_connection']:,.0f} B | {m['bytes_per_connection']:,.0f} B "
+      f"| **{ratio(f['bytes_per_connection'], m['bytes_per_connection'])}** |")
+
 print()
 print("Per run (ops/s, p50/p99 µs, server CPU s; hit ratio, errors):")
 print()
@@ -268,4 +292,4 @@ for (w, server), rs in sorted(runs.items()):
                       + (f" **{r['errors']} errors**" if r["errors"] else "") for r in rs)
     print(f"- ({w}) {server}: {cells}")
 EOF
-echo "raw results: $results, $memfile" >&2
+echo "raw results: $results, $memfile, $slowfile" >&2

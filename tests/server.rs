@@ -642,3 +642,36 @@ fn regression_accept_recovers_after_running_out_of_fds() {
         "queued clients were served once descriptors freed up"
     );
 }
+
+/// Slow clients used to cost 33 kB each: a partial request kept a whole
+/// pooled 16 KiB read buffer (and more) while the connection waited for
+/// the rest. Now a short partial request is moved into a buffer of its own
+/// size, and 1,000 trickling clients cost about 0.5 kB each.
+#[test]
+fn regression_slow_clients_hold_only_their_partial_requests() {
+    const CLIENTS: usize = 500;
+    let server = Server::ferrocache(&["-t", "2", "-c", "2048"]);
+    let before = rss_kib(server.pid());
+    let mut clients: Vec<Client> = (0..CLIENTS).map(|_| server.connect()).collect();
+    let request = b"get slowly_arriving_key\r\n";
+    for byte in &request[..10] {
+        for c in clients.iter_mut() {
+            c.send(std::slice::from_ref(byte));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Every partial request arrived (the last client's bytes are answered
+    // in order with everything sent before them).
+    let mut last = clients.pop().unwrap();
+    assert_eq!(
+        last.call(&request[10..]),
+        b"END\r\n",
+        "the trickled request completes"
+    );
+    let grown = rss_kib(server.pid()).saturating_sub(before) * 1024;
+    let per_client = grown / CLIENTS as u64;
+    assert!(
+        per_client < 8 * 1024,
+        "{per_client} bytes of RSS per slow client"
+    );
+}

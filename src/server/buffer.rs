@@ -12,6 +12,14 @@ const POOL_BUFFER_MAX: usize = 64 * 1024;
 /// Buffers kept in a worker's pool.
 const POOL_SIZE: usize = 256;
 
+/// A partial request at most this long is moved out of its pooled buffer
+/// into one of its own size when the connection waits for the rest, so a
+/// client that trickles a request holds tens of bytes, not a 16 KiB read
+/// buffer (memcached copies partial reads out of its buffer cache too).
+/// Longer ones keep their buffer: a large value arriving over many reads
+/// would be copied back and forth.
+const PARK_MAX: usize = 4096;
+
 /// A per-worker pool of reusable byte buffers (contents unspecified).
 #[derive(Debug, Default)]
 pub struct BufPool(Vec<Vec<u8>>);
@@ -82,22 +90,54 @@ impl ReadBuf {
         src: &mut impl Read,
         pool: &mut BufPool,
     ) -> io::Result<(usize, bool)> {
-        if self.buf.capacity() == 0 {
-            self.buf = pool.take();
-        }
-        if self.buf.len() - self.end < READ_CHUNK && self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        if self.buf.len() - self.end < READ_CHUNK {
-            let want = (self.end + READ_CHUNK).max(self.buf.len() * 2);
-            self.buf.resize(want, 0);
-        }
+        self.make_room(pool);
         let space = self.buf.len() - self.end;
         let n = src.read(&mut self.buf[self.end..])?;
         self.end += n;
         Ok((n, n < space))
+    }
+
+    /// Ensures [`READ_CHUNK`] bytes of room after the data: moves the data
+    /// to the front, or into a pooled buffer (a parked request's own small
+    /// one is too small), or doubles the buffer for a large request.
+    fn make_room(&mut self, pool: &mut BufPool) {
+        if self.buf.len() - self.end >= READ_CHUNK {
+            return;
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if self.buf.len() - self.end >= READ_CHUNK {
+                return;
+            }
+        }
+        let want = (self.end + READ_CHUNK).max(self.buf.len() * 2);
+        if self.buf.len() < READ_CHUNK {
+            let mut pooled = pool.take();
+            if pooled.len() < want {
+                pooled.resize(want, 0);
+            }
+            pooled[..self.end].copy_from_slice(&self.buf[..self.end]);
+            self.buf = pooled; // a parked buffer is freed, never pooled
+        } else {
+            self.buf.resize(want, 0);
+        }
+    }
+
+    /// Before the connection waits for its client: gives the buffer back
+    /// to the pool when nothing is buffered, and moves a short partial
+    /// request (up to [`PARK_MAX`] bytes) into a buffer of its own size.
+    pub fn park(&mut self, pool: &mut BufPool) {
+        let len = self.end - self.start;
+        if len == 0 {
+            self.release_if_empty(pool);
+        } else if len <= PARK_MAX && self.buf.len() > len {
+            let own = self.data().to_vec();
+            pool.give(std::mem::replace(&mut self.buf, own));
+            self.start = 0;
+            self.end = len;
+        }
     }
 
     /// Gives the memory back to the pool when nothing is buffered.
@@ -105,6 +145,12 @@ impl ReadBuf {
         if self.is_empty() && self.buf.capacity() > 0 {
             pool.give(std::mem::take(&mut self.buf));
         }
+    }
+
+    /// Bytes of memory the buffer holds.
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.buf.capacity()
     }
 }
 
@@ -146,5 +192,48 @@ mod tests {
         next.read_from(&mut src, &mut pools.read).unwrap();
         assert_eq!(next.buf.len(), len, "reused without zero-filling more");
         assert!(pools.write.0.is_empty());
+    }
+
+    #[test]
+    fn a_parked_partial_request_holds_only_its_bytes() {
+        let mut pool = BufPool::default();
+        let mut rb = ReadBuf::default();
+        let mut src: &[u8] = b"get k\r\nget parti";
+        rb.read_from(&mut src, &mut pool).unwrap();
+        rb.consume(7);
+        rb.park(&mut pool);
+        assert_eq!(rb.data(), b"get parti");
+        assert!(rb.capacity() < 64, "parked in {} bytes", rb.capacity());
+        assert_eq!(pool.0.len(), 1, "the read buffer went back to the pool");
+        // The rest arrives: the request continues in a pooled buffer.
+        let mut src: &[u8] = b"al\r\n";
+        rb.read_from(&mut src, &mut pool).unwrap();
+        assert_eq!(rb.data(), b"get partial\r\n");
+        assert!(rb.capacity() >= READ_CHUNK);
+        assert!(pool.0.is_empty());
+    }
+
+    #[test]
+    fn a_long_partial_request_keeps_its_buffer() {
+        let mut pool = BufPool::default();
+        let mut rb = ReadBuf::default();
+        let big = vec![b'v'; PARK_MAX + 1];
+        rb.read_from(&mut &big[..], &mut pool).unwrap();
+        let capacity = rb.capacity();
+        rb.park(&mut pool);
+        assert_eq!(rb.capacity(), capacity);
+        assert_eq!(rb.data().len(), PARK_MAX + 1);
+    }
+
+    #[test]
+    fn large_requests_grow_the_buffer() {
+        let mut pool = BufPool::default();
+        let mut rb = ReadBuf::default();
+        let big = vec![b'v'; 5 * READ_CHUNK];
+        let mut src = &big[..];
+        while !src.is_empty() {
+            rb.read_from(&mut src, &mut pool).unwrap();
+        }
+        assert_eq!(rb.data(), &big[..]);
     }
 }

@@ -213,7 +213,9 @@ impl Connection {
         if status == Status::Idle && self.unsent() == 0 {
             self.info.set_state(ConnState::Waiting);
         }
-        self.rbuf.release_if_empty(&mut pools.read);
+        if status == Status::Idle {
+            self.rbuf.park(&mut pools.read);
+        }
         self.release_wbuf_if_sent(pools);
         status
     }
