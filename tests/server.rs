@@ -675,3 +675,54 @@ fn regression_slow_clients_hold_only_their_partial_requests() {
         "{per_client} bytes of RSS per slow client"
     );
 }
+
+/// `-vv` logs each command line and reply line in memcached's style, keys
+/// printable, a value as `sending key`, its bytes never.
+#[test]
+fn very_verbose_logs_commands_and_replies() {
+    let log = std::env::temp_dir().join(format!("ferrocache-vv-{}.log", std::process::id()));
+    let mut bash = Command::new("bash");
+    bash.args([
+        "-c",
+        &format!(
+            "exec {} -p 0 -l 127.0.0.1 -t 1 -vv 2>{}",
+            env!("CARGO_BIN_EXE_ferrocache"),
+            log.display()
+        ),
+    ]);
+    let server = Server::from_command(bash);
+    let mut c = server.connect();
+    assert_eq!(
+        c.call(b"set foo 0 0 6\r\nsecret\r\nget foo\r\nset k\x01 0 0 1 noreply\r\nx\r\n"),
+        b"STORED\r\nVALUE foo 0 6\r\nsecret\r\nEND\r\n"
+    );
+    drop(c);
+    assert!(server.terminate().success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
+    for (dir, wanted) in [
+        ('<', "set foo 0 0 6"),
+        ('>', "STORED"),
+        ('<', "get foo"),
+        ('>', "sending key foo"),
+        ('>', "END"),
+        ('<', "set k\\x01 0 0 1 noreply"),
+    ] {
+        assert!(
+            text.lines().any(|l| is_fd_line(l, dir, wanted)),
+            "no `{dir}FD {wanted}` line in:\n{text}"
+        );
+    }
+    assert!(!text.contains("secret"), "values are never logged:\n{text}");
+}
+
+/// Whether a log line ends in memcached's `<FD message` (or `>FD ...`).
+fn is_fd_line(line: &str, dir: char, message: &str) -> bool {
+    line.strip_suffix(message)
+        .and_then(|l| l.strip_suffix(' '))
+        .and_then(|l| {
+            l.trim_end_matches(|c: char| c.is_ascii_digit())
+                .strip_suffix(dir)
+        })
+        .is_some()
+}

@@ -4,6 +4,7 @@
 
 use super::buffer::{Pools, ReadBuf};
 use super::stream::Stream;
+use super::trace;
 use super::Shared;
 use crate::command::{execute, Context, Effect};
 use crate::protocol::text::{self, Limits, Parsed};
@@ -270,17 +271,29 @@ impl Connection {
         let Connection {
             rbuf, wbuf, info, ..
         } = self;
+        let tracing = trace::enabled();
+        let replies_from = wbuf.len();
         match text::parse(rbuf.data(), limits) {
             Parsed::Incomplete => {
                 // (run_one returned early if nothing at all is buffered)
                 info.set_state(ConnState::Nread);
                 None
             }
-            Parsed::Close => Some(false),
+            Parsed::Close => {
+                if tracing {
+                    trace::request(self.fd, rbuf.data());
+                    log::debug!(">{} closing the connection", self.fd);
+                }
+                Some(false)
+            }
             Parsed::Error { reply, consumed } => {
                 if let Some(line) = reply {
                     wbuf.extend_from_slice(line.as_bytes());
                     wbuf.extend_from_slice(b"\r\n");
+                }
+                if tracing {
+                    trace::request(self.fd, rbuf.data());
+                    trace::replies(self.fd, &wbuf[replies_from..]);
                 }
                 rbuf.consume(consumed);
                 Some(true)
@@ -293,7 +306,9 @@ impl Connection {
                 info.set_state(ConnState::ParseCmd);
                 info.last_cmd
                     .store(ctx.store.clock().now(), Ordering::Relaxed);
-                log::debug!("<{} {:?}", self.fd, request);
+                if tracing && self.get_resume == 0 {
+                    trace::request(self.fd, rbuf.data());
+                }
                 if let Request::Get { keys, .. } = &mut request {
                     // Continue a multi-get that paused for the client to read.
                     *keys = keys.skip_bytes(self.get_resume);
@@ -303,6 +318,9 @@ impl Connection {
                 let room = self.wpos + WRITE_HIGH_WATER;
                 let mut reply = TextReply::new(wbuf, noreply).limit(room);
                 let effect = execute(&request, ctx, &mut reply);
+                if tracing {
+                    trace::replies(self.fd, &wbuf[replies_from..]);
+                }
                 if let Effect::Paused(keys_done) = effect {
                     // The request stays buffered and resumes once the
                     // replies so far have been written.

@@ -8,6 +8,7 @@ mod connection;
 mod listener;
 mod shutdown;
 mod stream;
+mod trace;
 mod worker;
 
 pub use shutdown::Shutdown;
