@@ -23,7 +23,7 @@ wait_port() {
 
 echo "== cargo build --release" >&2
 cargo build --release --quiet --bin ferrocache
-FERROCACHE=$PWD/target/release/ferrocache
+FERROCACHE=${FERROCACHE_BIN:-$PWD/target/release/ferrocache}
 LOADGEN=$(cargo build --release --quiet --bench loadgen --message-format=json \
     | python3 -c 'import json,sys
 for line in sys.stdin:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# User-space instructions per request, ferrocache beside Debian's memcached
-# (issue #4). Each server runs under `valgrind --tool=callgrind`, which counts
+# User-space instructions per request, ferrocache beside Debian's memcached.
+# Each server runs under `valgrind --tool=callgrind`, which counts
 # the instructions the server executes (not the kernel's): unlike ops/s or
 # CPU seconds, the count barely moves with what else the machine is doing,
 # so it ranks two builds, or two servers, on their own code.
@@ -10,15 +10,20 @@
 #
 # Workloads (as in scripts/bench.sh): a = 1:10 set:get, e = sets only,
 # g = gets only, c = gets pipelined 16 deep, and cb = the same with memcached
-# spoken to in its binary protocol (ferrocache stays on text: issue #4 asks
-# for a text get as cheap as memcached's binary one); 100-byte values,
+# spoken to in its binary protocol (ferrocache stays on text: a text get
+# set against memcached's binary one); 100-byte values,
 # 20-byte keys, 100,000 keys, 50 connections.
+# FERROCACHE_BIN=path measures that ferrocache binary instead of a fresh
+# build (to compare two builds under the same conditions).
 # Needs valgrind, /usr/bin/memcached and python3. Prints a markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-5}
 WORKLOADS=${WORKLOADS:-"a e"}
+# Client connections during the measured run (1 gives the cost of a lone
+# request per wake-up, independent of how requests happen to batch).
+CONNS=${CONNS:-50}
 MEMCACHED=/usr/bin/memcached
 declare -A ARGS=([a]="--ratio 1:10" [e]="--ratio 1:0" [g]="--ratio 0:1"
     [c]="--ratio 0:1 --pipeline 16" [cb]="--ratio 0:1 --pipeline 16")
@@ -70,7 +75,7 @@ measure() {
     [ "$server" = memcached ] && [ "$w" = cb ] && common+=(--protocol binary)
     "$LOADGEN" "${common[@]}" --connections 8 --active 8 --prefill --duration 0 >/dev/null 2>&1
     callgrind_control -z "$vg_pid" >/dev/null 2>&1 # count from here...
-    "$LOADGEN" "${common[@]}" --connections 50 --duration "$DURATION" --json >"$tmp/run.json" 2>/dev/null
+    "$LOADGEN" "${common[@]}" --connections "$CONNS" --duration "$DURATION" --json >"$tmp/run.json" 2>/dev/null
     callgrind_control -d "$vg_pid" >/dev/null 2>&1 # ...to here (written to $out.1)
     kill "$vg_pid"
     wait "$vg_pid" 2>/dev/null || true

@@ -11,12 +11,13 @@
 //! See `docs/architecture.md` for the threads and the data flow.
 
 pub mod clock;
-pub mod command;
 pub mod config;
+pub mod engine;
+pub mod model;
 pub mod protocol;
 pub mod server;
+pub mod session;
 pub mod stats;
-pub mod stats_report;
 pub mod store;
 
 /// The `log` level for a memcached verbosity (`-v` count).

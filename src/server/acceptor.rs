@@ -2,7 +2,7 @@
 //! hands each socket to a worker over its channel, waking the worker's loop.
 
 use super::listener::Listener;
-use super::stream::Stream;
+use super::transport::Stream;
 use super::worker::WorkerHandle;
 use super::Shared;
 use mio::{Events, Poll, Token, Waker};

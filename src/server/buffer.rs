@@ -1,8 +1,6 @@
 //! Connection buffers: a read buffer with a consumed-prefix cursor, and
 //! small per-worker pools so idle connections hold no buffer memory.
 
-use std::io::{self, Read};
-
 /// Bytes read from a socket per `read` call.
 pub const READ_CHUNK: usize = 16 * 1024;
 
@@ -82,19 +80,17 @@ impl ReadBuf {
         }
     }
 
-    /// Reads once from `src`, appending; returns bytes read (0 = EOF) and
-    /// whether the read was short (filled less than the space offered: the
-    /// socket had nothing more at that moment).
-    pub fn read_from(
-        &mut self,
-        src: &mut impl Read,
-        pool: &mut BufPool,
-    ) -> io::Result<(usize, bool)> {
+    /// Room for the next read: at least [`READ_CHUNK`] bytes after the
+    /// data. Report what was read into it with [`ReadBuf::filled`].
+    pub fn spare(&mut self, pool: &mut BufPool) -> &mut [u8] {
         self.make_room(pool);
-        let space = self.buf.len() - self.end;
-        let n = src.read(&mut self.buf[self.end..])?;
+        &mut self.buf[self.end..]
+    }
+
+    /// Appends the `n` bytes just read into [`ReadBuf::spare`].
+    pub fn filled(&mut self, n: usize) {
+        debug_assert!(self.end + n <= self.buf.len());
         self.end += n;
-        Ok((n, n < space))
     }
 
     /// Ensures [`READ_CHUNK`] bytes of room after the data: moves the data
@@ -157,6 +153,23 @@ impl ReadBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{self, Read};
+
+    impl ReadBuf {
+        /// Reads once from `src` into the spare room; returns the bytes
+        /// read and whether the read was short.
+        fn read_from(
+            &mut self,
+            src: &mut impl Read,
+            pool: &mut BufPool,
+        ) -> io::Result<(usize, bool)> {
+            let space = self.spare(pool);
+            let room = space.len();
+            let n = src.read(space)?;
+            self.filled(n);
+            Ok((n, n < room))
+        }
+    }
 
     #[test]
     fn reads_append_and_consume() {

@@ -1,17 +1,15 @@
-//! One client connection: its buffers and the read → parse → execute →
-//! write cycle. Protocol decisions belong to `protocol`, store decisions to
-//! `command`; this file only moves bytes and enforces the bounds.
+//! One client connection: its buffers and the read → handle → write
+//! cycle. Protocol decisions belong to the session, bytes on the wire to
+//! the transport; this file only moves bytes between them and enforces
+//! the bounds.
 
 use super::buffer::{Pools, ReadBuf};
-use super::stream::Stream;
-use super::trace;
+use super::transport::{Readiness, Received, Stream, Transport};
 use super::Shared;
-use crate::command::{execute, Context, Effect};
-use crate::protocol::text::{self, Limits, Parsed};
-use crate::protocol::text_reply::TextReply;
-use crate::protocol::Request;
+use crate::engine::Context;
+use crate::session::{Session, Step};
 use crate::stats::{ConnInfo, ConnState, Counters};
-use std::io::{self, Write};
+use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -35,69 +33,45 @@ pub enum Status {
 /// A client connection.
 #[derive(Debug)]
 pub struct Connection {
-    stream: Stream,
+    transport: Transport,
+    session: Session,
     fd: u64,
     info: Arc<ConnInfo>,
     rbuf: ReadBuf,
     wbuf: Vec<u8>,
     wpos: usize,
-    /// Bytes of an oversized data block still to discard.
-    swallow: usize,
-    /// Bytes of a paused multi-get's key list already answered.
-    get_resume: usize,
     /// Close once the replies are written.
     closing: bool,
     /// Stop the server once the replies are written.
     shutdown: bool,
     /// The peer closed its side.
     eof: bool,
-    /// Registered for writable events (only while replies wait unsent).
+    /// Registered for writable events (only while there is something to
+    /// write).
     pub watching_writes: bool,
-    /// The last read was short, and no readiness event came since: the
-    /// socket is known to be empty, so reading again would only return
-    /// WouldBlock (the kernel signals an edge for any data that arrives).
-    drained: bool,
-    /// A readiness event reported the peer's close (or a socket error).
-    /// From then on a short read proves nothing: the FIN may sit behind the
-    /// bytes just read, and no further event will announce it, so the
-    /// connection reads until EOF or an error.
-    hangup: bool,
-}
-
-/// What a readiness event said about a connection's socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Readiness {
-    /// Bytes, an EOF or an error may be waiting to be read.
-    pub readable: bool,
-    /// The peer closed its side or the socket failed (epoll's RDHUP, HUP
-    /// or ERR): the EOF or error must be read even after a short read.
-    pub hangup: bool,
 }
 
 impl Connection {
     /// Wraps an accepted socket.
     pub fn new(stream: Stream, fd: u64, info: Arc<ConnInfo>) -> Connection {
         Connection {
-            stream,
+            transport: Transport::new(stream),
+            session: Session::new(fd),
             fd,
             info,
             rbuf: ReadBuf::default(),
             wbuf: Vec::new(),
             wpos: 0,
-            swallow: 0,
-            get_resume: 0,
             closing: false,
             shutdown: false,
             eof: false,
-            drained: false,
-            hangup: false,
             watching_writes: false,
         }
     }
 
     /// The socket.
     pub fn stream_mut(&mut self) -> &mut Stream {
-        &mut self.stream
+        self.transport.stream_mut()
     }
 
     /// Its id in `stats conns`.
@@ -128,14 +102,8 @@ impl Connection {
         pools: &mut Pools,
         ready: Readiness,
     ) -> Status {
-        if ready.readable || ready.hangup {
-            self.drained = false;
-        }
-        self.hangup |= ready.hangup;
+        self.transport.on_readiness(ready);
         let budget = shared.settings.reqs_per_event;
-        let limits = Limits {
-            max_value_len: shared.settings.item_size_max,
-        };
         let ctx = Context {
             store: &shared.store,
             settings: &shared.settings,
@@ -179,12 +147,26 @@ impl Connection {
                 }
                 break Status::Yielded;
             }
-            match self.run_one(&ctx, &limits) {
-                Some(true) => done += 1,
-                Some(false) => {
+            // A read of many keys pauses once this much is queued unsent.
+            let room = self.wpos + WRITE_HIGH_WATER;
+            match self
+                .session
+                .handle(self.rbuf.data(), &mut self.wbuf, room, &ctx, &self.info)
+            {
+                Step::Handled(used) => {
+                    self.rbuf.consume(used);
+                    done += 1;
+                }
+                Step::Paused => done += 1,
+                Step::Close(used) => {
+                    self.rbuf.consume(used);
                     self.closing = true;
                 }
-                None => {
+                Step::Shutdown => {
+                    self.shutdown = true;
+                    self.closing = true;
+                }
+                Step::NeedMore => {
                     // Nothing whole is buffered: read more. Replies wait: the
                     // worker writes them after serving every ready connection
                     // (`flush_deferred`), so clients it wakes do not preempt
@@ -193,19 +175,17 @@ impl Connection {
                         self.closing = true;
                         continue;
                     }
-                    if self.drained {
+                    if self.transport.drained() {
                         break Status::Idle;
                     }
-                    match self.rbuf.read_from(&mut self.stream, &mut pools.read) {
-                        Ok((0, _)) => self.eof = true,
-                        Ok((n, short)) => {
+                    let space = self.rbuf.spare(&mut pools.read);
+                    match self.transport.read(space) {
+                        Ok(Received::Data(n)) => {
+                            self.rbuf.filled(n);
                             counters.bytes_read.add(n as u64);
-                            self.drained = short && !self.hangup;
                         }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            break Status::Idle;
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Ok(Received::Eof) => self.eof = true,
+                        Ok(Received::WouldBlock) => break Status::Idle,
                         Err(_) => break Status::Close,
                     }
                 }
@@ -234,6 +214,12 @@ impl Connection {
         self.wbuf.len() - self.wpos
     }
 
+    /// Whether there is something to write: replies, or bytes of the
+    /// transport's own. The worker asks for writable events exactly then.
+    pub fn wants_write(&self) -> bool {
+        self.unsent() > 0 || self.transport.wants_write()
+    }
+
     /// Whether the connection waits for its client with no reply unsent:
     /// the state in which `-o idle_timeout` may close it. A partial request
     /// (a line without its newline, a data block cut short, an oversized
@@ -241,7 +227,7 @@ impl Connection {
     /// as idle too; a connection whose replies wait for the client to read
     /// does not.
     pub fn is_idle(&self) -> bool {
-        self.unsent() == 0
+        !self.wants_write()
     }
 
     /// Requests may wait in the read buffer (a multi-get paused for its
@@ -252,109 +238,15 @@ impl Connection {
         !self.rbuf.is_empty()
     }
 
-    /// Handles the next buffered request: `Some(true)` handled one,
-    /// `Some(false)` the connection must close, `None` need more bytes.
-    fn run_one(&mut self, ctx: &Context<'_>, limits: &Limits) -> Option<bool> {
-        if self.rbuf.is_empty() {
-            return None; // the usual case after the last request of a read
-        }
-        if self.swallow > 0 {
-            let n = self.swallow.min(self.rbuf.data().len());
-            if n == 0 {
-                return None;
-            }
-            self.rbuf.consume(n);
-            self.swallow -= n;
-            self.info.set_state(ConnState::Swallow);
-            return Some(true);
-        }
-        let Connection {
-            rbuf, wbuf, info, ..
-        } = self;
-        let tracing = trace::enabled();
-        let replies_from = wbuf.len();
-        match text::parse(rbuf.data(), limits) {
-            Parsed::Incomplete => {
-                // (run_one returned early if nothing at all is buffered)
-                info.set_state(ConnState::Nread);
-                None
-            }
-            Parsed::Close => {
-                if tracing {
-                    trace::request(self.fd, rbuf.data());
-                    log::debug!(">{} closing the connection", self.fd);
-                }
-                Some(false)
-            }
-            Parsed::Error { reply, consumed } => {
-                if let Some(line) = reply {
-                    wbuf.extend_from_slice(line.as_bytes());
-                    wbuf.extend_from_slice(b"\r\n");
-                }
-                if tracing {
-                    trace::request(self.fd, rbuf.data());
-                    trace::replies(self.fd, &wbuf[replies_from..]);
-                }
-                rbuf.consume(consumed);
-                Some(true)
-            }
-            Parsed::Request {
-                mut request,
-                consumed,
-                swallow,
-            } => {
-                info.set_state(ConnState::ParseCmd);
-                info.last_cmd
-                    .store(ctx.store.clock().now(), Ordering::Relaxed);
-                if tracing && self.get_resume == 0 {
-                    trace::request(self.fd, rbuf.data());
-                }
-                if let Request::Get { keys, .. } = &mut request {
-                    // Continue a multi-get that paused for the client to read.
-                    *keys = keys.skip_bytes(self.get_resume);
-                }
-                let noreply = request.noreply();
-                // A multi-get pauses once this much is queued unsent.
-                let room = self.wpos + WRITE_HIGH_WATER;
-                let mut reply = TextReply::new(wbuf, noreply).limit(room);
-                let effect = execute(&request, ctx, &mut reply);
-                if tracing {
-                    trace::replies(self.fd, &wbuf[replies_from..]);
-                }
-                if let Effect::Paused(keys_done) = effect {
-                    // The request stays buffered and resumes once the
-                    // replies so far have been written.
-                    self.get_resume += keys_done;
-                    return Some(true);
-                }
-                self.get_resume = 0;
-                rbuf.consume(consumed);
-                self.swallow = swallow;
-                match effect {
-                    Effect::None | Effect::Paused(_) => Some(true),
-                    Effect::Close => Some(false),
-                    Effect::Shutdown => {
-                        self.shutdown = true;
-                        Some(false)
-                    }
-                }
-            }
-        }
-    }
-
     /// Writes pending replies until done or the socket would block.
     fn flush(&mut self, counters: &Counters) -> io::Result<()> {
         while self.wpos < self.wbuf.len() {
-            match self.stream.write(&self.wbuf[self.wpos..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.wpos += n;
-                    counters.bytes_written.add(n as u64);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+            let n = self.transport.write(&self.wbuf[self.wpos..])?;
+            if n == 0 {
+                return Ok(()); // would block: the writable edge resumes it
             }
+            self.wpos += n;
+            counters.bytes_written.add(n as u64);
         }
         self.wbuf.clear();
         self.wpos = 0;

@@ -1,6 +1,6 @@
 //! Binding the listening sockets memcached's way (`-l`, `-p`, `-s`, `-a`, `-b`).
 
-use super::stream::Stream;
+use super::transport::Stream;
 use crate::config::{Listen, Settings};
 use mio::event::Source;
 use mio::net::{TcpListener, UnixListener};

@@ -7,8 +7,7 @@ mod buffer;
 mod connection;
 mod listener;
 mod shutdown;
-mod stream;
-mod trace;
+mod transport;
 mod worker;
 
 pub use shutdown::Shutdown;

@@ -7,8 +7,8 @@
 //! for a readiness event (mio is edge-triggered, so none would come).
 
 use super::buffer::Pools;
-use super::connection::{Connection, Readiness, Status};
-use super::stream::Stream;
+use super::connection::{Connection, Status};
+use super::transport::{Readiness, Stream};
 use super::Shared;
 use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -179,7 +179,7 @@ impl Worker {
         let status = conn.serve(&self.shared, &self.counters, &mut self.pools, ready);
         match status {
             Status::Idle => {
-                if conn.unsent() > 0 {
+                if conn.wants_write() {
                     self.unflushed.push(key);
                     if self.unflushed.len() >= MAX_UNFLUSHED {
                         self.flush_deferred();
@@ -225,12 +225,12 @@ impl Worker {
     }
 
     /// Registers a connection for writable events exactly while it has
-    /// unsent replies.
+    /// something to write.
     fn watch_writes(&mut self, key: usize) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let blocked = conn.unsent() > 0;
+        let blocked = conn.wants_write();
         if blocked != conn.watching_writes {
             let interest = if blocked {
                 Interest::READABLE | Interest::WRITABLE

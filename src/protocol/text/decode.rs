@@ -1,12 +1,14 @@
-//! memcached's classic text protocol: request parsing.
+//! memcached's classic text protocol: request decoding.
 //!
 //! [`parse`] looks at the front of a read buffer and either finds one whole
 //! request (and says how many bytes it used), asks for more bytes, or reports
 //! a protocol error exactly as memcached 1.6 words it. It never consumes part
 //! of a request: every proper prefix of a request is [`Parsed::Incomplete`].
 
-use super::{Keys, Payload, Request, StatsGroup};
-use crate::store::{DeltaOp, StoreMode, KEY_MAX_LENGTH};
+use crate::model::{
+    Command, DeltaMode, Keys, Limits, Payload, ReplyPolicy, Request, StatsGroup, StoreMode, Want,
+    KEY_MAX_LENGTH,
+};
 use memchr::{memchr, memchr2};
 
 /// memcached tokenises at most this many tokens (the last one holding the rest).
@@ -23,14 +25,6 @@ pub const MAX_GET_LINE: usize = 2 * 1024 * 1024;
 
 /// Largest value length memcached parses (`INT_MAX - 2`).
 const MAX_VLEN: i64 = i32::MAX as i64 - 2;
-
-/// What the parser needs to know about the server.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// A storage command declaring more data than this is answered without
-    /// buffering the data (it is swallowed as it arrives).
-    pub max_value_len: usize,
-}
 
 /// The outcome of looking at the front of a read buffer.
 #[derive(Debug, PartialEq, Eq)]
@@ -61,9 +55,14 @@ pub enum Parsed<'a> {
 
 impl<'a> Parsed<'a> {
     /// A request that used `consumed` bytes, with nothing to swallow.
-    fn request(request: Request<'a>, consumed: usize) -> Parsed<'a> {
+    fn request(command: Command<'a>, consumed: usize) -> Parsed<'a> {
+        Parsed::quiet_request(command, false, consumed)
+    }
+
+    /// A request answered only without `noreply`.
+    fn quiet_request(command: Command<'a>, noreply: bool, consumed: usize) -> Parsed<'a> {
         Parsed::Request {
-            request,
+            request: text_request(command, noreply),
             consumed,
             swallow: 0,
         }
@@ -75,6 +74,27 @@ impl<'a> Parsed<'a> {
             reply: (!noreply).then_some(reply),
             consumed,
         }
+    }
+}
+
+/// A text request: `noreply` silences every reply; reads return the key,
+/// flags and value (and the CAS for `gets`/`gats`).
+fn text_request(command: Command<'_>, noreply: bool) -> Request<'_> {
+    let request = Request::new(command);
+    if noreply {
+        request.with_policy(ReplyPolicy::Never)
+    } else {
+        request
+    }
+}
+
+/// What a text read returns for each hit.
+fn read_want(cas: bool) -> Want {
+    let want = Want::KEY.with(Want::FLAGS).with(Want::VALUE);
+    if cas {
+        want.with(Want::CAS)
+    } else {
+        want
     }
 }
 
@@ -162,7 +182,8 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
         None => &buf[..newline],
     };
     let err = |reply, noreply| Parsed::error(reply, noreply, consumed);
-    let ok = |request| Parsed::request(request, consumed);
+    let ok = |command| Parsed::request(command, consumed);
+    let ok_quiet = |command, noreply| Parsed::quiet_request(command, noreply, consumed);
     // The hot path: a read needs only its first token split off; the keys
     // stay as one list (memcached, too, hands the rest of a long get line
     // to its key loop untokenised).
@@ -171,11 +192,15 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
         if args.iter().all(|&b| b == b' ') {
             return err(ERROR, false);
         }
-        return ok(Request::Get {
+        let read = Command::Get {
             keys: Keys::space_separated(args),
-            cas: cmd == b"gets",
             touch: None,
-        });
+        };
+        return Parsed::Request {
+            request: Request::new(read).with_want(read_want(cmd == b"gets")),
+            consumed,
+            swallow: 0,
+        };
     }
     let t = Tokens::new(line);
     // memcached counts a terminal token too; `n` here is the real tokens.
@@ -191,7 +216,11 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
             }
             match cmd {
                 b"gat" | b"gats" => match c_strtol32(t.get(1)) {
-                    Some(exptime) => ok(gat(&t, cmd == b"gats", exptime as i64)),
+                    Some(exptime) => Parsed::Request {
+                        request: gat(&t, cmd == b"gats", exptime as i64),
+                        consumed,
+                        swallow: 0,
+                    },
                     None => err(BAD_EXPTIME, false),
                 },
                 _ => err(ERROR, false),
@@ -199,9 +228,9 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
         }
         b's' => match cmd {
             b"set" => storage(&t, StoreMode::Set, buf, consumed, limits),
-            b"stats" => ok(Request::Stats(stats_group(&t))),
+            b"stats" => ok(Command::Stats(stats_group(&t))),
             b"slabs" => slabs(&t, consumed),
-            b"shutdown" => ok(Request::Shutdown {
+            b"shutdown" => ok(Command::Shutdown {
                 graceful: n == 2 && t.get(1) == b"graceful",
                 valid: n == 1 || (n == 2 && t.get(1) == b"graceful"),
             }),
@@ -217,19 +246,19 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
             b"cache_memlimit" if n == 2 || n == 3 => {
                 let noreply = t.noreply();
                 match c_strtoul32(t.get(1)) {
-                    Some(megabytes) => ok(Request::CacheMemlimit { megabytes, noreply }),
+                    Some(megabytes) => ok_quiet(Command::CacheMemlimit { megabytes }, noreply),
                     None => err(ERROR, noreply),
                 }
             }
             _ => err(ERROR, false),
         },
         b'i' => match cmd {
-            b"incr" => delta(&t, DeltaOp::Incr, consumed),
+            b"incr" => delta(&t, DeltaMode::Incr, consumed),
             _ => err(ERROR, false),
         },
         b'd' => match cmd {
             b"delete" => delete(&t, consumed),
-            b"decr" => delta(&t, DeltaOp::Decr, consumed),
+            b"decr" => delta(&t, DeltaMode::Decr, consumed),
             _ => err(ERROR, false),
         },
         b't' => match cmd {
@@ -240,12 +269,12 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
             b"replace" => storage(&t, StoreMode::Replace, buf, consumed, limits),
             b"prepend" => storage(&t, StoreMode::Prepend, buf, consumed, limits),
             b"flush_all" if n <= 3 => flush_all(&t, consumed),
-            b"version" => ok(Request::Version),
-            b"quit" => ok(Request::Quit),
+            b"version" => ok(Command::Version),
+            b"quit" => ok(Command::Quit),
             b"verbosity" if n == 2 || n == 3 => {
                 let noreply = t.noreply();
                 match c_strtoul32(t.get(1)) {
-                    Some(level) => ok(Request::Verbosity { level, noreply }),
+                    Some(level) => ok_quiet(Command::Verbosity { level }, noreply),
                     None => err(BAD_FORMAT, noreply),
                 }
             }
@@ -274,11 +303,11 @@ fn first_token(line: &[u8]) -> (&[u8], &[u8]) {
 }
 
 fn gat<'a>(t: &Tokens<'a>, cas: bool, exptime: i64) -> Request<'a> {
-    Request::Get {
+    Request::new(Command::Get {
         keys: Keys::space_separated(t.from(2)),
-        cas,
         touch: Some(exptime),
-    }
+    })
+    .with_want(read_want(cas))
 }
 
 fn stats_group<'a>(t: &Tokens<'a>) -> StatsGroup<'a> {
@@ -334,14 +363,16 @@ fn storage<'a>(
         return bad;
     }
     let vlen = vlen as usize;
-    let request = |payload| Request::Store {
-        mode,
-        key,
-        flags,
-        exptime: exptime as i64,
-        cas,
-        payload,
-        noreply,
+    let request = |payload| {
+        let command = Command::Store {
+            mode,
+            key,
+            flags,
+            exptime: exptime as i64,
+            cas,
+            payload,
+        };
+        text_request(command, noreply)
     };
     if vlen > limits.max_value_len {
         return Parsed::Request {
@@ -366,16 +397,19 @@ fn storage<'a>(
 
 fn slabs<'a>(t: &Tokens<'a>, consumed: usize) -> Parsed<'a> {
     let error = |reply, noreply| Parsed::error(reply, noreply, consumed);
-    let request = |request| Parsed::request(request, consumed);
     match t.get(1) {
         b"reassign" if t.n == 4 => match (c_strtol32(t.get(2)), c_strtol32(t.get(3))) {
-            (Some(src), Some(dst)) => request(Request::SlabsReassign { src, dst }),
+            (Some(src), Some(dst)) => {
+                Parsed::request(Command::SlabsReassign { src, dst }, consumed)
+            }
             _ => error(BAD_FORMAT, false),
         },
         b"automove" if t.n >= 3 => {
             let noreply = t.noreply();
             match c_strtoul32(t.get(2)) {
-                Some(mode) => request(Request::SlabsAutomove { mode, noreply }),
+                Some(mode) => {
+                    Parsed::quiet_request(Command::SlabsAutomove { mode }, noreply, consumed)
+                }
                 None => error(BAD_FORMAT, noreply),
             }
         }
@@ -400,32 +434,28 @@ fn delete<'a>(t: &Tokens<'a>, consumed: usize) -> Parsed<'a> {
     if key.len() > KEY_MAX_LENGTH {
         return Parsed::error(BAD_FORMAT, noreply, consumed);
     }
-    Parsed::request(Request::Delete { key, noreply }, consumed)
+    Parsed::quiet_request(Command::Delete { key, cas: 0 }, noreply, consumed)
 }
 
-fn delta<'a>(t: &Tokens<'a>, op: DeltaOp, consumed: usize) -> Parsed<'a> {
-    key_and_number(t, consumed, c_strtoull, BAD_DELTA, |key, delta, noreply| {
-        Request::Delta {
+fn delta<'a>(t: &Tokens<'a>, mode: DeltaMode, consumed: usize) -> Parsed<'a> {
+    key_and_number(t, consumed, c_strtoull, BAD_DELTA, |key, delta| {
+        Command::Delta {
             key,
-            op,
+            mode,
             delta,
-            noreply,
+            create: None,
+            cas: 0,
         }
     })
 }
 
 fn touch<'a>(t: &Tokens<'a>, consumed: usize) -> Parsed<'a> {
-    key_and_number(
-        t,
-        consumed,
-        c_strtol32,
-        BAD_EXPTIME,
-        |key, exptime, noreply| Request::Touch {
+    key_and_number(t, consumed, c_strtol32, BAD_EXPTIME, |key, exptime| {
+        Command::Touch {
             key,
             exptime: exptime as i64,
-            noreply,
-        },
-    )
+        }
+    })
 }
 
 /// `<cmd> <key> <number> [noreply]` (incr, decr, touch), with memcached's
@@ -435,7 +465,7 @@ fn key_and_number<'a, N>(
     consumed: usize,
     number: fn(&[u8]) -> Option<N>,
     bad_number: &'static str,
-    request: impl FnOnce(&'a [u8], N, bool) -> Request<'a>,
+    command: impl FnOnce(&'a [u8], N) -> Command<'a>,
 ) -> Parsed<'a> {
     if t.n != 3 && t.n != 4 {
         return Parsed::error(ERROR, false, consumed);
@@ -445,7 +475,7 @@ fn key_and_number<'a, N>(
     let reply = if key.len() > KEY_MAX_LENGTH {
         BAD_FORMAT
     } else if let Some(n) = number(t.get(2)) {
-        return Parsed::request(request(key, n, noreply), consumed);
+        return Parsed::quiet_request(command(key, n), noreply, consumed);
     } else {
         bad_number
     };
@@ -462,7 +492,7 @@ fn flush_all<'a>(t: &Tokens<'a>, consumed: usize) -> Parsed<'a> {
     } else {
         0
     };
-    Parsed::request(Request::FlushAll { delay, noreply }, consumed)
+    Parsed::quiet_request(Command::FlushAll { delay }, noreply, consumed)
 }
 
 fn is_c_space(b: u8) -> bool {
@@ -522,4 +552,5 @@ pub fn c_strtol32(tok: &[u8]) -> Option<i32> {
 }
 
 #[cfg(test)]
+#[path = "decode_tests.rs"]
 mod tests;

@@ -1,11 +1,67 @@
-//! The `stats`, `stats settings`, `stats items` and `stats slabs` listings,
-//! in memcached 1.6's field order and names.
+//! The statistics listings (`stats`, `stats settings`, `stats items`,
+//! `stats slabs`, `stats sizes`, `stats conns`, `stats detail`) and
+//! `stats reset`, in memcached 1.6's field order and names.
 
-use crate::command::Context;
+use super::context::Context;
 use crate::config::Listen;
-use crate::protocol::{Reply, Response};
+use crate::model::{Error, Reply, Response, StatsGroup};
 use std::fmt::Display;
 use std::sync::atomic::Ordering;
+
+/// Answers a `stats` request.
+pub fn stats(group: StatsGroup<'_>, ctx: &Context<'_>, out: &mut dyn Reply) {
+    match group {
+        StatsGroup::General => general(ctx, out),
+        StatsGroup::Settings => settings(ctx, out),
+        StatsGroup::Items => items(ctx, out),
+        StatsGroup::Slabs => slabs(ctx, out),
+        StatsGroup::Sizes => match ctx.store.size_histogram() {
+            Some(buckets) => {
+                for (size, count) in buckets {
+                    out.reply(Response::Stat(&size.to_string(), &count));
+                }
+            }
+            None => out.reply(Response::Stat("sizes_status", &"disabled")),
+        },
+        StatsGroup::Conns => {
+            for (name, value) in ctx.stats.conn_rows(ctx.store.clock().now()) {
+                out.reply(Response::Stat(&name, &value));
+            }
+        }
+        StatsGroup::Reset => {
+            ctx.stats.reset();
+            ctx.store.reset_stats();
+            out.reply(Response::Reset);
+            return;
+        }
+        StatsGroup::Detail(arg) => return detail(arg, ctx, out),
+        StatsGroup::Unknown(_) => return out.reply(Response::Error(Error::UnknownCommand)),
+    }
+    out.reply(Response::End);
+}
+
+/// `stats detail on|off|dump`
+fn detail(arg: Option<&[u8]>, ctx: &Context<'_>, out: &mut dyn Reply) {
+    match arg {
+        Some(b"on") => {
+            ctx.stats.detail.set_enabled(true);
+            out.reply(Response::Ok);
+        }
+        Some(b"off") => {
+            ctx.stats.detail.set_enabled(false);
+            out.reply(Response::Ok);
+        }
+        Some(b"dump") => {
+            for line in ctx.stats.detail.dump() {
+                out.reply(Response::Line(&line));
+            }
+            out.reply(Response::End);
+        }
+        _ => out.reply(Response::Error(Error::Client(
+            "usage: stats detail on|off|dump",
+        ))),
+    }
+}
 
 fn stat(out: &mut dyn Reply, name: &str, value: impl Display) {
     out.reply(Response::Stat(name, &value));
@@ -37,7 +93,7 @@ fn rusage() -> (String, String) {
 }
 
 /// `stats`
-pub fn general(ctx: &Context<'_>, out: &mut dyn Reply) {
+fn general(ctx: &Context<'_>, out: &mut dyn Reply) {
     let t = ctx.stats.totals();
     let st = ctx.store.stats();
     let clock = ctx.store.clock();
@@ -163,7 +219,7 @@ pub fn general(ctx: &Context<'_>, out: &mut dyn Reply) {
 }
 
 /// `stats settings`
-pub fn settings(ctx: &Context<'_>, out: &mut dyn Reply) {
+fn settings(ctx: &Context<'_>, out: &mut dyn Reply) {
     let s = ctx.settings;
     let (inter, socket, umask) = match &s.listen {
         Listen::Tcp(hosts, _) => (hosts.join(","), "NULL".to_string(), "700".to_string()),
@@ -261,7 +317,7 @@ pub fn settings(ctx: &Context<'_>, out: &mut dyn Reply) {
 
 /// `stats items`: per slab class, memcached's field names. ferrocache's LRU
 /// is flat (no hot/warm/temp segments): every item counts as cold.
-pub fn items(ctx: &Context<'_>, out: &mut dyn Reply) {
+fn items(ctx: &Context<'_>, out: &mut dyn Reply) {
     for r in ctx.store.class_reports() {
         let c = &r.stats;
         if c.number == 0 && c.evicted == 0 && c.outofmemory == 0 {
@@ -309,7 +365,7 @@ pub fn items(ctx: &Context<'_>, out: &mut dyn Reply) {
 }
 
 /// `stats slabs`: per slab class that owns pages, then totals.
-pub fn slabs(ctx: &Context<'_>, out: &mut dyn Reply) {
+fn slabs(ctx: &Context<'_>, out: &mut dyn Reply) {
     let reports = ctx.store.class_reports();
     for r in reports.iter().filter(|r| r.total_pages > 0) {
         let rows: [(&str, usize); 7] = [

@@ -1,6 +1,7 @@
 //! Parser unit tests.
 
 use super::*;
+use crate::model::{Command, ReplyPolicy};
 
 const LIMITS: Limits = Limits {
     max_value_len: 1024 * 1024,
@@ -46,18 +47,23 @@ fn storage_commands() {
     match p(b"set k 7 -1 3 noreply\r\nabc\r\nget k\r\n") {
         Parsed::Request {
             request:
-                Request::Store {
-                    mode,
-                    key,
-                    flags,
-                    exptime,
-                    payload,
-                    noreply,
+                Request {
+                    command:
+                        Command::Store {
+                            mode,
+                            key,
+                            flags,
+                            exptime,
+                            payload,
+                            ..
+                        },
+                    policy,
                     ..
                 },
             consumed,
             swallow,
         } => {
+            let noreply = policy == ReplyPolicy::Never;
             assert_eq!(mode, StoreMode::Set);
             assert_eq!(key, b"k");
             assert_eq!((flags, exptime, noreply), (7, -1, true));
@@ -74,7 +80,11 @@ fn storage_commands() {
     }
     match p(b"set k 0 0 3\r\nabcde") {
         Parsed::Request {
-            request: Request::Store { payload, .. },
+            request:
+                Request {
+                    command: Command::Store { payload, .. },
+                    ..
+                },
             ..
         } => assert_eq!(
             payload,
@@ -88,8 +98,12 @@ fn storage_commands() {
     match p(b"set k 0 0 2000000\r\n") {
         Parsed::Request {
             request:
-                Request::Store {
-                    payload: Payload::Oversize,
+                Request {
+                    command:
+                        Command::Store {
+                            payload: Payload::Oversize,
+                            ..
+                        },
                     ..
                 },
             consumed: 19,
@@ -122,7 +136,10 @@ fn line_rules() {
     assert!(matches!(
         p(b"version\n"),
         Parsed::Request {
-            request: Request::Version,
+            request: Request {
+                command: Command::Version,
+                ..
+            },
             consumed: 8,
             ..
         }
@@ -138,10 +155,15 @@ fn line_rules() {
 fn get_keys() {
     match p(b"gats 100  a  b c\r\n") {
         Parsed::Request {
-            request: Request::Get { keys, cas, touch },
+            request:
+                Request {
+                    command: Command::Get { keys, touch },
+                    want,
+                    ..
+                },
             ..
         } => {
-            assert!(cas);
+            assert!(want.contains(Want::CAS));
             assert_eq!(touch, Some(100));
             assert_eq!(keys.iter().collect::<Vec<_>>(), vec![&b"a"[..], b"b", b"c"]);
         }
@@ -156,21 +178,33 @@ fn delete_forms() {
     assert!(matches!(
         p(b"delete k 0\r\n"),
         Parsed::Request {
-            request: Request::Delete { noreply: false, .. },
+            request: Request {
+                command: Command::Delete { .. },
+                policy: ReplyPolicy::Always,
+                ..
+            },
             ..
         }
     ));
     assert!(matches!(
         p(b"delete k noreply\r\n"),
         Parsed::Request {
-            request: Request::Delete { noreply: true, .. },
+            request: Request {
+                command: Command::Delete { .. },
+                policy: ReplyPolicy::Never,
+                ..
+            },
             ..
         }
     ));
     assert!(matches!(
         p(b"delete k 0 noreply\r\n"),
         Parsed::Request {
-            request: Request::Delete { noreply: true, .. },
+            request: Request {
+                command: Command::Delete { .. },
+                policy: ReplyPolicy::Never,
+                ..
+            },
             ..
         }
     ));
@@ -187,9 +221,12 @@ fn arithmetic_and_touch() {
     assert!(matches!(
         p(b"decr k 18446744073709551615\r\n"),
         Parsed::Request {
-            request: Request::Delta {
-                delta: u64::MAX,
-                op: DeltaOp::Decr,
+            request: Request {
+                command: Command::Delta {
+                    delta: u64::MAX,
+                    mode: DeltaMode::Decr,
+                    ..
+                },
                 ..
             },
             ..
@@ -219,11 +256,17 @@ fn c_number_rules() {
 fn read_keys(buf: &[u8]) -> (Vec<Vec<u8>>, bool, usize) {
     match p(buf) {
         Parsed::Request {
-            request: Request::Get { keys, cas, touch },
+            request:
+                Request {
+                    command: Command::Get { keys, touch },
+                    want,
+                    ..
+                },
             consumed,
             ..
         } => {
             assert_eq!(touch, None);
+            let cas = want.contains(Want::CAS);
             (keys.iter().map(<[u8]>::to_vec).collect(), cas, consumed)
         }
         other => panic!("{:?} -> {other:?}", String::from_utf8_lossy(buf)),

@@ -1,0 +1,19 @@
+//! What a request may touch while it executes: the store, the settings,
+//! the server-wide statistics and the executing worker's counters.
+
+use crate::config::Settings;
+use crate::stats::{Counters, ServerStats};
+use crate::store::Store;
+
+/// Everything a request may touch.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The item store.
+    pub store: &'a Store,
+    /// Start-up settings.
+    pub settings: &'a Settings,
+    /// Server-wide statistics.
+    pub stats: &'a ServerStats,
+    /// The executing worker's counters.
+    pub counters: &'a Counters,
+}

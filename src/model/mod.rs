@@ -1,0 +1,17 @@
+//! The protocol-neutral request and response model: what a client asked
+//! for and what the server answers, whichever protocol carried it.
+//!
+//! The text, binary and meta codecs turn bytes into a [`Request`] and
+//! [`Response`]s back into bytes; the engine executes requests against the
+//! store. This module imports nothing else in the crate, so every layer
+//! above may share it. `docs/architecture.md` maps each text command,
+//! binary opcode and meta flag onto it.
+
+mod request;
+mod response;
+
+pub use request::{
+    Command, Create, DeltaMode, Keys, Limits, Opaque, Payload, ReplyPolicy, Request, StatsGroup,
+    StoreMode, Want, KEY_MAX_LENGTH,
+};
+pub use response::{Error, Item, Reply, Response, Value};

@@ -1,0 +1,387 @@
+//! Requests: one operation with its key, flags, TTL, CAS and data, how to
+//! reply (every reply, none, errors only, quiet) and what to send back.
+
+/// Longest key memcached accepts, in every protocol.
+pub const KEY_MAX_LENGTH: usize = 250;
+
+/// What a codec needs to know about the server to decode requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// A storage request declaring more data than this is answered without
+    /// buffering the data (the codec discards it as it arrives).
+    pub max_value_len: usize,
+}
+
+/// One decoded request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request<'a> {
+    /// The operation.
+    pub command: Command<'a>,
+    /// Which replies the client wants to see.
+    pub policy: ReplyPolicy,
+    /// A token the reply must echo (binary opaque, meta `O`).
+    pub opaque: Opaque<'a>,
+    /// What a hit returns besides the outcome.
+    pub want: Want,
+}
+
+impl<'a> Request<'a> {
+    /// A request answered in full, with no opaque and nothing extra wanted.
+    pub fn new(command: Command<'a>) -> Request<'a> {
+        Request {
+            command,
+            policy: ReplyPolicy::Always,
+            opaque: Opaque::None,
+            want: Want::NONE,
+        }
+    }
+
+    /// The same request with another reply policy.
+    pub fn with_policy(self, policy: ReplyPolicy) -> Request<'a> {
+        Request { policy, ..self }
+    }
+
+    /// The same request returning `want` on a hit.
+    pub fn with_want(self, want: Want) -> Request<'a> {
+        Request { want, ..self }
+    }
+}
+
+/// Which replies a client wants. Text `noreply`, binary quiet opcodes and
+/// meta `q` are each one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyPolicy {
+    /// Every reply.
+    Always,
+    /// No reply at all (text `noreply`).
+    Never,
+    /// Hits, failures and errors; no success without a value and no read
+    /// miss (binary quiet opcodes: GETQ, SETQ, DELETEQ, ...).
+    ErrorsOnly,
+    /// Hits, failures and errors; no success without a value and no miss
+    /// of any kind (meta `q`: no `HD`, `EN` or `NF`).
+    Quiet,
+}
+
+/// A token echoed in the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opaque<'a> {
+    /// None given.
+    None,
+    /// The binary header's 32-bit opaque.
+    Number(u32),
+    /// A meta `O` token (up to 32 bytes).
+    Token(&'a [u8]),
+}
+
+/// What a read returns for a hit, besides the outcome (a small bit set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Want(u16);
+
+impl Want {
+    /// Nothing but the outcome.
+    pub const NONE: Want = Want(0);
+    /// The key (text `VALUE` lines, binary GETK, meta `k`).
+    pub const KEY: Want = Want(1);
+    /// The value (meta `v`).
+    pub const VALUE: Want = Want(1 << 1);
+    /// The client flags (meta `f`).
+    pub const FLAGS: Want = Want(1 << 2);
+    /// The CAS (`gets`, meta `c`).
+    pub const CAS: Want = Want(1 << 3);
+    /// The seconds left to live (meta `t`).
+    pub const TTL: Want = Want(1 << 4);
+    /// The value's size (meta `s`).
+    pub const SIZE: Want = Want(1 << 5);
+    /// Seconds since the last access, before this one (meta `l`).
+    pub const LAST_ACCESS: Want = Want(1 << 6);
+    /// Whether it was read before this request (meta `h`).
+    pub const HIT_BEFORE: Want = Want(1 << 7);
+
+    /// Both sets.
+    pub const fn with(self, other: Want) -> Want {
+        Want(self.0 | other.0)
+    }
+
+    /// Whether every bit of `other` is set.
+    pub const fn contains(self, other: Want) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+/// The operations, whichever protocol asked for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command<'a> {
+    /// Read keys, optionally touching each hit (get, gets, gat, gats;
+    /// binary GET/GETK/GAT and quiet forms; meta `mg`).
+    Get {
+        /// Keys to read.
+        keys: Keys<'a>,
+        /// New expiry for each hit.
+        touch: Option<i64>,
+    },
+    /// Store a value (set, add, replace, append, prepend, cas).
+    Store {
+        /// How to store.
+        mode: StoreMode,
+        /// The key.
+        key: &'a [u8],
+        /// Client flags.
+        flags: u32,
+        /// Expiry as given.
+        exptime: i64,
+        /// CAS to compare (0: none; `Cas` mode compares always).
+        cas: u64,
+        /// The value.
+        payload: Payload<'a>,
+    },
+    /// Delete a key, if its CAS matches when one is given.
+    Delete {
+        /// The key.
+        key: &'a [u8],
+        /// CAS to compare (0: none).
+        cas: u64,
+    },
+    /// Increment or decrement a decimal value.
+    Delta {
+        /// The key.
+        key: &'a [u8],
+        /// Up or down.
+        mode: DeltaMode,
+        /// By how much.
+        delta: u64,
+        /// Create a missing item instead of answering not found.
+        create: Option<Create>,
+        /// CAS to compare (0: none).
+        cas: u64,
+    },
+    /// Set a key's expiry (touch).
+    Touch {
+        /// The key.
+        key: &'a [u8],
+        /// New expiry.
+        exptime: i64,
+    },
+    /// Invalidate every item, now or after `delay` seconds.
+    FlushAll {
+        /// Delay (0 = now).
+        delay: i64,
+    },
+    /// The server's version.
+    Version,
+    /// Set the log verbosity.
+    Verbosity {
+        /// New level.
+        level: u32,
+    },
+    /// Change the memory limit (text `cache_memlimit`).
+    CacheMemlimit {
+        /// New limit in megabytes.
+        megabytes: u32,
+    },
+    /// Stop the server (text `shutdown [graceful]`).
+    Shutdown {
+        /// `shutdown graceful`.
+        graceful: bool,
+        /// Whether the arguments named a known mode.
+        valid: bool,
+    },
+    /// A statistics listing.
+    Stats(StatsGroup<'a>),
+    /// Move a slab page between classes (text `slabs reassign`).
+    SlabsReassign {
+        /// Source class id.
+        src: i32,
+        /// Destination class id.
+        dst: i32,
+    },
+    /// Set the page mover's mode (text `slabs automove`).
+    SlabsAutomove {
+        /// The mode.
+        mode: u32,
+    },
+    /// Do nothing but answer: ends a quiet batch (binary NOOP, meta `mn`).
+    Noop,
+    /// Close the connection once earlier replies are written.
+    Quit,
+}
+
+/// How a store treats an existing item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreMode {
+    /// Store unconditionally.
+    Set,
+    /// Store only if absent.
+    Add,
+    /// Store only if present.
+    Replace,
+    /// Add the data after the existing value.
+    Append,
+    /// Add the data before the existing value.
+    Prepend,
+    /// Store only if the CAS matches.
+    Cas,
+}
+
+/// Increment or decrement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeltaMode {
+    /// Add, wrapping at 2^64.
+    Incr,
+    /// Subtract, stopping at 0.
+    Decr,
+}
+
+/// How a delta creates a missing item (binary incr/decr, meta `ma N`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Create {
+    /// The value it starts at.
+    pub initial: u64,
+    /// Its expiry.
+    pub exptime: i64,
+}
+
+/// The data block of a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload<'a> {
+    /// The declared bytes arrived; `terminated` tells whether the protocol's
+    /// terminator (text `\r\n`) followed them.
+    Data {
+        /// The value.
+        data: &'a [u8],
+        /// Whether the block was properly terminated.
+        terminated: bool,
+    },
+    /// The declared length exceeds the item size limit; the codec discards
+    /// the block unread.
+    Oversize,
+}
+
+/// Which statistics listing was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatsGroup<'a> {
+    /// `stats`
+    General,
+    /// `stats settings`
+    Settings,
+    /// `stats items`
+    Items,
+    /// `stats slabs`
+    Slabs,
+    /// `stats sizes`
+    Sizes,
+    /// `stats conns`
+    Conns,
+    /// `stats reset`
+    Reset,
+    /// `stats detail <on|off|dump>` (`None` when the argument is missing)
+    Detail(Option<&'a [u8]>),
+    /// Anything else.
+    Unknown(&'a [u8]),
+}
+
+/// The keys of a read: a text line's space-separated list, or one key
+/// (binary and meta keys may hold any byte, spaces included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keys<'a> {
+    /// Keys separated by spaces, as given on a text line.
+    Spaced(&'a [u8]),
+    /// Exactly one key.
+    One(&'a [u8]),
+}
+
+/// Splits a text key list.
+type SpacedIter<'a> =
+    std::iter::Filter<std::slice::Split<'a, u8, fn(&u8) -> bool>, fn(&&'a [u8]) -> bool>;
+
+/// The keys of a [`Keys`], in order.
+#[derive(Debug)]
+pub enum KeyIter<'a> {
+    /// Of a space-separated list.
+    Spaced(SpacedIter<'a>),
+    /// Of one key (taken once).
+    One(Option<&'a [u8]>),
+}
+
+impl<'a> Iterator for KeyIter<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        match self {
+            KeyIter::Spaced(it) => it.next(),
+            KeyIter::One(key) => key.take(),
+        }
+    }
+}
+
+impl<'a> Keys<'a> {
+    /// Keys separated by spaces (the text protocol's key list).
+    pub fn space_separated(raw: &'a [u8]) -> Keys<'a> {
+        Keys::Spaced(raw)
+    }
+
+    /// Iterates over the keys in order.
+    pub fn iter(&self) -> KeyIter<'a> {
+        match *self {
+            Keys::Spaced(raw) => {
+                let space: fn(&u8) -> bool = |&b| b == b' ';
+                let non_empty: fn(&&'a [u8]) -> bool = |k| !k.is_empty();
+                KeyIter::Spaced(raw.split(space).filter(non_empty))
+            }
+            Keys::One(key) => KeyIter::One(Some(key)),
+        }
+    }
+
+    /// Length of the whole list in bytes: no key in it is longer.
+    pub fn byte_len(&self) -> usize {
+        match self {
+            Keys::Spaced(raw) | Keys::One(raw) => raw.len(),
+        }
+    }
+
+    /// Byte offset of `key` (a slice yielded by [`Keys::iter`]) in the list.
+    pub fn offset_of(&self, key: &[u8]) -> usize {
+        match self {
+            Keys::Spaced(raw) | Keys::One(raw) => key.as_ptr() as usize - raw.as_ptr() as usize,
+        }
+    }
+
+    /// The keys from byte `n` of the list on (a paused read resumes there).
+    pub fn skip_bytes(&self, n: usize) -> Keys<'a> {
+        match *self {
+            Keys::Spaced(raw) => Keys::Spaced(&raw[n.min(raw.len())..]),
+            Keys::One(key) if n == 0 => Keys::One(key),
+            Keys::One(key) => Keys::Spaced(&key[key.len()..]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spaced_keys_split_and_resume() {
+        let keys = Keys::space_separated(b"a  bb c");
+        assert_eq!(keys.iter().collect::<Vec<_>>(), [&b"a"[..], b"bb", b"c"]);
+        let bb = keys.iter().nth(1).unwrap();
+        assert_eq!(keys.offset_of(bb), 3);
+        let rest = keys.skip_bytes(3);
+        assert_eq!(rest.iter().collect::<Vec<_>>(), [&b"bb"[..], b"c"]);
+    }
+
+    #[test]
+    fn one_key_may_hold_spaces() {
+        let keys = Keys::One(b"a b");
+        assert_eq!(keys.iter().collect::<Vec<_>>(), [&b"a b"[..]]);
+        assert_eq!(keys.skip_bytes(3).iter().count(), 0);
+    }
+
+    #[test]
+    fn want_is_a_set() {
+        let w = Want::KEY.with(Want::CAS);
+        assert!(w.contains(Want::KEY) && w.contains(Want::CAS));
+        assert!(!w.contains(Want::VALUE));
+        assert!(w.contains(Want::NONE));
+    }
+}

@@ -1,0 +1,199 @@
+//! Responses: one reply element each (a hit, a miss, an outcome, a
+//! statistic, an error), and the sink the engine emits them into.
+
+use super::ReplyPolicy;
+use std::fmt::Display;
+
+/// A value's bytes, wherever they live: the store hands out values that
+/// span several chunks, and the codec copies them straight into its output.
+pub trait Value {
+    /// Length in bytes.
+    fn len(&self) -> usize;
+
+    /// Whether it is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Calls `f` with each piece, in order.
+    fn for_each_piece(&self, f: &mut dyn FnMut(&[u8]));
+}
+
+impl Value for &[u8] {
+    fn len(&self) -> usize {
+        <[u8]>::len(self)
+    }
+
+    fn for_each_piece(&self, f: &mut dyn FnMut(&[u8])) {
+        f(self)
+    }
+}
+
+/// A hit: what a read found, lent for the time of one reply.
+#[derive(Clone, Copy)]
+pub struct Item<'a> {
+    /// The key.
+    pub key: &'a [u8],
+    /// Client flags.
+    pub flags: u32,
+    /// Its CAS (0 with CAS disabled).
+    pub cas: u64,
+    /// The value.
+    pub value: &'a dyn Value,
+}
+
+impl std::fmt::Debug for Item<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Item")
+            .field("key", &String::from_utf8_lossy(self.key))
+            .field("flags", &self.flags)
+            .field("cas", &self.cas)
+            .field("len", &self.value.len())
+            .finish()
+    }
+}
+
+/// One reply element.
+#[derive(Clone, Copy)]
+pub enum Response<'a> {
+    /// A hit of a read.
+    Value(Item<'a>),
+    /// A miss of a read.
+    Miss {
+        /// The key.
+        key: &'a [u8],
+    },
+    /// End of a read of several keys, or of a statistics listing.
+    End,
+    /// Stored.
+    Stored {
+        /// The new item's CAS.
+        cas: u64,
+    },
+    /// The store's condition failed (add of a present key, ...).
+    NotStored,
+    /// CAS mismatch.
+    Exists,
+    /// No such item (for anything but a read).
+    NotFound,
+    /// Deleted.
+    Deleted,
+    /// Touched.
+    Touched,
+    /// Done (admin commands, flush_all, verbosity).
+    Ok,
+    /// Statistics reset.
+    Reset,
+    /// The result of an increment or decrement.
+    Number {
+        /// The new value.
+        value: u64,
+        /// The item's new CAS.
+        cas: u64,
+    },
+    /// The server's version.
+    Version(&'a str),
+    /// One statistic.
+    Stat(&'a str, &'a dyn Display),
+    /// The request failed.
+    Error(Error<'a>),
+    /// A reply line that belongs to one text admin command only
+    /// (`MEMLIMIT_TOO_SMALL ...`, `BUSY ...`, a `stats detail dump` line).
+    Line(&'a str),
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error<'a> {
+    /// Unknown command.
+    UnknownCommand,
+    /// The item would be larger than the item size limit.
+    TooLarge,
+    /// No memory for the item, and nothing could be evicted (or `-M`).
+    NoMemory,
+    /// An increment or decrement of a value that is not a decimal number.
+    NonNumeric,
+    /// A data block not followed by its terminator.
+    BadDataChunk,
+    /// Another client error, described.
+    Client(&'a str),
+    /// Another server error, described.
+    Server(&'a str),
+}
+
+impl ReplyPolicy {
+    /// Whether a client with this policy is sent `response`.
+    pub fn allows(self, response: &Response<'_>) -> bool {
+        match self {
+            ReplyPolicy::Always => true,
+            ReplyPolicy::Never => false,
+            ReplyPolicy::ErrorsOnly => !(is_success(response) || is_read_miss(response)),
+            ReplyPolicy::Quiet => {
+                !(is_success(response)
+                    || is_read_miss(response)
+                    || matches!(response, Response::NotFound))
+            }
+        }
+    }
+}
+
+/// A success that carries no value.
+fn is_success(response: &Response<'_>) -> bool {
+    matches!(
+        response,
+        Response::Stored { .. }
+            | Response::Deleted
+            | Response::Touched
+            | Response::Ok
+            | Response::Number { .. }
+    )
+}
+
+fn is_read_miss(response: &Response<'_>) -> bool {
+    matches!(response, Response::Miss { .. })
+}
+
+/// Where the engine sends replies: a codec's encoder.
+pub trait Reply {
+    /// Emits one reply element.
+    fn reply(&mut self, response: Response<'_>);
+
+    /// Whether the sink takes more without passing its bound; a read of
+    /// many keys pauses when it does not.
+    fn has_room(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_choose_what_the_client_sees() {
+        let value: &[u8] = b"v";
+        let hit = Response::Value(Item {
+            key: b"k",
+            flags: 0,
+            cas: 1,
+            value: &value,
+        });
+        let miss = Response::Miss { key: b"k" };
+        let stored = Response::Stored { cas: 1 };
+        let not_found = Response::NotFound;
+        let exists = Response::Exists;
+        let error = Response::Error(Error::TooLarge);
+        let seen =
+            |p: ReplyPolicy| [hit, miss, stored, not_found, exists, error].map(|r| p.allows(&r));
+        assert_eq!(seen(ReplyPolicy::Always), [true; 6]);
+        assert_eq!(seen(ReplyPolicy::Never), [false; 6]);
+        assert_eq!(
+            seen(ReplyPolicy::ErrorsOnly),
+            [true, false, false, true, true, true]
+        );
+        assert_eq!(
+            seen(ReplyPolicy::Quiet),
+            [true, false, false, false, true, true]
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! memcached's classic text protocol: requests decoded from lines and data
+//! blocks ([`parse`]), replies encoded as lines ([`TextReply`]), and the
+//! `-vv` trace of both ([`trace`]).
+
+mod decode;
+mod encode;
+pub mod trace;
+
+pub use crate::model::Limits;
+pub use decode::{c_strtol32, c_strtoul32, c_strtoull, parse, Parsed, MAX_GET_LINE};
+pub use encode::TextReply;

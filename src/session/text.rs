@@ -1,0 +1,105 @@
+//! A text-protocol session: decodes with `protocol::text`, executes with
+//! the engine, encodes with `TextReply`; keeps the state the text protocol
+//! carries between requests.
+
+use super::Step;
+use crate::engine::{execute, Context, Effect};
+use crate::model::{Command, Limits};
+use crate::protocol::text::{self, trace, Parsed, TextReply};
+use crate::stats::{ConnInfo, ConnState};
+use std::sync::atomic::Ordering;
+
+/// What the text protocol remembers between requests.
+#[derive(Debug, Default)]
+pub struct TextSession {
+    /// Bytes of an oversized data block still to discard.
+    swallow: usize,
+    /// Bytes of a paused multi-get's key list already answered.
+    get_resume: usize,
+}
+
+impl TextSession {
+    /// Handles the request at the front of `input` (see [`super::Session::handle`]).
+    pub fn handle(
+        &mut self,
+        fd: u64,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        room: usize,
+        ctx: &Context<'_>,
+        info: &ConnInfo,
+    ) -> Step {
+        if input.is_empty() {
+            return Step::NeedMore; // the usual case after the last request of a read
+        }
+        if self.swallow > 0 {
+            let n = self.swallow.min(input.len());
+            self.swallow -= n;
+            info.set_state(ConnState::Swallow);
+            return Step::Handled(n);
+        }
+        let limits = Limits {
+            max_value_len: ctx.settings.item_size_max,
+        };
+        let tracing = trace::enabled();
+        let replies_from = out.len();
+        match text::parse(input, &limits) {
+            Parsed::Incomplete => {
+                info.set_state(ConnState::Nread);
+                Step::NeedMore
+            }
+            Parsed::Close => {
+                if tracing {
+                    trace::request(fd, input);
+                    log::debug!(">{fd} closing the connection");
+                }
+                Step::Close(0)
+            }
+            Parsed::Error { reply, consumed } => {
+                if let Some(line) = reply {
+                    out.extend_from_slice(line.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                }
+                if tracing {
+                    trace::request(fd, input);
+                    trace::replies(fd, &out[replies_from..]);
+                }
+                Step::Handled(consumed)
+            }
+            Parsed::Request {
+                mut request,
+                consumed,
+                swallow,
+            } => {
+                info.set_state(ConnState::ParseCmd);
+                info.last_cmd
+                    .store(ctx.store.clock().now(), Ordering::Relaxed);
+                if tracing && self.get_resume == 0 {
+                    trace::request(fd, input);
+                }
+                if let Command::Get { keys, .. } = &mut request.command {
+                    // Continue a multi-get that paused for the client to read.
+                    *keys = keys.skip_bytes(self.get_resume);
+                }
+                let mut reply = TextReply::new(out, &request).limit(room);
+                let effect = execute(&request, ctx, &mut reply);
+                if tracing {
+                    trace::replies(fd, &out[replies_from..]);
+                }
+                if let Effect::Paused(keys_done) = effect {
+                    // The request stays buffered and resumes once the
+                    // replies so far have been written.
+                    self.get_resume += keys_done;
+                    return Step::Paused;
+                }
+                self.get_resume = 0;
+                self.swallow = swallow;
+                match effect {
+                    Effect::None | Effect::Paused(_) => Step::Handled(consumed),
+                    Effect::Close => Step::Close(consumed),
+                    Effect::Shutdown => Step::Shutdown,
+                }
+            }
+        }
+    }
+}
