@@ -22,6 +22,9 @@ fn main() -> ExitCode {
         .filter_level(ferrocache::log_level(settings.verbose as u32))
         .format_timestamp(None)
         .init();
+    for notice in &settings.notices {
+        log::log!(notice.level, "{}", notice.text);
+    }
     match run(settings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -33,7 +36,8 @@ fn main() -> ExitCode {
 
 fn run(settings: Settings) -> std::io::Result<()> {
     let pidfile = settings.pidfile.clone();
-    let announce = matches!(settings.listen, Listen::Tcp(_, 0));
+    let announce =
+        matches!(&settings.listen, Listen::Tcp(addrs) if addrs.iter().any(|a| a.port == 0));
     // Catch the stop signals before anyone can learn we are up.
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,

@@ -315,6 +315,7 @@ fn unix_socket() {
     let path = dir.join("fc.sock");
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
         .args(["-s", path.to_str().unwrap(), "-a", "0770", "-t", "1"])
+        .args(common::user_args())
         .spawn()
         .unwrap();
     let mut stream = (0..500)
@@ -623,8 +624,9 @@ fn regression_accept_recovers_after_running_out_of_fds() {
     bash.args([
         "-c",
         &format!(
-            "ulimit -n 40 && exec {} -p 0 -l 127.0.0.1 -t 1",
-            env!("CARGO_BIN_EXE_ferrocache")
+            "ulimit -n 40 && exec {} -p 0 -l 127.0.0.1 -t 1 {}",
+            env!("CARGO_BIN_EXE_ferrocache"),
+            common::user_args().join(" ")
         ),
     ]);
     let server = Server::from_command(bash);

@@ -13,7 +13,7 @@ mod worker;
 pub use shutdown::Shutdown;
 
 use crate::config::Settings;
-use crate::stats::ServerStats;
+use crate::stats::{PrefixStats, ServerStats};
 use crate::store::{Store, StoreConfig};
 use std::io;
 use std::net::SocketAddr;
@@ -60,7 +60,8 @@ impl Server {
             track_sizes: settings.track_sizes,
             crawler: settings.lru_crawler,
         });
-        let stats = ServerStats::new(settings.threads, settings.verbose as u32);
+        let mut stats = ServerStats::new(settings.threads, settings.verbose as u32);
+        stats.detail = PrefixStats::new(settings.prefix_delimiter, settings.detail_enabled);
         let shared = Arc::new(Shared {
             store,
             settings,
