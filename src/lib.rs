@@ -13,6 +13,8 @@
 pub mod clock;
 pub mod command;
 pub mod config;
+pub mod daemon;
+pub mod privileges;
 pub mod protocol;
 pub mod server;
 pub mod stats;

@@ -43,10 +43,51 @@ pub struct Server {
     acceptor: Option<acceptor::Acceptor>,
 }
 
+/// A server whose listeners are bound but whose threads have not started:
+/// the moment to write the pidfile and give up root, before any thread
+/// exists.
+#[derive(Debug)]
+pub struct Bound {
+    shared: Arc<Shared>,
+    listeners: Vec<listener::Listener>,
+    tcp_addrs: Vec<SocketAddr>,
+}
+
+impl Bound {
+    /// The TCP addresses bound (ephemeral ports resolved).
+    pub fn tcp_addrs(&self) -> &[SocketAddr] {
+        &self.tcp_addrs
+    }
+
+    /// Starts the worker and timer threads; the acceptor runs when
+    /// [`Server::run`] is called.
+    pub fn start(self) -> io::Result<Server> {
+        let Bound {
+            shared,
+            listeners,
+            tcp_addrs,
+        } = self;
+        let mut threads = Vec::new();
+        let mut handles = Vec::new();
+        for id in 0..shared.settings.threads {
+            let (handle, thread) = worker::spawn(id, shared.clone())?;
+            handles.push(handle);
+            threads.push(thread);
+        }
+        threads.push(spawn_clock(shared.clone())?);
+        let acceptor = acceptor::Acceptor::new(shared.clone(), listeners, handles)?;
+        Ok(Server {
+            shared,
+            threads,
+            tcp_addrs,
+            acceptor: Some(acceptor),
+        })
+    }
+}
+
 impl Server {
-    /// Binds the listeners and starts the worker and timer threads; the
-    /// acceptor runs when [`Server::run`] is called.
-    pub fn start(settings: Settings) -> io::Result<Server> {
+    /// Sets up the store and binds the listeners, starting no thread.
+    pub fn bind(settings: Settings) -> io::Result<Bound> {
         let store = Store::new(StoreConfig {
             max_bytes: settings.max_bytes,
             item_size_max: settings.item_size_max,
@@ -70,21 +111,17 @@ impl Server {
         });
         let listeners = listener::bind_all(&shared.settings)?;
         let tcp_addrs = listeners.iter().filter_map(|l| l.tcp_addr()).collect();
-        let mut threads = Vec::new();
-        let mut handles = Vec::new();
-        for id in 0..shared.settings.threads {
-            let (handle, thread) = worker::spawn(id, shared.clone())?;
-            handles.push(handle);
-            threads.push(thread);
-        }
-        threads.push(spawn_clock(shared.clone())?);
-        let acceptor = acceptor::Acceptor::new(shared.clone(), listeners, handles)?;
-        Ok(Server {
+        Ok(Bound {
             shared,
-            threads,
+            listeners,
             tcp_addrs,
-            acceptor: Some(acceptor),
         })
+    }
+
+    /// Binds the listeners and starts the worker and timer threads; the
+    /// acceptor runs when [`Server::run`] is called.
+    pub fn start(settings: Settings) -> io::Result<Server> {
+        Server::bind(settings)?.start()
     }
 
     /// The TCP addresses actually bound (ephemeral ports resolved).
