@@ -1,12 +1,13 @@
 //! The `ferrocache` daemon: parse memcached's command line, start the server
 //! in the order memcached's operators expect (daemonize, bind, pidfile,
-//! give up root, serve), stop cleanly on SIGTERM / SIGINT / SIGUSR1.
+//! give up root, serve), log SIGHUP and stop cleanly on SIGTERM / SIGINT /
+//! SIGUSR1.
 
 use ferrocache::config::{Invocation, Listen, Settings};
 use ferrocache::daemon::{self, PidFile, Startup};
 use ferrocache::privileges::{self, Fatal, EX_USAGE};
 use ferrocache::server::Server;
-use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -61,7 +62,7 @@ fn run(mut settings: Settings) -> Result<(), Fatal> {
         Startup::foreground()
     };
     // Catch the signals before anyone can learn we are up.
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGUSR1])?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGUSR1, SIGHUP])?;
     raise_fd_limit(settings.max_conns);
     if settings.lock_memory {
         privileges::lock_memory(settings.max_bytes as u64);
@@ -87,9 +88,14 @@ fn run(mut settings: Settings) -> Result<(), Fatal> {
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            if let Some(sig) = signals.forever().next() {
+            for sig in signals.forever() {
+                if sig == SIGHUP {
+                    log::info!("SIGHUP: nothing to reload; still serving");
+                    continue;
+                }
                 log::info!("{}: shutting down", signal_name(sig));
                 shared.shutdown.trigger();
+                break;
             }
         })?;
     startup.ready(announce)?;
@@ -104,6 +110,7 @@ fn signal_name(sig: i32) -> &'static str {
         SIGTERM => "SIGTERM",
         SIGINT => "SIGINT",
         SIGUSR1 => "SIGUSR1",
+        SIGHUP => "SIGHUP",
         _ => "signal",
     }
 }
