@@ -35,10 +35,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// One line per event on stderr: RFC 3339 UTC time to the millisecond,
+/// level, message. `-v`/`-vv`/`-vvv` set the level; `RUST_LOG` overrides.
 fn init_logger(verbose: u8) {
     env_logger::Builder::new()
         .filter_level(ferrocache::log_level(verbose as u32))
-        .format_timestamp(None)
+        .parse_default_env()
+        .format_timestamp_millis()
+        .format_target(false)
         .init();
 }
 

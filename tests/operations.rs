@@ -1,5 +1,6 @@
 //! The command line an operator brings from memcached, on the real binary:
-//! `-d` (daemonize, pidfile), `-u` (giving up root), `-l` address forms.
+//! `-d` (daemonize, pidfile), `-u` (giving up root), `-l` address forms,
+//! and what the log looks like at `-vv`.
 //!
 //! The `-u` tests need root; run as another user they print that they are
 //! skipped and pass.
@@ -271,4 +272,80 @@ fn listen_on_ipv6_loopback_in_brackets() {
     assert_eq!(c.call(b"set six 0 0 1\r\n6\r\n"), b"STORED\r\n");
     let conns = String::from_utf8(c.call(b"stats conns\r\n")).unwrap();
     assert!(conns.contains("[::1]"), "{conns}");
+}
+
+#[test]
+fn very_verbose_log_lines_carry_a_timestamp_and_level_only() {
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "-p",
+        "0",
+        "-l",
+        "127.0.0.1",
+        "-t",
+        "1",
+        "-vv",
+        "-o",
+        "modern,hashpower=16",
+    ])
+    .args(user_args())
+    .env_remove("RUST_LOG");
+    let (server, stderr) = Server::with_stderr(cmd);
+    let mut c = server.connect();
+    assert_eq!(
+        c.call(b"set k 0 0 1\r\na\r\nget k\r\n"),
+        b"STORED\r\nVALUE k 0 1\r\na\r\nEND\r\n"
+    );
+    drop(c);
+    assert!(server.terminate().success());
+    let lines = stderr.all_lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(" WARN ") && l.contains("-o hashpower=16: no effect here")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(" INFO ") && l.contains("SIGTERM: shutting down")),
+        "{lines:?}"
+    );
+    for line in &lines {
+        // [2026-01-31T12:34:56.789Z INFO ] message
+        let b = line.as_bytes();
+        let stamp_ok = b.len() > 26
+            && b[0] == b'['
+            && b[5] == b'-'
+            && b[8] == b'-'
+            && b[11] == b'T'
+            && b[14] == b':'
+            && b[17] == b':'
+            && b[20] == b'.'
+            && b[24] == b'Z'
+            && b[1..5].iter().all(u8::is_ascii_digit);
+        assert!(stamp_ok, "no RFC 3339 timestamp: {line:?}");
+        let level = line[26..].split_whitespace().next().unwrap_or("");
+        assert!(
+            ["ERROR", "WARN", "INFO", "DEBUG", "TRACE"].contains(&level.trim_end_matches(']')),
+            "no level: {line:?}"
+        );
+        assert!(!line.contains("ferrocache::"), "module path in {line:?}");
+    }
+}
+
+#[test]
+fn rust_log_overrides_the_verbosity() {
+    // No -v (warnings only), but RUST_LOG asks for info: the info line shows.
+    let mut cmd = Command::new(BIN);
+    cmd.args(["-p", "0", "-l", "127.0.0.1", "-t", "1", "-o", "modern"])
+        .args(user_args())
+        .env("RUST_LOG", "info");
+    let (server, stderr) = Server::with_stderr(cmd);
+    assert!(server.terminate().success());
+    let lines = stderr.all_lines();
+    assert!(
+        lines.iter().any(|l| l.contains("-o modern: already so")),
+        "{lines:?}"
+    );
 }
