@@ -36,14 +36,19 @@ fn main() -> ExitCode {
 }
 
 /// One line per event on stderr: RFC 3339 UTC time to the millisecond,
-/// level, message. `-v`/`-vv`/`-vvv` set the level; `RUST_LOG` overrides.
+/// level, message. `-v`/`-vv`/`-vvv` set the level, and the `verbosity`
+/// command changes it later (through `log::set_max_level`, so the logger
+/// itself lets every level through); `RUST_LOG`, when set, overrides both.
 fn init_logger(verbose: u8) {
     env_logger::Builder::new()
-        .filter_level(ferrocache::log_level(verbose as u32))
+        .filter_level(log::LevelFilter::Trace)
         .parse_default_env()
         .format_timestamp_millis()
         .format_target(false)
         .init();
+    if std::env::var_os("RUST_LOG").is_none() {
+        log::set_max_level(ferrocache::log_level(verbose as u32));
+    }
 }
 
 fn run(mut settings: Settings) -> Result<(), Fatal> {

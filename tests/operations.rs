@@ -58,7 +58,7 @@ fn wait_gone(pid: u32, within: Duration) -> bool {
     false
 }
 
-/// Kills a daemon the test started if the test ends early.
+/// Kills a daemon the test started if the test fails before stopping it.
 struct Reap(u32);
 
 impl Drop for Reap {
@@ -96,7 +96,7 @@ fn daemon_mode_detaches_writes_its_pid_serves_and_stops_on_sigterm() {
         .trim()
         .parse()
         .unwrap();
-    let _reap = Reap(pid);
+    let reap = Reap(pid);
     // The daemon is its own session leader, in /, with stdin from /dev/null.
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
@@ -115,6 +115,7 @@ fn daemon_mode_detaches_writes_its_pid_serves_and_stops_on_sigterm() {
     assert!(stats.contains(&format!("STAT pid {pid}\r\n")), "{stats}");
     kill(pid, "TERM");
     assert!(wait_gone(pid, Duration::from_secs(10)), "daemon stops");
+    std::mem::forget(reap); // gone: its pid may belong to someone else now
     assert!(!pidfile.exists(), "pidfile removed on exit");
 }
 
@@ -332,6 +333,27 @@ fn very_verbose_log_lines_carry_a_timestamp_and_level_only() {
         );
         assert!(!line.contains("ferrocache::"), "module path in {line:?}");
     }
+}
+
+/// The `verbosity` command used to raise only the global `log` maximum
+/// while env_logger's own filter stayed at the start-up level, so `verbosity
+/// 1` on a server started without -v logged nothing more. The logger now
+/// lets every level through and the maximum alone decides.
+#[test]
+fn regression_verbosity_command_raises_the_log_level() {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["-p", "0", "-l", "127.0.0.1", "-t", "1"])
+        .args(user_args())
+        .env_remove("RUST_LOG");
+    let (server, stderr) = Server::with_stderr(cmd);
+    let mut c = server.connect();
+    assert_eq!(c.call(b"verbosity 1\r\n"), b"OK\r\n");
+    assert!(server.terminate().success());
+    let lines = stderr.all_lines();
+    assert!(
+        lines.iter().any(|l| l.contains("SIGTERM: shutting down")),
+        "info line after `verbosity 1`: {lines:?}"
+    );
 }
 
 #[test]
