@@ -74,7 +74,12 @@ fn run(mut settings: Settings) -> Result<(), Fatal> {
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGUSR1, SIGHUP])?;
     raise_fd_limit(settings.max_conns);
     if settings.lock_memory {
-        privileges::lock_memory(settings.max_bytes as u64);
+        let keeps_capabilities = user.as_ref().is_none_or(|u| u.uid.is_root());
+        privileges::lock_memory(
+            settings.max_bytes as u64,
+            settings.threads as u64,
+            keeps_capabilities,
+        );
     }
     let pidfile_path = settings.pidfile.clone();
     let ephemeral = match &settings.listen {

@@ -205,6 +205,38 @@ fn dash_u_nobody_drops_root_after_binding() {
 }
 
 #[test]
+fn lock_memory_locks_or_says_why_not_and_serves() {
+    // A small locked-memory limit: unless ferrocache may lift it (root with
+    // CAP_SYS_RESOURCE), it must warn and not lock rather than fail later.
+    let mut cmd = Command::new("bash");
+    cmd.args([
+        "-c",
+        &format!(
+            "ulimit -S -l 1024 && exec {BIN} -p 0 -l 127.0.0.1 -t 1 -k -v {}",
+            if is_root() { "-u nobody" } else { "" }
+        ),
+    ])
+    .env_remove("RUST_LOG");
+    let (server, stderr) = Server::with_stderr(cmd);
+    let mut c = server.connect();
+    assert_eq!(c.call(b"set k 0 0 1\r\nx\r\n"), b"STORED\r\n");
+    let locked_kb: u64 = proc_status(server.pid(), "VmLck")[0].parse().unwrap();
+    let lines = stderr.lines();
+    if locked_kb == 0 {
+        assert!(
+            lines.iter().any(|l| l.contains("-k: memory not locked")),
+            "{lines:?}"
+        );
+    } else {
+        assert!(
+            lines.iter().any(|l| l.contains("-k: all memory is locked")),
+            "{lines:?}"
+        );
+    }
+    assert!(server.terminate().success());
+}
+
+#[test]
 fn listen_address_with_its_own_port_overrides_dash_p() {
     // -p 11 would need root and is never bound: the :0 in -l wins.
     let mut cmd = Command::new(BIN);
