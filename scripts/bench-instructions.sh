@@ -58,6 +58,7 @@ measure() {
     out=$tmp/$server.$w.cg
     if [ "$server" = ferrocache ]; then
         cmd=("$FERROCACHE" -p "$port" -l 127.0.0.1 -t 2 -m 1024)
+        [ "$(id -u)" = 0 ] && cmd+=(-u root) # refused as root without -u, as memcached
     else
         # memcached sets its descriptor limit (soft and hard) to -c, and
         # valgrind refuses any hard limit but its own, which is 12 below

@@ -191,6 +191,8 @@ def _spawn(name: str, cmd: list, stdout) -> tuple:
 
 def start_ferrocache(binary: str, mem_mb: int, threads: int) -> Server:
     cmd = [binary, "-p", "0", "-l", "127.0.0.1", "-t", str(threads), "-m", str(mem_mb)]
+    if os.geteuid() == 0:
+        cmd += ["-u", "root"]  # like memcached, ferrocache refuses root without -u
     p, errpath = _spawn("ferrocache", cmd, subprocess.PIPE)
     srv = Server("ferrocache", p, 0, errpath)
     try:

@@ -84,8 +84,10 @@ trap 'exit 130' INT TERM
 
 # start_ferrocache CONN_LIMIT: sets SERVER_PID and SERVER_ADDR.
 start_ferrocache() {
-    local out="$tmp/ferrocache.$RANDOM"
-    "$FERROCACHE" -p 0 -l 127.0.0.1 -t "$SERVER_THREADS" -m "$SERVER_MEM" -c "$1" >"$out" 2>&1 &
+    local out="$tmp/ferrocache.$RANDOM" user=()
+    [ "$(id -u)" = 0 ] && user=(-u root) # refused as root without -u, as memcached
+    "$FERROCACHE" -p 0 -l 127.0.0.1 -t "$SERVER_THREADS" -m "$SERVER_MEM" -c "$1" \
+        "${user[@]}" >"$out" 2>&1 &
     SERVER_PID=$!
     pids+=("$SERVER_PID")
     for _ in $(seq 100); do

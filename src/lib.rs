@@ -12,15 +12,19 @@
 
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod engine;
 pub mod model;
+pub mod privileges;
 pub mod protocol;
 pub mod server;
 pub mod session;
 pub mod stats;
 pub mod store;
 
-/// The `log` level for a memcached verbosity (`-v` count).
+/// The `log` level for a memcached verbosity (`-v` count): warnings and
+/// errors by default; `-v` adds info (start-up, connections, signals);
+/// `-vv` debug (each command and reply); `-vvv` trace (everything else).
 pub fn log_level(verbosity: u32) -> log::LevelFilter {
     match verbosity {
         0 => log::LevelFilter::Warn,

@@ -1,9 +1,13 @@
-//! The `ferrocache` daemon: parse memcached's command line, start the server,
-//! stop cleanly on SIGTERM / SIGINT.
+//! The `ferrocache` daemon: parse memcached's command line, start the server
+//! in the order memcached's operators expect (daemonize, bind, pidfile,
+//! give up root, serve), log SIGHUP and stop cleanly on SIGTERM / SIGINT /
+//! SIGUSR1.
 
 use ferrocache::config::{Invocation, Listen, Settings};
+use ferrocache::daemon::{self, PidFile, Startup};
+use ferrocache::privileges::{self, Fatal, EX_USAGE};
 use ferrocache::server::Server;
-use std::io::Write;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -15,58 +19,114 @@ fn main() -> ExitCode {
         }
         Err(message) => {
             eprintln!("ferrocache: {message}");
-            return ExitCode::from(64); // EX_USAGE, as memcached
+            return ExitCode::from(EX_USAGE);
         }
     };
-    env_logger::Builder::new()
-        .filter_level(ferrocache::log_level(settings.verbose as u32))
-        .format_timestamp(None)
-        .init();
+    init_logger(settings.verbose);
+    for notice in &settings.notices {
+        log::log!(notice.level, "{}", notice.text);
+    }
     match run(settings) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("ferrocache: {e}");
-            ExitCode::from(71) // EX_OSERR
+        Err(Fatal { code, message }) => {
+            eprintln!("ferrocache: {message}");
+            ExitCode::from(code)
         }
     }
 }
 
-fn run(settings: Settings) -> std::io::Result<()> {
-    let pidfile = settings.pidfile.clone();
-    let announce = matches!(settings.listen, Listen::Tcp(_, 0));
-    // Catch the stop signals before anyone can learn we are up.
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGUSR1,
-    ])?;
+/// One line per event on stderr: RFC 3339 UTC time to the millisecond,
+/// level, message. `-v`/`-vv`/`-vvv` set the level, and the `verbosity`
+/// command changes it later (through `log::set_max_level`, so the logger
+/// itself lets every level through); `RUST_LOG`, when set, overrides both.
+fn init_logger(verbose: u8) {
+    env_logger::Builder::new()
+        .filter_level(log::LevelFilter::Trace)
+        .parse_default_env()
+        .format_timestamp_millis()
+        .format_target(false)
+        .init();
+    if std::env::var_os("RUST_LOG").is_none() {
+        log::set_max_level(ferrocache::log_level(verbose as u32));
+    }
+}
+
+fn run(mut settings: Settings) -> Result<(), Fatal> {
+    // Everything that can be refused is refused before forking, so the
+    // error reaches the terminal that started us.
+    let user = privileges::user_to_become(settings.user.as_deref(), privileges::is_root())?;
+    if settings.core_dumps {
+        privileges::enable_core_dumps()?;
+    }
+    let startup = if settings.daemonize {
+        // Paths are used after the daemon's chdir to /.
+        if let Some(p) = &settings.pidfile {
+            settings.pidfile = Some(std::path::absolute(p)?);
+        }
+        if let Listen::Unix(p, _) = &mut settings.listen {
+            *p = std::path::absolute(&*p)?;
+        }
+        daemon::daemonize(settings.verbose > 0, !settings.core_dumps)?
+    } else {
+        Startup::foreground()
+    };
+    // Catch the signals before anyone can learn we are up.
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGUSR1, SIGHUP])?;
     raise_fd_limit(settings.max_conns);
-    let server = Server::start(settings)?;
-    if let Some(path) = &pidfile {
-        std::fs::write(path, format!("{}\n", std::process::id()))?;
+    if settings.lock_memory {
+        let keeps_capabilities = user.as_ref().is_none_or(|u| u.uid.is_root());
+        privileges::lock_memory(
+            settings.max_bytes as u64,
+            settings.threads as u64,
+            keeps_capabilities,
+        );
     }
-    if announce {
-        // With -p 0 the caller cannot know the port: tell it, once ready.
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "ferrocache listening on {}", server.tcp_addrs()[0])?;
-        out.flush()?;
+    let pidfile_path = settings.pidfile.clone();
+    let ephemeral = match &settings.listen {
+        Listen::Tcp(addrs) => addrs.iter().any(|a| a.port == 0),
+        Listen::Unix(..) => false,
+    };
+    let bound = Server::bind(settings)?;
+    let pidfile = pidfile_path.as_deref().map(PidFile::write).transpose()?;
+    if let Some(user) = &user {
+        if let Some(p) = &pidfile {
+            p.give_to(user)?;
+        }
+        privileges::become_user(user)?;
     }
+    // With -p 0 (or :0 in -l) the caller cannot know the port: tell it.
+    let announce = ephemeral.then(|| format!("ferrocache listening on {}", bound.tcp_addrs()[0]));
+    let server = bound.start()?;
     let shared = server.shared();
     let signal_handle = signals.handle();
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            if let Some(sig) = signals.forever().next() {
-                log::info!("signal {sig}: shutting down");
+            for sig in signals.forever() {
+                if sig == SIGHUP {
+                    log::info!("SIGHUP: nothing to reload; still serving");
+                    continue;
+                }
+                log::info!("{}: shutting down", signal_name(sig));
                 shared.shutdown.trigger();
+                break;
             }
         })?;
+    startup.ready(announce)?;
     let result = server.run();
     signal_handle.close();
-    if let Some(path) = &pidfile {
-        let _ = std::fs::remove_file(path);
+    drop(pidfile);
+    Ok(result?)
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        SIGTERM => "SIGTERM",
+        SIGINT => "SIGINT",
+        SIGUSR1 => "SIGUSR1",
+        SIGHUP => "SIGHUP",
+        _ => "signal",
     }
-    result
 }
 
 /// File descriptors needed beyond the client connections (listeners,

@@ -164,10 +164,11 @@ pub enum Detail {
 }
 
 /// memcached's per-prefix statistics (`stats detail on|off|dump`): counts
-/// per key prefix (up to the first `:`), kept only while enabled.
-#[derive(Debug, Default)]
+/// per key prefix (up to the first delimiter, `-D`), kept only while enabled.
+#[derive(Debug)]
 pub struct PrefixStats {
     enabled: AtomicBool,
+    delimiter: u8,
     /// prefix → [gets, hits, sets, deletes]
     counts: Mutex<BTreeMap<Vec<u8>, [u64; 4]>>,
 }
@@ -175,7 +176,22 @@ pub struct PrefixStats {
 /// memcached's default `stat_key_prefix` delimiter.
 const PREFIX_DELIMITER: u8 = b':';
 
+impl Default for PrefixStats {
+    fn default() -> Self {
+        PrefixStats::new(PREFIX_DELIMITER, false)
+    }
+}
+
 impl PrefixStats {
+    /// Prefixes end at `delimiter`; recording starts on if `enabled`.
+    pub fn new(delimiter: u8, enabled: bool) -> PrefixStats {
+        PrefixStats {
+            enabled: AtomicBool::new(enabled),
+            delimiter,
+            counts: Mutex::default(),
+        }
+    }
+
     /// Turns recording on or off (recorded counts are kept).
     pub fn set_enabled(&self, on: bool) {
         self.enabled.store(on, Ordering::Relaxed);
@@ -192,7 +208,7 @@ impl PrefixStats {
         if !self.enabled.load(Ordering::Relaxed) {
             return;
         }
-        let Some(end) = key.iter().position(|&b| b == PREFIX_DELIMITER) else {
+        let Some(end) = key.iter().position(|&b| b == self.delimiter) else {
             return;
         };
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
@@ -393,6 +409,17 @@ mod tests {
         assert_eq!(
             d.dump(),
             vec!["PREFIX a get 2 hit 1 set 0 del 1".to_string()]
+        );
+    }
+
+    #[test]
+    fn detail_prefix_ends_at_the_configured_delimiter() {
+        let d = PrefixStats::new(b'#', true);
+        d.record(b"a#1", Detail::Set);
+        d.record(b"b:1", Detail::Set);
+        assert_eq!(
+            d.dump(),
+            vec!["PREFIX a get 0 hit 0 set 1 del 0".to_string()]
         );
     }
 

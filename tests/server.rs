@@ -305,6 +305,7 @@ fn unix_socket() {
     let path = dir.join("fc.sock");
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
         .args(["-s", path.to_str().unwrap(), "-a", "0770", "-t", "1"])
+        .args(common::user_args())
         .spawn()
         .unwrap();
     let mut stream = (0..500)
@@ -613,8 +614,9 @@ fn regression_accept_recovers_after_running_out_of_fds() {
     bash.args([
         "-c",
         &format!(
-            "ulimit -n 40 && exec {} -p 0 -l 127.0.0.1 -t 1",
-            env!("CARGO_BIN_EXE_ferrocache")
+            "ulimit -n 40 && exec {} -p 0 -l 127.0.0.1 -t 1 {}",
+            env!("CARGO_BIN_EXE_ferrocache"),
+            common::user_args().join(" ")
         ),
     ]);
     let server = Server::from_command(bash);
@@ -680,17 +682,10 @@ fn regression_slow_clients_hold_only_their_partial_requests() {
 /// printable, a value as `sending key`, its bytes never.
 #[test]
 fn very_verbose_logs_commands_and_replies() {
-    let log = std::env::temp_dir().join(format!("ferrocache-vv-{}.log", std::process::id()));
-    let mut bash = Command::new("bash");
-    bash.args([
-        "-c",
-        &format!(
-            "exec {} -p 0 -l 127.0.0.1 -t 1 -vv 2>{}",
-            env!("CARGO_BIN_EXE_ferrocache"),
-            log.display()
-        ),
-    ]);
-    let server = Server::from_command(bash);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrocache"));
+    cmd.args(["-p", "0", "-l", "127.0.0.1", "-t", "1", "-vv"])
+        .args(common::user_args());
+    let (server, stderr) = Server::with_stderr(cmd);
     let mut c = server.connect();
     assert_eq!(
         c.call(b"set foo 0 0 6\r\nsecret\r\nget foo\r\nset k\x01 0 0 1 noreply\r\nx\r\n"),
@@ -698,8 +693,7 @@ fn very_verbose_logs_commands_and_replies() {
     );
     drop(c);
     assert!(server.terminate().success());
-    let text = std::fs::read_to_string(&log).unwrap();
-    let _ = std::fs::remove_file(&log);
+    let text = stderr.all_lines().join("\n");
     for (dir, wanted) in [
         ('<', "set foo 0 0 6"),
         ('>', "STORED"),

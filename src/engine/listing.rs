@@ -222,7 +222,7 @@ fn general(ctx: &Context<'_>, out: &mut dyn Reply) {
 fn settings(ctx: &Context<'_>, out: &mut dyn Reply) {
     let s = ctx.settings;
     let (inter, socket, umask) = match &s.listen {
-        Listen::Tcp(hosts, _) => (hosts.join(","), "NULL".to_string(), "700".to_string()),
+        Listen::Tcp(_) => (s.inter.clone(), "NULL".to_string(), "700".to_string()),
         Listen::Unix(path, mask) => (
             "NULL".into(),
             path.display().to_string(),
@@ -252,7 +252,7 @@ fn settings(ctx: &Context<'_>, out: &mut dyn Reply) {
     stat(out, "chunk_size", s.chunk_size);
     stat(out, "num_threads", s.threads);
     stat(out, "num_threads_per_udp", s.threads);
-    stat(out, "stat_key_prefix", ":");
+    stat(out, "stat_key_prefix", s.prefix_delimiter as char);
     stat(out, "detail_enabled", yes_no(ctx.stats.detail.is_enabled()));
     stat(out, "reqs_per_event", s.reqs_per_event);
     stat(out, "cas_enabled", yes_no(s.use_cas));

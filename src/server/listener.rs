@@ -1,13 +1,13 @@
 //! Binding the listening sockets memcached's way (`-l`, `-p`, `-s`, `-a`, `-b`).
 
 use super::transport::Stream;
-use crate::config::{Listen, Settings};
+use crate::config::{Listen, ListenAddr, Settings};
 use mio::event::Source;
 use mio::net::{TcpListener, UnixListener};
 use mio::{Interest, Registry, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::PathBuf;
@@ -90,17 +90,33 @@ pub fn bind_all(settings: &Settings) -> io::Result<Vec<Listener>> {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mask))?;
             Ok(vec![Listener::Unix(l, path.clone())])
         }
-        Listen::Tcp(hosts, port) => {
+        Listen::Tcp(addrs) => {
             let mut out = Vec::new();
-            for host in hosts {
-                let addrs = (host.as_str(), *port).to_socket_addrs().map_err(|e| {
-                    io::Error::new(e.kind(), format!("cannot resolve -l {host}: {e}"))
-                })?;
-                for addr in addrs {
-                    out.push(Listener::Tcp(bind_tcp(addr, settings.backlog)?));
+            for addr in addrs {
+                for resolved in resolve(addr)? {
+                    out.push(Listener::Tcp(bind_tcp(resolved, settings.backlog)?));
                 }
             }
             Ok(out)
+        }
+    }
+}
+
+/// The socket addresses of one `-l` entry: a name may resolve to several
+/// (as memcached binds every address getaddrinfo gives); `*` is IPv4's and,
+/// where the machine has IPv6, IPv6's wildcard.
+fn resolve(addr: &ListenAddr) -> io::Result<Vec<SocketAddr>> {
+    match &addr.host {
+        Some(host) => Ok((host.as_str(), addr.port)
+            .to_socket_addrs()
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot resolve -l {addr}: {e}")))?
+            .collect()),
+        None => {
+            let mut all = vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, addr.port))];
+            if Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP)).is_ok() {
+                all.push(SocketAddr::from((Ipv6Addr::UNSPECIFIED, addr.port)));
+            }
+            Ok(all)
         }
     }
 }

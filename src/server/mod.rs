@@ -13,7 +13,7 @@ mod worker;
 pub use shutdown::Shutdown;
 
 use crate::config::Settings;
-use crate::stats::ServerStats;
+use crate::stats::{PrefixStats, ServerStats};
 use crate::store::{Store, StoreConfig};
 use std::io;
 use std::net::SocketAddr;
@@ -43,32 +43,30 @@ pub struct Server {
     acceptor: Option<acceptor::Acceptor>,
 }
 
-impl Server {
-    /// Binds the listeners and starts the worker and timer threads; the
-    /// acceptor runs when [`Server::run`] is called.
-    pub fn start(settings: Settings) -> io::Result<Server> {
-        let store = Store::new(StoreConfig {
-            max_bytes: settings.max_bytes,
-            item_size_max: settings.item_size_max,
-            use_cas: settings.use_cas,
-            evictions: !settings.disable_evictions,
-            threads: settings.threads,
-            chunk_size: settings.chunk_size,
-            growth_factor: settings.growth_factor,
-            page_size: settings.slab_page_size,
-            automove: settings.slab_automove,
-            track_sizes: settings.track_sizes,
-            crawler: settings.lru_crawler,
-        });
-        let stats = ServerStats::new(settings.threads, settings.verbose as u32);
-        let shared = Arc::new(Shared {
-            store,
-            settings,
-            stats,
-            shutdown: Shutdown::default(),
-        });
-        let listeners = listener::bind_all(&shared.settings)?;
-        let tcp_addrs = listeners.iter().filter_map(|l| l.tcp_addr()).collect();
+/// A server whose listeners are bound but whose threads have not started:
+/// the moment to write the pidfile and give up root, before any thread
+/// exists.
+#[derive(Debug)]
+pub struct Bound {
+    shared: Arc<Shared>,
+    listeners: Vec<listener::Listener>,
+    tcp_addrs: Vec<SocketAddr>,
+}
+
+impl Bound {
+    /// The TCP addresses bound (ephemeral ports resolved).
+    pub fn tcp_addrs(&self) -> &[SocketAddr] {
+        &self.tcp_addrs
+    }
+
+    /// Starts the worker and timer threads; the acceptor runs when
+    /// [`Server::run`] is called.
+    pub fn start(self) -> io::Result<Server> {
+        let Bound {
+            shared,
+            listeners,
+            tcp_addrs,
+        } = self;
         let mut threads = Vec::new();
         let mut handles = Vec::new();
         for id in 0..shared.settings.threads {
@@ -84,6 +82,46 @@ impl Server {
             tcp_addrs,
             acceptor: Some(acceptor),
         })
+    }
+}
+
+impl Server {
+    /// Sets up the store and binds the listeners, starting no thread.
+    pub fn bind(settings: Settings) -> io::Result<Bound> {
+        let store = Store::new(StoreConfig {
+            max_bytes: settings.max_bytes,
+            item_size_max: settings.item_size_max,
+            use_cas: settings.use_cas,
+            evictions: !settings.disable_evictions,
+            threads: settings.threads,
+            chunk_size: settings.chunk_size,
+            growth_factor: settings.growth_factor,
+            page_size: settings.slab_page_size,
+            automove: settings.slab_automove,
+            track_sizes: settings.track_sizes,
+            crawler: settings.lru_crawler,
+        });
+        let mut stats = ServerStats::new(settings.threads, settings.verbose as u32);
+        stats.detail = PrefixStats::new(settings.prefix_delimiter, settings.detail_enabled);
+        let shared = Arc::new(Shared {
+            store,
+            settings,
+            stats,
+            shutdown: Shutdown::default(),
+        });
+        let listeners = listener::bind_all(&shared.settings)?;
+        let tcp_addrs = listeners.iter().filter_map(|l| l.tcp_addr()).collect();
+        Ok(Bound {
+            shared,
+            listeners,
+            tcp_addrs,
+        })
+    }
+
+    /// Binds the listeners and starts the worker and timer threads; the
+    /// acceptor runs when [`Server::run`] is called.
+    pub fn start(settings: Settings) -> io::Result<Server> {
+        Server::bind(settings)?.start()
     }
 
     /// The TCP addresses actually bound (ephemeral ports resolved).

@@ -6,11 +6,15 @@
 //! tests never guess a port and never sleep waiting for start-up. memcached
 //! cannot do that, so it gets a port the OS just handed out and the test polls
 //! `connect()` (bounded) until the server answers.
+//!
+//! As root (CI), both are started with `-u root`: like memcached, ferrocache
+//! refuses to run as root without `-u`.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStderr, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Path of Debian's memcached, the reference the differential tests compare against.
@@ -27,17 +31,30 @@ impl Server {
     /// Starts ferrocache on an ephemeral 127.0.0.1 port with extra `args`.
     pub fn ferrocache(args: &[&str]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrocache"));
-        cmd.args(["-p", "0", "-l", "127.0.0.1"]).args(args);
+        cmd.args(["-p", "0", "-l", "127.0.0.1"])
+            .args(user_args())
+            .args(args);
         Server::from_command(cmd)
     }
 
     /// Runs `cmd`, which must start ferrocache with `-p 0` (or `exec` it),
     /// and reads the address from its `ferrocache listening on` line.
-    pub fn from_command(mut cmd: Command) -> Server {
+    pub fn from_command(cmd: Command) -> Server {
+        Server::spawn(cmd, Stdio::inherit()).0
+    }
+
+    /// As [`Server::from_command`], with the server's stderr read in the
+    /// background (so that a chatty server never blocks on a full pipe).
+    pub fn with_stderr(cmd: Command) -> (Server, Stderr) {
+        let (server, stderr) = Server::spawn(cmd, Stdio::piped());
+        (server, Stderr::read(stderr.expect("piped stderr")))
+    }
+
+    fn spawn(mut cmd: Command, stderr: Stdio) -> (Server, Option<ChildStderr>) {
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn ferrocache");
         let stdout = child.stdout.take().expect("stdout");
@@ -45,13 +62,9 @@ impl Server {
         BufReader::new(stdout)
             .read_line(&mut line)
             .expect("read listening line");
-        let addr = line
-            .trim()
-            .strip_prefix("ferrocache listening on ")
-            .unwrap_or_else(|| panic!("unexpected start-up line {line:?}"))
-            .parse()
-            .expect("listening address");
-        Server { child, addr }
+        let addr = parse_listening_line(&line);
+        let stderr = child.stderr.take();
+        (Server { child, addr }, stderr)
     }
 
     /// Starts Debian's memcached on a free 127.0.0.1 port with extra `args`.
@@ -78,9 +91,7 @@ impl Server {
         let mut cmd = Command::new(MEMCACHED_BIN);
         cmd.args(["-p", &port.to_string(), "-l", "127.0.0.1", "-U", "0"]);
         // memcached refuses to run as root without -u.
-        if is_root() {
-            cmd.args(["-u", "root"]);
-        }
+        cmd.args(user_args());
         let child = cmd
             .args(args)
             .stdin(Stdio::null())
@@ -169,7 +180,18 @@ impl Drop for Server {
     }
 }
 
-fn is_root() -> bool {
+/// `-u root` when running as root (both servers refuse root without `-u`),
+/// nothing otherwise.
+pub fn user_args() -> &'static [&'static str] {
+    if is_root() {
+        &["-u", "root"]
+    } else {
+        &[]
+    }
+}
+
+/// Whether the tests run as root.
+pub fn is_root() -> bool {
     std::env::var("USER").map(|u| u == "root").unwrap_or(false)
         || std::fs::read_to_string("/proc/self/status")
             .map(|s| {
@@ -177,6 +199,63 @@ fn is_root() -> bool {
                     .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
             })
             .unwrap_or(false)
+}
+
+/// The address in ferrocache's `ferrocache listening on ADDR` line.
+pub fn parse_listening_line(line: &str) -> SocketAddr {
+    line.trim()
+        .strip_prefix("ferrocache listening on ")
+        .unwrap_or_else(|| panic!("unexpected start-up line {line:?}"))
+        .parse()
+        .expect("listening address")
+}
+
+/// A server's stderr, collected line by line by a background thread.
+pub struct Stderr {
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Stderr {
+    fn read(stderr: ChildStderr) -> Stderr {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Stderr {
+            lines,
+            reader: Some(reader),
+        }
+    }
+
+    /// Waits (bounded) for a line containing `needle`.
+    pub fn wait_for(&self, needle: &str, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.lines().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    /// The lines so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Every line, once the server has closed its stderr (it has exited).
+    pub fn all_lines(mut self) -> Vec<String> {
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("stderr reader");
+        }
+        self.lines()
+    }
 }
 
 /// A port the OS just handed out (for servers that cannot bind port 0 themselves).

@@ -2,7 +2,8 @@
 
 By default every test runs against the ferrocache binary named by the
 FERROCACHE_BIN environment variable (default: <repo>/target/release/ferrocache),
-started as ``ferrocache -p 0 -l 127.0.0.1 -t N``. ferrocache prints exactly one
+started as ``ferrocache -p 0 -l 127.0.0.1 -t N`` (plus ``-u root`` as root, which
+ferrocache, like memcached, requires). ferrocache prints exactly one
 line ``ferrocache listening on 127.0.0.1:PORT`` once it accepts connections;
 the fixture reads that line (bounded) instead of guessing a port or sleeping.
 
@@ -80,8 +81,11 @@ def _start_ferrocache(threads: int):
             "or set FERROCACHE_BIN",
             pytrace=False,
         )
+    cmd = [str(binary), "-p", "0", "-l", "127.0.0.1", "-t", str(threads)]
+    if _is_root():
+        cmd += ["-u", "root"]  # like memcached, ferrocache refuses root without -u
     proc = subprocess.Popen(
-        [str(binary), "-p", "0", "-l", "127.0.0.1", "-t", str(threads)],
+        cmd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=None,  # inherited: start-up errors show in pytest's output

@@ -1,7 +1,16 @@
 //! Command-line settings, parsed with memcached's flag names and defaults.
 //!
 //! `Settings::parse_from` validates everything up front so that a bad value
-//! exits with one clear line instead of surfacing later at run time.
+//! exits with one clear line instead of surfacing later at run time. The
+//! `-l` list is read in `listen.rs`, the `-o` keys in `extended.rs`.
+
+mod extended;
+mod listen;
+#[cfg(test)]
+mod tests;
+
+pub use extended::{known_keys as extended_keys, Notice};
+pub use listen::ListenAddr;
 
 use clap::{ArgAction, Parser};
 use std::path::PathBuf;
@@ -39,13 +48,15 @@ pub const DEFAULT_SLAB_AUTOMOVE: u8 = 1;
     name = "ferrocache",
     version,
     about = "A memcached-compatible, multi-threaded cache daemon",
-    disable_version_flag = true
+    disable_version_flag = true,
+    // getopt's rule: a flag given twice takes the last value.
+    args_override_self = true
 )]
 struct Cli {
     /// TCP port to listen on (0 = an ephemeral port, printed on stdout)
     #[arg(short = 'p', long = "port", default_value_t = DEFAULT_PORT)]
     port: u16,
-    /// UDP port to listen on (0 is off; UDP is not supported)
+    /// UDP port to listen on (0 is off; UDP is not implemented, so only 0 is accepted)
     #[arg(short = 'U', long = "udp-port", default_value_t = 0)]
     udp_port: u16,
     /// UNIX socket to listen on (disables TCP)
@@ -57,9 +68,34 @@ struct Cli {
     /// Enable the ascii "shutdown" command
     #[arg(short = 'A', long = "enable-shutdown")]
     enable_shutdown: bool,
-    /// Interface to listen on (memcached listens on all interfaces by default)
-    #[arg(short = 'l', long = "listen", default_value = "127.0.0.1")]
-    listen: String,
+    /// Interfaces to listen on: ADDR, ADDR:PORT, [V6ADDR]:PORT or * (all),
+    /// comma separated; repeatable. A port here overrides -p
+    #[arg(
+        short = 'l',
+        long = "listen",
+        default_value = "127.0.0.1",
+        value_name = "ADDR"
+    )]
+    listen: Vec<String>,
+    /// Run as a daemon: fork, detach from the terminal, chdir to /
+    #[arg(short = 'd', long = "daemon")]
+    daemon: bool,
+    /// When started as root, switch to this user once the sockets are bound
+    /// (required as root; ignored otherwise)
+    #[arg(short = 'u', long = "user", value_name = "USER")]
+    user: Option<String>,
+    /// Lock all memory in RAM (mlockall); warns and goes on if not allowed
+    #[arg(short = 'k', long = "lock-memory")]
+    lock_memory: bool,
+    /// Raise the core file size limit so that a crash leaves a core dump
+    #[arg(short = 'r', long = "enable-coredumps")]
+    enable_coredumps: bool,
+    /// Large memory pages: accepted, no effect here
+    #[arg(short = 'L', long = "enable-largepages")]
+    large_pages: bool,
+    /// Key prefix delimiter for `stats detail`; also turns detail stats on
+    #[arg(short = 'D', value_name = "CHAR")]
+    delimiter: Option<String>,
     /// Item memory in megabytes
     #[arg(short = 'm', long = "memory-limit", default_value_t = DEFAULT_MEMORY_MB, value_parser = parse_megabytes)]
     memory_limit: u64,
@@ -90,7 +126,7 @@ struct Cli {
     /// Backlog queue limit
     #[arg(short = 'b', long = "listen-backlog", default_value_t = DEFAULT_BACKLOG)]
     backlog: i32,
-    /// Protocol: auto, ascii (binary is not supported yet)
+    /// Protocol: auto or ascii (the binary protocol is not implemented)
     #[arg(short = 'B', long = "protocol", default_value = "auto")]
     protocol: String,
     /// Max item size (k/m suffixes; 1k to 1024m)
@@ -102,13 +138,35 @@ struct Cli {
     /// Disable stats cachedump and lru_crawler metadump
     #[arg(short = 'X', long = "disable-dumping")]
     disable_dumping: bool,
+    /// Disable watch commands (there are none here: accepted)
+    #[arg(short = 'W', long = "disable-watch")]
+    disable_watch: bool,
+    /// Number of NAPI ids: accepted, no effect here
+    #[arg(short = 'N', long = "napi-ids", value_name = "NUM", value_parser = clap::value_parser!(u32))]
+    napi_ids: Option<u32>,
+    /// SASL authentication: not implemented (refused)
+    #[arg(short = 'S', long = "enable-sasl")]
+    sasl: bool,
+    /// ASCII authentication file: not implemented (refused)
+    #[arg(short = 'Y', long = "auth-file", value_name = "FILE")]
+    auth_file: Option<PathBuf>,
+    /// TLS: not implemented (refused)
+    #[arg(short = 'Z', long = "enable-ssl")]
+    ssl: bool,
+    /// Restartable cache in a memory file: not implemented (refused)
+    #[arg(short = 'e', long = "memory-file", value_name = "FILE")]
+    memory_file: Option<PathBuf>,
     /// Save the process id in this file
     #[arg(short = 'P', long = "pidfile")]
     pidfile: Option<PathBuf>,
     /// Print the version and exit
     #[arg(short = 'V', long = "version")]
     version: bool,
-    /// Extended options, comma separated key=value (see docs/operations.md)
+    /// Print the license and exit
+    #[arg(short = 'i', long = "license")]
+    license: bool,
+    /// Extended options, comma separated KEY[=VALUE]: memcached 1.6's keys;
+    /// those with no effect here are logged at start-up (docs/operations.md)
     #[arg(short = 'o', long = "extended", value_name = "KEY=VALUE,...")]
     extended: Vec<String>,
 }
@@ -116,8 +174,8 @@ struct Cli {
 /// Where the daemon listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listen {
-    /// TCP on these addresses (memcached's `-l` takes a comma-separated list).
-    Tcp(Vec<String>, u16),
+    /// TCP on these addresses (`-l`, each with its port).
+    Tcp(Vec<ListenAddr>),
     /// A UNIX socket path and its permission mask.
     Unix(PathBuf, u32),
 }
@@ -169,6 +227,23 @@ pub struct Settings {
     pub track_sizes: bool,
     /// `-o no_lru_crawler` turns the expired-item crawler off.
     pub lru_crawler: bool,
+    /// `-l` as given, comma separated (`stats settings` shows it as `inter`).
+    pub inter: String,
+    /// `-d`: fork into the background.
+    pub daemonize: bool,
+    /// `-u`: the user to become after binding, when started as root.
+    pub user: Option<String>,
+    /// `-k`: mlockall.
+    pub lock_memory: bool,
+    /// `-r`: raise the core file limit.
+    pub core_dumps: bool,
+    /// `-D`: the byte ending a key's prefix for `stats detail` (`:`).
+    pub prefix_delimiter: u8,
+    /// `stats detail` recording from the start (`-D` turns it on, as in memcached).
+    pub detail_enabled: bool,
+    /// Lines to log at start-up about options that are accepted but have
+    /// no effect (or are already so).
+    pub notices: Vec<Notice>,
 }
 
 /// What the command line asks the process to do.
@@ -176,7 +251,7 @@ pub struct Settings {
 pub enum Invocation {
     /// Run the daemon with these settings.
     Run(Box<Settings>),
-    /// Print this text on stdout and exit 0 (`-h`, `-V`).
+    /// Print this text on stdout and exit 0 (`-h`, `-V`, `-i`).
     Print(String),
 }
 
@@ -215,16 +290,21 @@ impl Settings {
                 crate::MEMCACHED_VERSION
             )));
         }
+        if cli.license {
+            return Ok(Invocation::Print(format!(
+                "ferrocache {}: {} license\n",
+                env!("CARGO_PKG_VERSION"),
+                env!("CARGO_PKG_LICENSE")
+            )));
+        }
         Self::from_cli(cli).map(|s| Invocation::Run(Box::new(s)))
     }
 
     fn from_cli(cli: Cli) -> Result<Settings, String> {
-        if cli.udp_port != 0 {
-            return Err("UDP is not supported: use -U 0 (memcached's default since 1.5.6)".into());
-        }
+        refuse_missing_features(&cli)?;
         match cli.protocol.as_str() {
             "auto" | "ascii" => {}
-            "binary" => return Err("-B binary: the binary protocol is not supported yet".into()),
+            "binary" => return Err("-B binary: the binary protocol is not implemented".into()),
             other => return Err(format!("Invalid value for binding protocol: {other} -- should be one of auto, binary, or ascii")),
         }
         if cli.growth_factor <= 1.0 || !cli.growth_factor.is_finite() {
@@ -251,19 +331,24 @@ impl Settings {
                     })?;
                 Listen::Unix(path, mask)
             }
-            None => {
-                let hosts: Vec<String> = cli
-                    .listen
-                    .split([',', ';'])
-                    .filter(|h| !h.is_empty())
-                    .map(str::to_string)
-                    .collect();
-                if hosts.is_empty() {
-                    return Err("-l needs an address".into());
-                }
-                Listen::Tcp(hosts, cli.port)
-            }
+            None => Listen::Tcp(listen::parse(&cli.listen, cli.port)?),
         };
+        let mut notices = Vec::new();
+        let prefix_delimiter = match &cli.delimiter {
+            None => b':',
+            Some(d) => prefix_delimiter(d, &mut notices)?,
+        };
+        if cli.large_pages {
+            notices.push(Notice::warn("-L: no effect here: slab pages are allocated on demand, and the kernel's transparent huge page setting applies to them"));
+        }
+        if let Some(n) = cli.napi_ids {
+            notices.push(Notice::warn(format!(
+                "-N {n}: no effect here: connections are not grouped by NAPI id"
+            )));
+        }
+        if cli.disable_watch {
+            notices.push(Notice::info("-W: already so: there are no watch commands"));
+        }
         let mut settings = Settings {
             listen,
             max_bytes,
@@ -287,9 +372,17 @@ impl Settings {
             slab_automove: DEFAULT_SLAB_AUTOMOVE,
             track_sizes: false,
             lru_crawler: true,
+            inter: cli.listen.join(","),
+            daemonize: cli.daemon,
+            user: cli.user,
+            lock_memory: cli.lock_memory,
+            core_dumps: cli.enable_coredumps,
+            prefix_delimiter,
+            detail_enabled: cli.delimiter.is_some(),
+            notices,
         };
         for option in cli.extended.iter().flat_map(|o| o.split(',')) {
-            settings.apply_extended(option)?;
+            extended::apply(&mut settings, option)?;
         }
         // Item handles are 32 bits: page number and offset / 8.
         let max_pages = (1usize << (32 - (settings.slab_page_size / 8).trailing_zeros())) - 1;
@@ -302,52 +395,41 @@ impl Settings {
         }
         Ok(settings)
     }
+}
 
-    /// Applies one `-o key=value` option.
-    fn apply_extended(&mut self, option: &str) -> Result<(), String> {
-        let (key, value) = option.split_once('=').unwrap_or((option, ""));
-        match key {
-            "" => Ok(()),
-            "idle_timeout" => {
-                self.idle_timeout = value.parse().map_err(|_| {
-                    format!("Invalid idle_timeout value {value:?}: give whole seconds")
-                })?;
-                Ok(())
-            }
-            "slab_page_size" => {
-                let size = parse_size(value)? as usize;
-                if !size.is_power_of_two() || !(64 * 1024..=256 << 20).contains(&size) {
-                    return Err(format!(
-                        "slab_page_size {value:?}: give a power of two from 64k to 256m"
-                    ));
-                }
-                self.slab_page_size = size;
-                Ok(())
-            }
-            "slab_automove" => {
-                self.slab_automove = match value {
-                    "0" => 0,
-                    "1" | "" => 1,
-                    "2" => 2,
-                    _ => return Err(format!("slab_automove {value:?}: give 0, 1 or 2")),
-                };
-                Ok(())
-            }
-            // memcached's slab page mover; always available here.
-            "slab_reassign" => Ok(()),
-            "track_sizes" => {
-                self.track_sizes = true;
-                Ok(())
-            }
-            "lru_crawler" | "no_lru_crawler" => {
-                self.lru_crawler = key == "lru_crawler";
-                Ok(())
-            }
-            _ => Err(format!(
-                "Illegal suboption \"{option}\" (supported: idle_timeout, slab_page_size, slab_automove, slab_reassign, track_sizes, lru_crawler, no_lru_crawler)"
-            )),
-        }
+/// Flags whose feature ferrocache does not have: one line, exit 64.
+fn refuse_missing_features(cli: &Cli) -> Result<(), String> {
+    let missing = if cli.udp_port != 0 {
+        "-U: UDP is not implemented: use -U 0 (memcached's default since 1.5.6)"
+    } else if cli.sasl {
+        "-S: SASL authentication is not implemented"
+    } else if cli.auth_file.is_some() {
+        "-Y: ASCII authentication (auth file) is not implemented"
+    } else if cli.ssl {
+        "-Z: TLS is not implemented"
+    } else if cli.memory_file.is_some() {
+        "-e: the restartable cache (memory file) is not implemented"
+    } else {
+        return Ok(());
+    };
+    Err(missing.into())
+}
+
+/// `-D`: memcached uses the first character; so does ferrocache, saying so
+/// when more were given. Keys are bytes, so it must be one ASCII character.
+fn prefix_delimiter(d: &str, notices: &mut Vec<Notice>) -> Result<u8, String> {
+    let first = d.chars().next().ok_or("No delimiter specified (-D)")?;
+    if !first.is_ascii() || first.is_ascii_whitespace() || first.is_ascii_control() {
+        return Err(format!(
+            "-D {d:?}: the delimiter must be one printable ASCII character"
+        ));
     }
+    if d.len() > 1 {
+        notices.push(Notice::warn(format!(
+            "-D {d:?}: only the first character, {first:?}, is used (as memcached does)"
+        )));
+    }
+    Ok(first as u8)
 }
 
 fn first_line(text: &str) -> String {
@@ -392,98 +474,4 @@ fn parse_size_with_default_unit(s: &str, unit: u64) -> Result<u64, String> {
         .map_err(|_| format!("{s:?} is not a size (use a number with k, m or g)"))?;
     n.checked_mul(mult)
         .ok_or_else(|| format!("{s:?} is too large"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn run(args: &[&str]) -> Result<Settings, String> {
-        let mut all = vec!["ferrocache"];
-        all.extend_from_slice(args);
-        match Settings::parse_from(all)? {
-            Invocation::Run(s) => Ok(*s),
-            Invocation::Print(_) => Err("printed".into()),
-        }
-    }
-
-    #[test]
-    fn defaults_match_memcached() {
-        let s = run(&[]).unwrap();
-        assert_eq!(s.listen, Listen::Tcp(vec!["127.0.0.1".into()], 11211));
-        assert_eq!(s.max_bytes, 64 << 20);
-        assert_eq!(s.max_conns, 1024);
-        assert_eq!(s.threads, 4);
-        assert_eq!(s.item_size_max, 1 << 20);
-        assert_eq!(s.reqs_per_event, 20);
-        assert!(s.use_cas && s.flush_enabled && !s.disable_evictions && !s.shutdown_command);
-    }
-
-    #[test]
-    fn sizes_take_units() {
-        assert_eq!(run(&["-I", "512k"]).unwrap().item_size_max, 512 << 10);
-        assert_eq!(run(&["-I", "2m"]).unwrap().item_size_max, 2 << 20);
-        assert_eq!(run(&["-m", "1g"]).unwrap().max_bytes, 1 << 30);
-        assert_eq!(run(&["-m", "128"]).unwrap().max_bytes, 128 << 20);
-    }
-
-    #[test]
-    fn bad_values_are_one_clear_line() {
-        for args in [
-            &["-m", "abc"][..],
-            &["-t", "0"],
-            &["-f", "1.0"],
-            &["-I", "100"],
-            &["-I", "2g"],
-            &["-I", "64m"],
-            &["-o", "bogus=1"],
-            &["-U", "11211"],
-            &["-B", "binary"],
-            &["-B", "nonsense"],
-            &["-c", "0"],
-            &["--no-such-flag"],
-        ] {
-            let err = run(args).expect_err(&format!("{args:?} should fail"));
-            assert!(!err.contains('\n') && !err.is_empty(), "{args:?}: {err:?}");
-        }
-    }
-
-    #[test]
-    fn extended_options() {
-        assert_eq!(run(&["-o", "idle_timeout=5"]).unwrap().idle_timeout, 5);
-        assert!(run(&["-o", "idle_timeout=x"]).is_err());
-        let s = run(&["-o", "slab_page_size=4m,slab_automove=2,slab_reassign"]).unwrap();
-        assert_eq!((s.slab_page_size, s.slab_automove), (4 << 20, 2));
-        assert!(run(&["-o", "slab_page_size=3m"]).is_err());
-        assert!(run(&["-o", "slab_automove=7"]).is_err());
-        assert!(
-            run(&["-m", "40000"]).is_err(),
-            "32-bit handles address 32 GiB"
-        );
-        assert!(run(&["-m", "30000", "-o", "slab_page_size=4m"]).is_ok());
-    }
-
-    #[test]
-    fn unix_socket_replaces_tcp() {
-        let s = run(&["-s", "/tmp/x.sock", "-a", "0770"]).unwrap();
-        assert_eq!(s.listen, Listen::Unix("/tmp/x.sock".into(), 0o770));
-        assert!(run(&["-s", "/tmp/x.sock", "-a", "999"]).is_err());
-    }
-
-    #[test]
-    fn help_and_version_print() {
-        for flag in ["-h", "--help", "-V"] {
-            match Settings::parse_from(["ferrocache", flag]).unwrap() {
-                Invocation::Print(text) => assert!(text.contains("ferrocache"), "{text}"),
-                Invocation::Run(_) => panic!("{flag} should print"),
-            }
-        }
-        match Settings::parse_from(["ferrocache", "--help"]).unwrap() {
-            Invocation::Print(text) => {
-                assert!(text.contains("[default: 11211]"), "{text}");
-                assert!(text.contains("[default: 64]"), "{text}");
-            }
-            Invocation::Run(_) => unreachable!(),
-        }
-    }
 }
