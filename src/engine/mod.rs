@@ -8,7 +8,8 @@ mod listing;
 pub use context::Context;
 
 use crate::model::{
-    Command, DeltaMode, Error, Item, Payload, Reply, Request, Response, StoreMode, KEY_MAX_LENGTH,
+    Command, DeltaMode, Error, Item, Payload, Pieces, Reply, Request, Response, StoreMode, Value,
+    KEY_MAX_LENGTH,
 };
 use crate::stats::{Counters, Detail};
 use crate::store::{self, Delta, DeltaOp, Lookup, Reassign, StoreOutcome};
@@ -31,14 +32,10 @@ pub enum Effect {
 /// memcached's `MAX_VERBOSITY_LEVEL`.
 const MAX_VERBOSITY: u32 = 2;
 
-/// A value lent by the store, as the model's codecs read values.
-impl crate::model::Value for store::Value<'_> {
-    fn len(&self) -> usize {
-        store::Value::len(self)
-    }
-
-    fn for_each_piece(&self, f: &mut dyn FnMut(&[u8])) {
-        self.pieces().for_each(f)
+/// The chunks after the first of a value lent by the store.
+impl Pieces for store::Value<'_> {
+    fn for_each_after_first(&self, f: &mut dyn FnMut(&[u8])) {
+        self.pieces().skip(1).for_each(f)
     }
 }
 
@@ -67,11 +64,12 @@ pub fn execute(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Eff
                     return Effect::Paused(keys.offset_of(key));
                 }
                 let found = read_key(ctx, key, touch, |item| {
+                    let value = &item.value;
                     out.reply(Response::Value(Item {
                         key: item.key,
                         flags: item.flags,
                         cas: item.cas,
-                        value: &item.value,
+                        value: Value::chained(value.len(), value.first(), value),
                     }))
                 });
                 if found != Lookup::Hit {

@@ -11,7 +11,7 @@ mod request;
 mod response;
 
 pub use request::{
-    Command, Create, DeltaMode, Keys, Limits, Opaque, Payload, ReplyPolicy, Request, StatsGroup,
-    StoreMode, Want, KEY_MAX_LENGTH,
+    Command, Create, DeltaMode, KeyIter, Keys, Limits, Opaque, Payload, ReplyPolicy, Request,
+    StatsGroup, StoreMode, Want, KEY_MAX_LENGTH,
 };
-pub use response::{Error, Item, Reply, Response, Value};
+pub use response::{Error, Item, Pieces, Reply, Response, Value};

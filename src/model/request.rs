@@ -290,16 +290,12 @@ pub enum Keys<'a> {
     One(&'a [u8]),
 }
 
-/// Splits a text key list.
-type SpacedIter<'a> =
-    std::iter::Filter<std::slice::Split<'a, u8, fn(&u8) -> bool>, fn(&&'a [u8]) -> bool>;
-
 /// The keys of a [`Keys`], in order.
 #[derive(Debug)]
 pub enum KeyIter<'a> {
-    /// Of a space-separated list.
-    Spaced(SpacedIter<'a>),
-    /// Of one key (taken once).
+    /// The rest of a space-separated list.
+    Spaced(&'a [u8]),
+    /// One key (taken once).
     One(Option<&'a [u8]>),
 }
 
@@ -308,7 +304,14 @@ impl<'a> Iterator for KeyIter<'a> {
 
     fn next(&mut self) -> Option<&'a [u8]> {
         match self {
-            KeyIter::Spaced(it) => it.next(),
+            KeyIter::Spaced(rest) => {
+                let start = rest.iter().position(|&b| b != b' ')?;
+                let tail = &rest[start..];
+                let end = tail.iter().position(|&b| b == b' ').unwrap_or(tail.len());
+                let (key, after) = tail.split_at(end);
+                *rest = after;
+                Some(key)
+            }
             KeyIter::One(key) => key.take(),
         }
     }
@@ -323,11 +326,7 @@ impl<'a> Keys<'a> {
     /// Iterates over the keys in order.
     pub fn iter(&self) -> KeyIter<'a> {
         match *self {
-            Keys::Spaced(raw) => {
-                let space: fn(&u8) -> bool = |&b| b == b' ';
-                let non_empty: fn(&&'a [u8]) -> bool = |k| !k.is_empty();
-                KeyIter::Spaced(raw.split(space).filter(non_empty))
-            }
+            Keys::Spaced(raw) => KeyIter::Spaced(raw),
             Keys::One(key) => KeyIter::One(Some(key)),
         }
     }

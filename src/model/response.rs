@@ -4,28 +4,57 @@
 use super::ReplyPolicy;
 use std::fmt::Display;
 
-/// A value's bytes, wherever they live: the store hands out values that
-/// span several chunks, and the codec copies them straight into its output.
-pub trait Value {
+/// A value's bytes, as the store lends them: a first piece, and for a value
+/// that spans several chunks, the pieces after it. The common value, one
+/// piece, is copied without an indirect call.
+#[derive(Clone, Copy)]
+pub struct Value<'a> {
+    len: usize,
+    first: &'a [u8],
+    rest: Option<&'a dyn Pieces>,
+}
+
+/// The pieces of a value after its first.
+pub trait Pieces {
+    /// Calls `f` with each piece after the first, in order.
+    fn for_each_after_first(&self, f: &mut dyn FnMut(&[u8]));
+}
+
+impl<'a> Value<'a> {
+    /// A value held in one slice.
+    pub fn whole(bytes: &'a [u8]) -> Value<'a> {
+        Value {
+            len: bytes.len(),
+            first: bytes,
+            rest: None,
+        }
+    }
+
+    /// A value of `len` bytes: `first`, then what `rest` yields.
+    pub fn chained(len: usize, first: &'a [u8], rest: &'a dyn Pieces) -> Value<'a> {
+        Value {
+            len,
+            first,
+            rest: (first.len() < len).then_some(rest),
+        }
+    }
+
     /// Length in bytes.
-    fn len(&self) -> usize;
+    pub fn len(&self) -> usize {
+        self.len
+    }
 
     /// Whether it is empty.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// Calls `f` with each piece, in order.
-    fn for_each_piece(&self, f: &mut dyn FnMut(&[u8]));
-}
-
-impl Value for &[u8] {
-    fn len(&self) -> usize {
-        <[u8]>::len(self)
-    }
-
-    fn for_each_piece(&self, f: &mut dyn FnMut(&[u8])) {
-        f(self)
+    pub fn for_each_piece(&self, mut f: impl FnMut(&[u8])) {
+        f(self.first);
+        if let Some(rest) = self.rest {
+            rest.for_each_after_first(&mut f);
+        }
     }
 }
 
@@ -39,7 +68,7 @@ pub struct Item<'a> {
     /// Its CAS (0 with CAS disabled).
     pub cas: u64,
     /// The value.
-    pub value: &'a dyn Value,
+    pub value: Value<'a>,
 }
 
 impl std::fmt::Debug for Item<'_> {
@@ -171,12 +200,11 @@ mod tests {
 
     #[test]
     fn policies_choose_what_the_client_sees() {
-        let value: &[u8] = b"v";
         let hit = Response::Value(Item {
             key: b"k",
             flags: 0,
             cas: 1,
-            value: &value,
+            value: Value::whole(b"v"),
         });
         let miss = Response::Miss { key: b"k" };
         let stored = Response::Stored { cas: 1 };

@@ -48,6 +48,7 @@ impl Session {
 
     /// Handles the request at the front of `input`, appending its replies
     /// to `out`. A read of many keys pauses once `out` holds `room` bytes.
+    #[inline]
     pub fn handle(
         &mut self,
         input: &[u8],

@@ -20,6 +20,7 @@ pub struct TextSession {
 
 impl TextSession {
     /// Handles the request at the front of `input` (see [`super::Session::handle`]).
+    #[inline]
     pub fn handle(
         &mut self,
         fd: u64,

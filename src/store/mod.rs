@@ -190,6 +190,12 @@ impl<'a> Value<'a> {
         }))
     }
 
+    /// The bytes held in the item's first chunk (all of them unless the
+    /// value spans chunks).
+    pub fn first(&self) -> &'a [u8] {
+        self.first
+    }
+
     /// The value as one contiguous slice, if it is stored in one chunk.
     pub fn as_slice(&self) -> Option<&'a [u8]> {
         (self.first.len() == self.len).then_some(self.first)

@@ -64,7 +64,7 @@ impl Reply for TextReply<'_> {
                 }
                 out.extend_from_slice(b"\r\n");
                 out.reserve(len + 2);
-                item.value.for_each_piece(&mut |p| out.extend_from_slice(p));
+                item.value.for_each_piece(|p| out.extend_from_slice(p));
                 out.extend_from_slice(b"\r\n");
             }
             Response::Miss { .. } => {}
@@ -110,7 +110,7 @@ fn error_line(out: &mut Vec<u8>, error: Error<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Command, Item, ReplyPolicy};
+    use crate::model::{Command, Item, ReplyPolicy, Value};
 
     fn encode_as(r: Response<'_>, request: &Request<'_>) -> Vec<u8> {
         let mut out = Vec::new();
@@ -127,16 +127,12 @@ mod tests {
         encode_as(r, &Request::new(Command::Version).with_policy(policy))
     }
 
-    /// A value split over pieces, as the store lends values spanning chunks.
-    struct Pieces<'a>(&'a [&'a [u8]]);
+    /// The pieces after the first of a value spanning chunks.
+    struct After<'a>(&'a [&'a [u8]]);
 
-    impl crate::model::Value for Pieces<'_> {
-        fn len(&self) -> usize {
-            self.0.iter().map(|p| p.len()).sum()
-        }
-
-        fn for_each_piece(&self, f: &mut dyn FnMut(&[u8])) {
-            self.0.iter().for_each(|p| f(p))
+    impl crate::model::Pieces for After<'_> {
+        fn for_each_after_first(&self, f: &mut dyn FnMut(&[u8])) {
+            self.0.iter().skip(1).for_each(|p| f(p))
         }
     }
 
@@ -146,12 +142,14 @@ mod tests {
             None => Want::KEY,
         };
         let read = Request::new(Command::Version).with_want(want);
-        let value = Pieces(pieces);
+        let after = After(pieces);
+        let len = pieces.iter().map(|p| p.len()).sum();
+        let first = pieces.first().copied().unwrap_or_default();
         let item = Item {
             key: b"k",
             flags,
             cas: cas.unwrap_or(0),
-            value: &value,
+            value: Value::chained(len, first, &after),
         };
         encode_as(Response::Value(item), &read)
     }
