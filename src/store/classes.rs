@@ -2,7 +2,7 @@
 //! up to half a page (memcached's `slabs_init`), and per-class state: its
 //! pages, free chunks, LRU list and counters.
 
-use super::item::{self, ALLOCATING, FREE, LINKED};
+use super::item::{self, ALLOCATING, CONT, FREE, LINKED};
 use super::pages::{Handle, Pages, CHUNK_ALIGN, NIL};
 
 /// memcached's `MAX_NUMBER_OF_SLAB_CLASSES` (ids 1..=63).
@@ -216,6 +216,21 @@ impl Class {
         self.head = h;
         if self.tail == NIL {
             self.tail = h;
+        }
+    }
+
+    /// Marks the continuation chunks of a large item being linked, from
+    /// `first` on, CONT: part of a live item, which a page mover may move
+    /// or evict (until then they are ALLOCATING, and movers keep away).
+    pub fn link_chain(&mut self, pages: &Pages, first: Handle) {
+        let mut c = first;
+        while c != NIL {
+            // SAFETY: the class lock is held (`&mut self`); the chain was
+            // written by the linking thread before it took the lock.
+            unsafe {
+                item::set_state(pages, c, CONT);
+                c = item::cont_next(pages, c);
+            }
         }
     }
 

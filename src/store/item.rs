@@ -224,6 +224,17 @@ pub unsafe fn key_range(pages: &Pages, h: Handle) -> (usize, usize) {
     (hdr.key_offset(), hdr.klen as usize)
 }
 
+/// Whether a head chunk's item continues in chained chunks (LARGE).
+///
+/// # Safety
+/// The caller holds the item's stripe lock or its class lock, and the
+/// chunk is a LINKED head.
+pub unsafe fn is_large(pages: &Pages, h: Handle) -> bool {
+    // SAFETY: LARGE is written once, before the item is linked; the bits
+    // byte changes later only holding both locks, one of which the caller holds.
+    unsafe { pages.bytes_at(h, BITS, 1)[0] & LARGE != 0 }
+}
+
 /// A byte range of a chunk, for keys and values.
 ///
 /// # Safety

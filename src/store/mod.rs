@@ -893,6 +893,9 @@ impl Store {
                 Self::table_hash(self.hash(unsafe { self.key_of(c) }))
             });
         class.link(&self.pages, h);
+        if hdr.bits & LARGE != 0 {
+            class.link_chain(&self.pages, hdr.chain);
+        }
         class.stats.number += 1;
         class.stats.total_items += 1;
         class.stats.mem_requested += self.item_bytes(hdr) as u64;
@@ -1312,3 +1315,6 @@ fn parse_counter(value: &[u8]) -> Option<u64> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod liveness_tests;

@@ -5,7 +5,8 @@
 //!
 //! Emptying a page means evicting from its class's LRU tail until the
 //! class's other chunks can hold the page's live items, then moving those
-//! items (copying the bytes, repointing the index and the LRU).
+//! items (copying the bytes, repointing the index and the LRU). Items
+//! chained over several chunks of the largest class are evicted instead.
 
 use super::item::{self, CONT, LARGE, LINKED};
 use super::pages::Handle;
@@ -107,8 +108,10 @@ impl Store {
     /// Its live items move to free chunks elsewhere in the class, after
     /// evicting from the LRU tail (if `evict`) until there is room for them,
     /// so a page move costs the least recently used items, as evicting
-    /// would. `Ok(None)`: the class has no page; `Err(())`: items in use,
-    /// or no room without evicting.
+    /// would. Items chained over several chunks (larger than half a page)
+    /// are evicted instead of moved, as memcached's rebalancer drops them.
+    /// `Ok(None)`: the class has no page; `Err(())`: items in use, or no
+    /// room without evicting.
     #[allow(clippy::result_unit_err)]
     fn take_page_from(&self, from: u8, evict: bool) -> Result<Option<u32>, ()> {
         let mut c = lock(&self.classes[from as usize]);
@@ -123,15 +126,17 @@ impl Store {
             .step_by(c.size)
             .map(|off| self.pages.handle(page, off))
             .collect();
-        // Make room elsewhere in the class for the page's live items.
+        // Make room elsewhere in the class for the page's live items that
+        // fit one chunk; items chained over several chunks are evicted.
         loop {
             let mut used = 0;
             for &h in &chunks {
                 // SAFETY: the class lock is held.
                 let (_, _, state) = unsafe { item::links(&self.pages, h) };
                 match state {
-                    item::FREE => {}
-                    LINKED | CONT => used += 1,
+                    item::FREE | CONT => {}
+                    // SAFETY: the class lock is held and `h` is a LINKED head.
+                    LINKED => used += usize::from(!unsafe { item::is_large(&self.pages, h) }),
                     _ => return Err(()), // being written by another thread
                 }
             }
