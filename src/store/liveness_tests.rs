@@ -4,6 +4,8 @@
 //! names the defect it guards against and says how it was found.
 
 use super::*;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 fn config(max_bytes: usize, evictions: bool) -> StoreConfig {
     StoreConfig {
@@ -50,7 +52,7 @@ fn chain_states(s: &Store, key: &[u8]) -> Vec<u8> {
     let h = s.find(&stripe, hash, key).expect("key is stored");
     // SAFETY: the stripe lock is held.
     let hdr = unsafe { item::read(&s.pages, h) };
-    let _class = lock(&s.classes[hdr.class as usize]);
+    let _class = s.class(hdr.class);
     let mut states = Vec::new();
     let mut c = hdr.chain;
     while c != NIL {
@@ -124,4 +126,69 @@ fn large_items_pages_move_and_shrink() {
     assert_eq!(set(&s, b"again", &big(7)), StoreOutcome::Stored);
     assert!(get(&s, b"again").unwrap().0 == big(7));
     assert!(s.stats().total_malloced <= 3 << 20);
+}
+
+// Defect: the allocating thread wrote a continuation chunk's link field
+// without the class lock while a page mover could read it (a data race).
+// Link and state bytes are now written only under the class lock; debug
+// builds check every access to them, which makes this test deterministic.
+#[test]
+fn regression_chain_links_are_written_under_the_class_lock() {
+    let s = Arc::new(Store::new(StoreConfig {
+        threads: 4,
+        item_size_max: 2 << 20,
+        ..config(12 << 20, true)
+    }));
+    let largest = s.class_sizes().largest();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2u64)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let mut rng = fastrand::Rng::with_seed(t);
+                for i in 0..150u32 {
+                    let key = format!("w{t}-{}", rng.u32(0..12));
+                    let len = [300_000, 600_000, 1_100_000, 1_600_000][rng.usize(0..4)];
+                    let mut value = key.as_bytes().to_vec();
+                    value.resize(len, (i % 251) as u8);
+                    assert_eq!(set(&s, key.as_bytes(), &value), StoreOutcome::Stored);
+                    if let Some((v, _)) = get(&s, key.as_bytes()) {
+                        assert!(v.starts_with(key.as_bytes()), "wrong value for {key}");
+                        let rest = &v[key.len()..];
+                        assert!(rest.iter().all(|&b| b == rest[0]), "torn {key}");
+                    }
+                }
+            })
+        })
+        .collect();
+    let mover = {
+        let (s, stop) = (s.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut moved = 0;
+            while !stop.load(Ordering::Relaxed) {
+                if s.reassign(largest, 1) == Reassign::Ok {
+                    moved += 1;
+                    s.reassign(1, largest);
+                }
+                s.set_limit(6 << 20);
+                s.set_limit(12 << 20);
+                std::thread::yield_now();
+            }
+            moved
+        })
+    };
+    for w in writers {
+        w.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let moved = mover.join().unwrap();
+    assert!(moved > 0, "pages of the largest class moved");
+    for t in 0..2 {
+        for k in 0..12 {
+            s.delete(format!("w{t}-{k}").as_bytes());
+        }
+    }
+    for r in s.class_reports() {
+        assert_eq!(r.used_chunks, 0, "class {} lost chunks", r.id);
+    }
 }

@@ -17,7 +17,8 @@
 //! - A **stripe** lock (picked by the key's hash) guards the stripe's index
 //!   and the header fields, key and value of every item linked in it.
 //! - A **class** lock guards the class's pages, free list and LRU list, and
-//!   the link and state bytes of its chunks.
+//!   the link and state bytes (the first 9) of every chunk of its pages,
+//!   including chunks being written and continuation chunks.
 //! - The **page pool** lock guards unassigned pages; it is a leaf.
 //!
 //! Order: stripe, then class, then pool. A thread holding a class lock may
@@ -26,6 +27,11 @@
 //! the index and from its LRU, and its chunks freed, with *both* its stripe
 //! and class locks held; so a class-lock holder that wins the stripe's
 //! `try_lock` finds the item still linked.
+//!
+//! A chunk taken for a new item is ALLOCATING: the taking thread writes its
+//! bytes from 9 on without locks, then links it; linking marks a large
+//! item's continuation chunks CONT. Debug builds check that link and state
+//! bytes are only touched under the owning class's lock (`pages.rs`).
 
 mod classes;
 mod item;
@@ -35,7 +41,7 @@ mod rebalance;
 pub use classes::{ClassSizes, ClassStats};
 pub use rebalance::Reassign;
 
-use classes::Class;
+use classes::{Class, ClassGuard, ClassLock};
 use item::{Header, CONT_HEADER, FETCHED, HAS_FLAGS, LARGE};
 use pages::{Handle, Pages, NIL};
 
@@ -370,7 +376,7 @@ enum Removal {
 pub struct Store {
     pages: Pages,
     sizes: ClassSizes,
-    classes: Box<[Mutex<Class>]>,
+    classes: Box<[ClassLock]>,
     pool: Mutex<PagePool>,
     stripes: Box<[Mutex<Stripe>]>,
     stripe_shift: u32,
@@ -414,7 +420,7 @@ impl Store {
         let page_size = config.page_size;
         let sizes = ClassSizes::new(config.chunk_size, config.growth_factor, page_size);
         let classes = (0..=sizes.largest())
-            .map(|id| Mutex::new(Class::new(sizes.size(id).max(1), page_size)))
+            .map(|id| ClassLock::new(id, sizes.size(id).max(1), page_size))
             .collect();
         let stripe_count = (config.threads.max(1) * 256)
             .next_power_of_two()
@@ -538,6 +544,11 @@ impl Store {
         hash ^ (hash << 32)
     }
 
+    /// Locks slab class `id`.
+    fn class(&self, id: u8) -> ClassGuard<'_> {
+        self.classes[id as usize].lock()
+    }
+
     fn stripe(&self, hash: u64) -> &Mutex<Stripe> {
         &self.stripes[(hash >> self.stripe_shift) as usize]
     }
@@ -602,7 +613,7 @@ impl Store {
         match self.dead(&hdr) {
             None => Ok((h, hdr)),
             Some(why) => {
-                let mut class = lock(&self.classes[hdr.class as usize]);
+                let mut class = self.class(hdr.class);
                 self.remove(stripe, &mut class, hash, h, &hdr, Removal::Lazy);
                 Err(match why {
                     Dead::Expired => Lookup::Expired,
@@ -690,7 +701,7 @@ impl Store {
         let stale = hdr.time.saturating_add(ITEM_UPDATE_INTERVAL) <= now;
         let unfetched = fetch && hdr.bits & FETCHED == 0;
         if stale || unfetched {
-            let mut class = lock(&self.classes[hdr.class as usize]);
+            let mut class = self.class(hdr.class);
             // SAFETY: both the stripe lock (caller) and the class lock are held.
             unsafe {
                 if unfetched {
@@ -717,7 +728,7 @@ impl Store {
             let exptime = self.clock.realtime(t);
             if (exptime != 0) != (hdr.exptime != 0) {
                 // Keep the class's count of items that can expire exact.
-                let mut class = lock(&self.classes[hdr.class as usize]);
+                let mut class = self.class(hdr.class);
                 class.with_ttl =
                     class.with_ttl + u64::from(exptime != 0) - u64::from(hdr.exptime != 0);
             }
@@ -771,7 +782,7 @@ impl Store {
         let mut stripe = lock(self.stripe(hash));
         match self.lookup(&mut stripe, hash, key) {
             Ok((h, hdr)) => {
-                let mut class = lock(&self.classes[hdr.class as usize]);
+                let mut class = self.class(hdr.class);
                 self.remove(&mut stripe, &mut class, hash, h, &hdr, Removal::Normal);
                 Lookup::Hit
             }
@@ -875,16 +886,16 @@ impl Store {
         // (the usual case): a set takes the class lock twice, not three times.
         let mut class = match replaces {
             Some((old, old_hdr)) => {
-                let mut class = lock(&self.classes[old_hdr.class as usize]);
+                let mut class = self.class(old_hdr.class);
                 self.remove(stripe, &mut class, hash, old, &old_hdr, Removal::Normal);
                 if old_hdr.class == hdr.class {
                     class
                 } else {
                     drop(class);
-                    lock(&self.classes[hdr.class as usize])
+                    self.class(hdr.class)
                 }
             }
-            None => lock(&self.classes[hdr.class as usize]),
+            None => self.class(hdr.class),
         };
         stripe
             .table
@@ -905,7 +916,7 @@ impl Store {
 
     /// Frees an allocated item that was never linked.
     fn discard(&self, h: Handle, hdr: &Header) {
-        let mut class = lock(&self.classes[hdr.class as usize]);
+        let mut class = self.class(hdr.class);
         self.free_chunks(&mut class, h, hdr);
     }
 
@@ -1005,7 +1016,7 @@ impl Store {
                     match self.take_chunk(class) {
                         Some(c) => chain.push(c),
                         None => {
-                            let mut cls = lock(&self.classes[class as usize]);
+                            let mut cls = self.class(class);
                             cls.give(&self.pages, head);
                             chain.iter().for_each(|&c| cls.give(&self.pages, c));
                             return None;
@@ -1061,7 +1072,7 @@ impl Store {
         for _ in 0..ALLOC_ATTEMPTS {
             let mut rebalance = false;
             {
-                let mut c = lock(&self.classes[class as usize]);
+                let mut c = self.class(class);
                 // Allocation activity, measured in CAS ticks (one per item written).
                 c.last_alloc = self.next_cas.load(Ordering::Relaxed);
                 if let Some(h) = c.take(&self.pages) {
@@ -1086,7 +1097,7 @@ impl Store {
             if rebalance {
                 if !self.move_idle_page_to(class) {
                     // No idle class: evict for a while before looking again.
-                    lock(&self.classes[class as usize]).skip_balance = BALANCE_BACKOFF;
+                    self.class(class).skip_balance = BALANCE_BACKOFF;
                 }
                 continue;
             }
@@ -1095,7 +1106,7 @@ impl Store {
                 break;
             }
         }
-        lock(&self.classes[class as usize]).stats.outofmemory += 1;
+        self.class(class).stats.outofmemory += 1;
         None
     }
 
@@ -1161,7 +1172,7 @@ impl Store {
         let flushed = self.crawl_after_flush.swap(false, Ordering::AcqRel);
         for id in self.sizes.ids() {
             {
-                let mut c = lock(&self.classes[id as usize]);
+                let mut c = self.class(id);
                 if flushed {
                     c.crawl_all = true;
                 }
@@ -1171,7 +1182,7 @@ impl Store {
             }
             let mut budget = CRAWL_PER_TICK;
             while budget > 0 {
-                let mut c = lock(&self.classes[id as usize]);
+                let mut c = self.class(id);
                 let mut h = if c.crawl == NIL { c.tail } else { c.crawl };
                 let mut n = 0;
                 while h != NIL && n < CRAWL_BATCH {
@@ -1214,7 +1225,7 @@ impl Store {
         self.sizes
             .ids()
             .filter_map(|id| {
-                let c = lock(&self.classes[id as usize]);
+                let c = self.class(id);
                 if c.pages.is_empty() && c.stats.total_items == 0 {
                     return None;
                 }
@@ -1272,7 +1283,7 @@ impl Store {
     /// `stats reset`: zeroes the cumulative counters (not the gauges).
     pub fn reset_stats(&self) {
         for id in self.sizes.ids() {
-            let mut c = lock(&self.classes[id as usize]);
+            let mut c = self.class(id);
             let keep = ClassStats {
                 number: c.stats.number,
                 mem_requested: c.stats.mem_requested,

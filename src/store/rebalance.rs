@@ -56,7 +56,7 @@ impl Store {
         // Candidates: classes with pages, least recently allocating first.
         let mut candidates: Vec<(u64, u8)> = Vec::new();
         for id in self.sizes.ids().filter(|&id| id != to) {
-            let Ok(c) = self.classes[id as usize].try_lock() else {
+            let Some(c) = self.classes[id as usize].try_lock() else {
                 continue;
             };
             if !c.pages.is_empty() {
@@ -77,7 +77,7 @@ impl Store {
         let now = self.next_cas.load(Ordering::Relaxed);
         let mut idlest: Option<(u64, u8)> = None;
         for id in self.sizes.ids().filter(|&id| id != to) {
-            let Ok(c) = self.classes[id as usize].try_lock() else {
+            let Some(c) = self.classes[id as usize].try_lock() else {
                 continue;
             };
             if !c.pages.is_empty()
@@ -99,7 +99,7 @@ impl Store {
         let Some(page) = self.take_page_from(from, evict)? else {
             return Ok(false);
         };
-        lock(&self.classes[to as usize]).add_page(&self.pages, page);
+        self.class(to).add_page(&self.pages, page);
         self.slabs_moved.fetch_add(1, Ordering::Relaxed);
         Ok(true)
     }
@@ -114,7 +114,7 @@ impl Store {
     /// room without evicting.
     #[allow(clippy::result_unit_err)]
     fn take_page_from(&self, from: u8, evict: bool) -> Result<Option<u32>, ()> {
-        let mut c = lock(&self.classes[from as usize]);
+        let mut c = self.class(from);
         let Some(&page) = c.pages.first() else {
             return Ok(None);
         };
@@ -232,7 +232,7 @@ impl Store {
         let mut evicting: Option<(u32, u8)> = None;
         let mut oldest: Option<(u32, u8)> = None;
         for id in self.sizes.ids() {
-            let mut c = lock(&self.classes[id as usize]);
+            let mut c = self.class(id);
             let evicted = c.stats.evicted - c.evicted_seen;
             c.evicted_seen = c.stats.evicted;
             let Some(age) = c.tail_age(&self.pages, now) else {
