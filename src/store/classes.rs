@@ -351,7 +351,7 @@ impl Class {
     }
 
     /// Puts chunk `to` in `from`'s place in the LRU (`from` becomes
-    /// ALLOCATING: the caller frees or drops it).
+    /// ALLOCATING: the caller gives it back).
     pub fn replace(&mut self, pages: &Pages, from: Handle, to: Handle) {
         // SAFETY: the class lock is held.
         unsafe {

@@ -44,6 +44,10 @@ fn report(s: &Store, id: u8) -> (usize, usize, u64) {
         })
 }
 
+fn stripe_index(s: &Store, key: &[u8]) -> usize {
+    (s.hash(key) >> s.stripe_shift) as usize
+}
+
 /// The state byte of every continuation chunk of `key`'s item, read under
 /// the class lock as a page mover reads it.
 fn chain_states(s: &Store, key: &[u8]) -> Vec<u8> {
@@ -126,6 +130,49 @@ fn large_items_pages_move_and_shrink() {
     assert_eq!(set(&s, b"again", &big(7)), StoreOutcome::Stored);
     assert!(get(&s, b"again").unwrap().0 == big(7));
     assert!(s.stats().total_malloced <= 3 << 20);
+}
+
+// Defect: a page move that gave up on a busy stripe left the chunks it had
+// already moved ALLOCATING: lost to the class for good, and the page (first
+// in line) could never be emptied again, so the class never gave a page.
+// A move that gives up now returns every chunk it touched to the free list.
+#[test]
+fn regression_aborted_page_move_loses_no_chunk() {
+    let s = Store::new(config(64 << 20, true));
+    let value = vec![b'v'; 30_000];
+    let class = class_of(&s, 4, value.len());
+    let per_page = (1 << 20) / s.class_sizes().size(class);
+    // The first page full, one item on a second. Moving the first page
+    // evicts keys[0] (the LRU tail) to make room, then moves the others.
+    let keys: Vec<Vec<u8>> = (0..=per_page)
+        .map(|i| format!("k{i:03}").into_bytes())
+        .collect();
+    for k in &keys {
+        assert_eq!(set(&s, k, &value), StoreOutcome::Stored);
+    }
+    assert_eq!(report(&s, class).0, 2);
+    // Hold the stripe of an item part-way through the page (and of no
+    // item before it, nor of the one on the second page), so the move
+    // gives up there.
+    let shares = |i: usize, j: usize| stripe_index(&s, &keys[i]) == stripe_index(&s, &keys[j]);
+    let busy = (4..per_page)
+        .find(|&i| !(0..i).any(|j| shares(i, j)) && !shares(i, per_page))
+        .expect("a key whose stripe no other key in play shares");
+    let held = lock(s.stripe(s.hash(&keys[busy])));
+    assert_eq!(s.reassign(class, 1), Reassign::Busy);
+    // The class is not stuck on that page: the next move tries the other.
+    assert_eq!(s.reassign(class, 1), Reassign::Ok);
+    drop(held);
+    assert!(get(&s, &keys[0]).is_none(), "the tail item made room");
+    for k in &keys[1..] {
+        assert!(get(&s, k).unwrap().0 == value, "{k:?} intact");
+    }
+    for k in &keys {
+        s.delete(k);
+    }
+    assert_eq!(report(&s, class).1, 0, "every chunk is free again");
+    assert_eq!(s.reassign(class, 1), Reassign::Ok, "the class gives a page");
+    assert_eq!(report(&s, class).0, 0);
 }
 
 // Defect: the allocating thread wrote a continuation chunk's link field

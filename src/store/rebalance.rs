@@ -8,7 +8,8 @@
 //! items (copying the bytes, repointing the index and the LRU). Items
 //! chained over several chunks of the largest class are evicted instead.
 
-use super::item::{self, CONT, LARGE, LINKED};
+use super::classes::Class;
+use super::item::{self, ALLOCATING, CONT, LARGE, LINKED};
 use super::pages::Handle;
 use super::{lock, Removal, Store};
 use std::sync::atomic::Ordering;
@@ -112,42 +113,76 @@ impl Store {
     /// are evicted instead of moved, as memcached's rebalancer drops them.
     /// `Ok(None)`: the class has no page; `Err(())`: items in use, or no
     /// room without evicting.
+    ///
+    /// The page is the first with no chunk being written. A move that gives
+    /// up part-way leaves every chunk it emptied on the free list, and puts
+    /// the page last, so the next move starts with another.
     #[allow(clippy::result_unit_err)]
     fn take_page_from(&self, from: u8, evict: bool) -> Result<Option<u32>, ()> {
         let mut c = self.class(from);
-        let Some(&page) = c.pages.first() else {
+        if c.pages.is_empty() {
             return Ok(None);
+        }
+        let Some((page, chunks)) = c.pages.iter().find_map(|&page| {
+            let chunks = self.chunks_of(&c, page);
+            // SAFETY: the class lock is held.
+            let writing = |&h: &Handle| unsafe { item::links(&self.pages, h).2 } == ALLOCATING;
+            (!chunks.iter().any(writing)).then_some((page, chunks))
+        }) else {
+            return Err(());
         };
+        if self.empty_page(&mut c, page, &chunks, evict).is_err() {
+            c.pages.retain(|&p| p != page);
+            c.pages.push(page);
+            return Err(());
+        }
+        c.remove_page(&self.pages, page);
+        Ok(Some(page))
+    }
+
+    /// The carved chunks of one of the class's pages.
+    fn chunks_of(&self, c: &Class, page: u32) -> Vec<Handle> {
         let end = match c.carve {
             Some((p, off)) if p == page => off,
             _ => c.per_page * c.size,
         };
-        let chunks: Vec<Handle> = (0..end)
+        (0..end)
             .step_by(c.size)
             .map(|off| self.pages.handle(page, off))
-            .collect();
+            .collect()
+    }
+
+    /// Frees every chunk of `page` (whose `chunks` none is ALLOCATING), as
+    /// [`Store::take_page_from`] describes. Holding the class lock the
+    /// whole time, so only this thread changes the chunks' states.
+    fn empty_page(
+        &self,
+        c: &mut Class,
+        page: u32,
+        chunks: &[Handle],
+        evict: bool,
+    ) -> Result<(), ()> {
         // Make room elsewhere in the class for the page's live items that
         // fit one chunk; items chained over several chunks are evicted.
         loop {
             let mut used = 0;
-            for &h in &chunks {
+            for &h in chunks {
                 // SAFETY: the class lock is held.
                 let (_, _, state) = unsafe { item::links(&self.pages, h) };
-                match state {
-                    item::FREE | CONT => {}
-                    // SAFETY: the class lock is held and `h` is a LINKED head.
-                    LINKED => used += usize::from(!unsafe { item::is_large(&self.pages, h) }),
-                    _ => return Err(()), // being written by another thread
+                debug_assert_ne!(state, ALLOCATING);
+                // SAFETY: the class lock is held and `h` is a LINKED head.
+                if state == LINKED && !unsafe { item::is_large(&self.pages, h) } {
+                    used += 1;
                 }
             }
             if used <= c.room_outside(&self.pages, page) {
                 break;
             }
-            if !self.free_from_tail(&mut c, evict) {
+            if !self.free_from_tail(c, evict) {
                 return Err(());
             }
         }
-        for &h in &chunks {
+        for &h in chunks {
             // SAFETY: the class lock is held.
             let (_, _, state) = unsafe { item::links(&self.pages, h) };
             let head = match state {
@@ -172,7 +207,7 @@ impl Store {
                 if !evict && !dead {
                     return Err(());
                 }
-                self.remove(&mut stripe, &mut c, hash, head, &hdr, Removal::PageMove);
+                self.remove(&mut stripe, c, hash, head, &hdr, Removal::PageMove);
                 continue;
             }
             let Some(to) = c.take_outside(&self.pages, page) else {
@@ -189,9 +224,10 @@ impl Store {
                 None => unreachable!("a linked item is in its stripe"),
             }
             c.replace(&self.pages, head, to);
+            // Free at once: if the move gives up later, the chunk is reused.
+            c.give(&self.pages, head);
         }
-        c.remove_page(&self.pages, page);
-        Ok(Some(page))
+        Ok(())
     }
 
     /// `slabs reassign <from> <to>`.
