@@ -239,3 +239,64 @@ fn regression_chain_links_are_written_under_the_class_lock() {
         assert_eq!(r.used_chunks, 0, "class {} lost chunks", r.id);
     }
 }
+
+// Defect: one look at the LRU tail that found its five items' stripes
+// busy ended the allocation with "out of memory" although evictions were
+// on. A busy tail is now looked at deeper and waited for with a back-off;
+// only an allocation nothing can be freed for fails at once.
+#[test]
+fn regression_busy_lru_tail_is_not_out_of_memory() {
+    let s = Arc::new(Store::new(config(1 << 20, true)));
+    let value = vec![b'v'; 100_000];
+    let class = class_of(&s, 3, value.len());
+    let per_page = (1 << 20) / s.class_sizes().size(class);
+    // Keys in distinct stripes, so that holding one's stripe holds no other.
+    let mut used = Vec::new();
+    let mut names = (0..).map(|i| format!("k{i:03}").into_bytes()).filter(|k| {
+        let stripe = stripe_index(&s, k);
+        let fresh = !used.contains(&stripe);
+        used.push(stripe);
+        fresh
+    });
+    let keys: Vec<Vec<u8>> = names.by_ref().take(per_page).collect();
+    let (spare, newest) = (names.next().unwrap(), names.next().unwrap());
+    for k in &keys {
+        assert_eq!(set(&s, k, &value), StoreOutcome::Stored);
+    }
+    assert_eq!(report(&s, class).1, per_page, "the only page is full");
+    let reflocked = || s.class(class).stats.lrutail_reflocked;
+    // Sets `key` from another thread while the stripes of `busy` are held:
+    // until it is done, or (`release`) until it comes back to the tail.
+    let set_while_busy = |key: &[u8], busy: &[Vec<u8>], release: bool| {
+        let held: Vec<_> = busy.iter().map(|k| lock(s.stripe(s.hash(k)))).collect();
+        let before = reflocked();
+        let setter = {
+            let (s, value, key) = (s.clone(), value.clone(), key.to_vec());
+            std::thread::spawn(move || set(&s, &key, &value))
+        };
+        let came_back = || reflocked() > before + TAIL_SEARCH_DEPTH as u64;
+        while !(setter.is_finished() || release && came_back()) {
+            std::thread::yield_now();
+        }
+        drop(held);
+        setter.join().unwrap()
+    };
+    // The five tail items busy: the one behind them is evicted.
+    let tail = &keys[..TAIL_SEARCH_DEPTH];
+    assert_eq!(set_while_busy(&spare, tail, false), StoreOutcome::Stored);
+    assert!(
+        get(&s, &keys[TAIL_SEARCH_DEPTH]).is_none(),
+        "evicted behind the busy ones"
+    );
+    assert!(tail.iter().all(|k| get(&s, k).is_some()));
+    // Every item busy: the set waits for one to be free.
+    let mut live: Vec<Vec<u8>> = keys
+        .iter()
+        .filter(|k| get(&s, k).is_some())
+        .cloned()
+        .collect();
+    live.push(spare);
+    assert_eq!(set_while_busy(&newest, &live, true), StoreOutcome::Stored);
+    assert_eq!(get(&s, &newest).unwrap().0, value);
+    assert_eq!(s.stats().evictions, 2);
+}

@@ -57,12 +57,17 @@ pub const KEY_MAX_LENGTH: usize = 250;
 /// ITEM_UPDATE_INTERVAL).
 const ITEM_UPDATE_INTERVAL: u32 = 60;
 
-/// How many LRU-tail items an allocation looks at for one it may free.
+/// How many LRU-tail items an allocation looks at for one it may free
+/// (doubling, up to 64 times as many, while it finds them all busy).
 const TAIL_SEARCH_DEPTH: usize = 5;
 
 /// How many rounds an allocation tries (reclaim, evict, move a page)
 /// before giving up with "out of memory".
 const ALLOC_ATTEMPTS: usize = 64;
+
+/// How many more rounds an allocation that may evict waits, backing off,
+/// while the items or pages it could free are busy (about 0.1 s in all).
+const BUSY_ROUNDS: usize = 100;
 
 /// Width of a `stats sizes` bucket, as memcached's.
 const SIZE_BUCKET: usize = 32;
@@ -355,6 +360,27 @@ struct Stripe {
 enum Dead {
     Expired,
     Flushed,
+}
+
+/// What an attempt to free memory for an allocation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Freed {
+    /// Freed a chunk (or moved a page).
+    Yes,
+    /// Found only items or pages in use by other threads right now.
+    Busy,
+    /// Found nothing it may free.
+    No,
+}
+
+/// Waits before an allocation's next look at busy items or pages: a yield
+/// at first, then sleeps from 1 µs doubling to about 1 ms.
+fn back_off(round: usize) {
+    if round < 4 {
+        std::thread::yield_now();
+    } else {
+        std::thread::sleep(std::time::Duration::from_micros(1 << (round - 4).min(10)));
+    }
 }
 
 /// Why an item is being removed.
@@ -1066,11 +1092,20 @@ impl Store {
 
     /// One chunk of `class`: a free one, a new one, or one made free by
     /// reclaiming, evicting, or moving a page from another class.
+    ///
+    /// With evictions on, items and pages that are busy right now (their
+    /// stripe locked, chunks being written) are waited for, looking deeper
+    /// into the LRU each round, for up to [`BUSY_ROUNDS`] rounds: only an
+    /// allocation nothing can be freed for fails at once.
     fn take_chunk(&self, class: u8) -> Option<Handle> {
         let evict = self.evictions.load(Ordering::Relaxed);
         let balance = evict && self.automove.load(Ordering::Relaxed) != 0;
-        for _ in 0..ALLOC_ATTEMPTS {
+        let mut busy = 0;
+        let mut attempts = 0;
+        while attempts < ALLOC_ATTEMPTS {
+            attempts += 1;
             let mut rebalance = false;
+            let mut tail = Freed::No;
             {
                 let mut c = self.class(class);
                 // Allocation activity, measured in CAS ticks (one per item written).
@@ -1087,10 +1122,14 @@ impl Store {
                         // Before evicting, see if an idle class can give a
                         // page (the size mix may have shifted).
                         rebalance = true;
-                    } else if self.free_from_tail(&mut c, evict) {
-                        c.stats.direct_reclaims += 1;
-                        c.skip_balance = c.skip_balance.saturating_sub(1);
-                        continue;
+                    } else {
+                        let depth = TAIL_SEARCH_DEPTH << busy.min(6);
+                        tail = self.free_from_tail(&mut c, evict, depth);
+                        if tail == Freed::Yes {
+                            c.stats.direct_reclaims += 1;
+                            c.skip_balance = c.skip_balance.saturating_sub(1);
+                            continue;
+                        }
                     }
                 }
             }
@@ -1101,9 +1140,22 @@ impl Store {
                 }
                 continue;
             }
-            // This class cannot help itself: take a page from another.
-            if !self.move_page_to(class, evict) {
-                break;
+            let wait = evict && busy < BUSY_ROUNDS;
+            // Unless its LRU tail is only busy, this class cannot help
+            // itself: take a page from another.
+            let freed = if tail == Freed::Busy && wait {
+                Freed::Busy
+            } else {
+                self.move_page_to(class, evict)
+            };
+            match freed {
+                Freed::Yes => {}
+                Freed::Busy if wait => {
+                    back_off(busy);
+                    busy += 1;
+                    attempts -= 1; // bounded by BUSY_ROUNDS instead
+                }
+                _ => break,
             }
         }
         self.class(class).stats.outofmemory += 1;
@@ -1135,13 +1187,15 @@ impl Store {
         Some(id)
     }
 
-    /// Frees one item near the class's LRU tail: a dead one, or (if
-    /// `evict`) the least recently used one whose stripe is free to lock.
-    fn free_from_tail(&self, class: &mut Class, evict: bool) -> bool {
+    /// Frees one of the `depth` items at the class's LRU tail: a dead one,
+    /// or (if `evict`) the least recently used one whose stripe is free to
+    /// lock. [`Freed::Busy`]: some were skipped because their stripe was busy.
+    fn free_from_tail(&self, class: &mut Class, evict: bool, depth: usize) -> Freed {
         let mut h = class.tail;
-        for _ in 0..TAIL_SEARCH_DEPTH {
+        let mut busy = false;
+        for _ in 0..depth {
             if h == NIL {
-                return false;
+                break;
             }
             let prev = class.prev_of(&self.pages, h);
             // SAFETY: the class lock is held and `h` is LINKED.
@@ -1149,6 +1203,7 @@ impl Store {
             let hash = self.hash(key);
             let Ok(mut stripe) = self.stripe(hash).try_lock() else {
                 class.stats.lrutail_reflocked += 1;
+                busy = true;
                 h = prev;
                 continue;
             };
@@ -1156,11 +1211,15 @@ impl Store {
             let hdr = unsafe { item::read(&self.pages, h) };
             if evict || self.dead(&hdr).is_some() {
                 self.remove(&mut stripe, class, hash, h, &hdr, Removal::Evict);
-                return true;
+                return Freed::Yes;
             }
             h = prev;
         }
-        false
+        if busy {
+            Freed::Busy
+        } else {
+            Freed::No
+        }
     }
 
     /// The crawler (once a tick): walks each class's LRU from the tail,

@@ -11,7 +11,7 @@
 use super::classes::Class;
 use super::item::{self, ALLOCATING, CONT, LARGE, LINKED};
 use super::pages::Handle;
-use super::{lock, Removal, Store};
+use super::{lock, Freed, Removal, Store, TAIL_SEARCH_DEPTH};
 use std::sync::atomic::Ordering;
 use std::sync::{Mutex, MutexGuard};
 
@@ -51,13 +51,17 @@ fn try_lock_patiently<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
 
 impl Store {
     /// Moves one page to `to` (which has none, or cannot free a chunk)
-    /// from the class that has allocated least recently; false if no class
-    /// can give one.
-    pub(super) fn move_page_to(&self, to: u8, evict: bool) -> bool {
+    /// from the class that has allocated least recently. [`Freed::Busy`]:
+    /// a class that might give one was busy (its lock held, or its pages'
+    /// items or chunks in use; without `evict`, also: it had no room for
+    /// the page's items); [`Freed::No`]: no class can give one.
+    pub(super) fn move_page_to(&self, to: u8, evict: bool) -> Freed {
         // Candidates: classes with pages, least recently allocating first.
         let mut candidates: Vec<(u64, u8)> = Vec::new();
+        let mut busy = false;
         for id in self.sizes.ids().filter(|&id| id != to) {
             let Some(c) = self.classes[id as usize].try_lock() else {
+                busy = true;
                 continue;
             };
             if !c.pages.is_empty() {
@@ -65,9 +69,18 @@ impl Store {
             }
         }
         candidates.sort_unstable();
-        candidates
-            .into_iter()
-            .any(|(_, from)| matches!(self.move_page(from, to, evict), Ok(true)))
+        for (_, from) in candidates {
+            match self.move_page(from, to, evict) {
+                Ok(true) => return Freed::Yes,
+                Ok(false) => {}
+                Err(()) => busy = true,
+            }
+        }
+        if busy {
+            Freed::Busy
+        } else {
+            Freed::No
+        }
     }
 
     /// Moves a page to `to` from the class that has allocated least recently,
@@ -178,7 +191,7 @@ impl Store {
             if used <= c.room_outside(&self.pages, page) {
                 break;
             }
-            if !self.free_from_tail(c, evict) {
+            if self.free_from_tail(c, evict, TAIL_SEARCH_DEPTH) != Freed::Yes {
                 return Err(());
             }
         }
