@@ -867,8 +867,8 @@ impl Store {
             self.discard(h, &hdr);
             return (outcome, 0);
         }
-        self.link(&mut stripe, hash, h, &hdr, existing);
-        (StoreOutcome::Stored, self.visible_cas(hdr.cas))
+        let cas = self.link(&mut stripe, hash, h, &hdr, existing);
+        (StoreOutcome::Stored, self.visible_cas(cas))
     }
 
     /// append / prepend: the new item is built from the old value and the
@@ -894,12 +894,19 @@ impl Store {
         let Some((h, hdr)) = self.allocate(key, old_hdr.flags, old_hdr.exptime, &parts) else {
             return (StoreOutcome::NotStored, 0);
         };
-        self.link(&mut stripe, hash, h, &hdr, Some((old, old_hdr)));
-        (StoreOutcome::Stored, self.visible_cas(hdr.cas))
+        let cas = self.link(&mut stripe, hash, h, &hdr, Some((old, old_hdr)));
+        (StoreOutcome::Stored, self.visible_cas(cas))
     }
 
     /// Links a filled, ALLOCATING item into the index and its class LRU,
-    /// first removing the version it replaces, if any.
+    /// first removing the version it replaces, if any; returns its CAS.
+    ///
+    /// The CAS is taken here, under the stripe lock, not when the item was
+    /// allocated: versions of a key get rising CAS values in the order they
+    /// are linked, and an item linked after a flush_all has returned is
+    /// never below the flush's mark (a set allocated before the flush but
+    /// linked after it would otherwise be dead on arrival, and would
+    /// replace a newer live value).
     fn link(
         &self,
         stripe: &mut Stripe,
@@ -907,7 +914,11 @@ impl Store {
         h: Handle,
         hdr: &Header,
         replaces: Option<(Handle, Header)>,
-    ) {
+    ) -> u64 {
+        let cas = self.new_cas();
+        // SAFETY: the stripe lock is held and the item is still this
+        // thread's (ALLOCATING).
+        unsafe { item::update(&self.pages, h, hdr.exptime, cas) };
         // One class lock hold when the new version is in the old one's class
         // (the usual case): a set takes the class lock twice, not three times.
         let mut class = match replaces {
@@ -938,6 +949,7 @@ impl Store {
         class.stats.mem_requested += self.item_bytes(hdr) as u64;
         class.with_ttl += u64::from(hdr.exptime != 0);
         self.track_size(hdr, true);
+        cas
     }
 
     /// Frees an allocated item that was never linked.
@@ -966,7 +978,6 @@ impl Store {
         let mut buf = itoa::Buffer::new();
         let digits = buf.format(value).as_bytes();
         self.bump(h, &hdr, false);
-        let cas = self.new_cas();
         if digits.len() <= hdr.vlen as usize {
             // memcached rewrites in place, padding with spaces to the old length.
             // SAFETY: the stripe lock is held; the value is one chunk.
@@ -975,7 +986,7 @@ impl Store {
             v[..digits.len()].copy_from_slice(digits);
             v[digits.len()..].fill(b' ');
             // SAFETY: the stripe lock is held.
-            unsafe { item::update(&self.pages, h, hdr.exptime, cas) };
+            unsafe { item::update(&self.pages, h, hdr.exptime, self.new_cas()) };
             return Delta::Value(value);
         }
         let Some((new, new_hdr)) = self.allocate(key, hdr.flags, hdr.exptime, &[digits]) else {
@@ -1006,7 +1017,8 @@ impl Store {
     // ----------------------------------------------------------------- memory
 
     /// Allocates chunks for an item and writes it (header, key, value parts);
-    /// the result is ALLOCATING: owned by the caller until linked.
+    /// the result is ALLOCATING: owned by the caller until linked. Its CAS
+    /// is 0 until [`Store::link`] gives it one.
     fn allocate(
         &self,
         key: &[u8],
@@ -1053,7 +1065,6 @@ impl Store {
                 (head, chain)
             }
         };
-        hdr.cas = self.new_cas();
         // SAFETY: every chunk was just taken (ALLOCATING): this thread owns it.
         unsafe {
             item::init(&self.pages, head, &hdr);
