@@ -7,6 +7,8 @@
 //! class's other chunks can hold the page's live items, then moving those
 //! items (copying the bytes, repointing the index and the LRU). Items
 //! chained over several chunks of the largest class are evicted instead.
+//! A move that meets a stripe busy for too long gives up, with every chunk
+//! it emptied back on the free list.
 
 use super::classes::Class;
 use super::item::{self, ALLOCATING, CONT, LARGE, LINKED};
@@ -165,9 +167,9 @@ impl Store {
             .collect()
     }
 
-    /// Frees every chunk of `page` (whose `chunks` none is ALLOCATING), as
-    /// [`Store::take_page_from`] describes. Holding the class lock the
-    /// whole time, so only this thread changes the chunks' states.
+    /// Frees every chunk of `page` (`chunks`, none of them ALLOCATING), as
+    /// [`Store::take_page_from`] describes. The class lock is held
+    /// throughout, so only this thread changes the chunks' states.
     fn empty_page(
         &self,
         c: &mut Class,
