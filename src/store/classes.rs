@@ -1,9 +1,10 @@
 //! Slab classes: chunk sizes from `-n` plus the item header, grown by `-f`
 //! up to half a page (memcached's `slabs_init`), and per-class state: its
-//! pages, free chunks, LRU list and counters.
+//! pages, free chunks, LRU list and counters, behind the class lock.
 
-use super::item::{self, ALLOCATING, FREE, LINKED};
-use super::pages::{Handle, Pages, CHUNK_ALIGN, NIL};
+use super::item::{self, ALLOCATING, CONT, FREE, LINKED};
+use super::pages::{self, Handle, Pages, CHUNK_ALIGN, NIL};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 /// memcached's `MAX_NUMBER_OF_SLAB_CLASSES` (ids 1..=63).
 pub const MAX_CLASSES: usize = 63;
@@ -96,9 +97,77 @@ pub struct ClassStats {
     pub direct_reclaims: u64,
 }
 
-/// One slab class; always used under its mutex.
+/// A slab class behind its lock. Debug builds note which class lock each
+/// thread holds ([`pages::note_class_lock`]): accesses to chunks'
+/// class-lock bytes are checked against it, and taking a second class
+/// lock (which the lock order forbids) panics instead of risking deadlock.
+#[derive(Debug)]
+pub struct ClassLock {
+    id: u8,
+    mutex: Mutex<Class>,
+}
+
+/// A held class lock.
+#[derive(Debug)]
+pub struct ClassGuard<'a> {
+    guard: MutexGuard<'a, Class>,
+}
+
+impl ClassLock {
+    /// Class `id`, empty.
+    pub fn new(id: u8, size: usize, page_size: usize) -> ClassLock {
+        ClassLock {
+            id,
+            mutex: Mutex::new(Class::new(id, size, page_size)),
+        }
+    }
+
+    /// Waits for the lock.
+    pub fn lock(&self) -> ClassGuard<'_> {
+        debug_assert_eq!(pages::held_class(), 0, "a thread takes two class locks");
+        let guard = self.mutex.lock().unwrap_or_else(|p| p.into_inner());
+        pages::note_class_lock(self.id);
+        ClassGuard { guard }
+    }
+
+    /// Takes the lock if it is free.
+    pub fn try_lock(&self) -> Option<ClassGuard<'_>> {
+        debug_assert_eq!(pages::held_class(), 0, "a thread takes two class locks");
+        let guard = match self.mutex.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        pages::note_class_lock(self.id);
+        Some(ClassGuard { guard })
+    }
+}
+
+impl std::ops::Deref for ClassGuard<'_> {
+    type Target = Class;
+    fn deref(&self) -> &Class {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for ClassGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Class {
+        &mut self.guard
+    }
+}
+
+impl Drop for ClassGuard<'_> {
+    fn drop(&mut self) {
+        // The mutex itself is released right after, with `guard`.
+        pages::note_class_lock(0);
+    }
+}
+
+/// One slab class; always used under its lock ([`ClassLock`]).
 #[derive(Debug)]
 pub struct Class {
+    /// Class id.
+    pub id: u8,
     /// Chunk size.
     pub size: usize,
     /// Chunks per page.
@@ -133,8 +202,9 @@ pub struct Class {
 
 impl Class {
     /// An empty class.
-    pub fn new(size: usize, page_size: usize) -> Class {
+    fn new(id: u8, size: usize, page_size: usize) -> Class {
         Class {
+            id,
             size,
             per_page: page_size / size,
             pages: Vec::new(),
@@ -159,6 +229,7 @@ impl Class {
         while let Some(h) = self.carve_one(pages) {
             self.give(pages, h);
         }
+        pages.set_owner(page, self.id);
         self.pages.push(page);
         self.carve = Some((page, 0));
     }
@@ -219,6 +290,21 @@ impl Class {
         }
     }
 
+    /// Marks the continuation chunks of a large item being linked, from
+    /// `first` on, CONT: part of a live item, which a page mover may move
+    /// or evict (until then they are ALLOCATING, and movers keep away).
+    pub fn link_chain(&mut self, pages: &Pages, first: Handle) {
+        let mut c = first;
+        while c != NIL {
+            // SAFETY: the class lock is held (`&mut self`); the chain was
+            // written by the linking thread before it took the lock.
+            unsafe {
+                item::set_state(pages, c, CONT);
+                c = item::cont_next(pages, c);
+            }
+        }
+    }
+
     /// Takes an item's head chunk out of the LRU (state becomes ALLOCATING:
     /// owned by the caller until given back).
     pub fn unlink(&mut self, pages: &Pages, h: Handle) {
@@ -265,7 +351,7 @@ impl Class {
     }
 
     /// Puts chunk `to` in `from`'s place in the LRU (`from` becomes
-    /// ALLOCATING: the caller frees or drops it).
+    /// ALLOCATING: the caller gives it back).
     pub fn replace(&mut self, pages: &Pages, from: Handle, to: Handle) {
         // SAFETY: the class lock is held.
         unsafe {
@@ -299,6 +385,7 @@ impl Class {
     /// Drops `page` (emptied of items) from the class: its free chunks and
     /// carving position go with it.
     pub fn remove_page(&mut self, pages: &Pages, page: u32) {
+        pages.set_owner(page, 0);
         self.free.retain(|&h| pages.page_of(h) != page);
         self.pages.retain(|&p| p != page);
         if matches!(self.carve, Some((p, _)) if p == page) {
@@ -365,7 +452,8 @@ mod tests {
     fn carving_free_list_and_lru() {
         let pages = Pages::new(1 << 20);
         assert!(pages.allocate(0));
-        let mut c = Class::new(1 << 18, 1 << 20);
+        let lock = ClassLock::new(1, 1 << 18, 1 << 20);
+        let mut c = lock.lock();
         assert_eq!(c.per_page, 4);
         assert!(c.take(&pages).is_none(), "no page yet");
         c.add_page(&pages, 0);

@@ -1,10 +1,10 @@
 //! The item layout inside a chunk, and typed access to its fields.
 //!
 //! ```text
-//! byte  0  prev   u32  LRU link            ┐ guarded by the item's
-//!       4  next   u32  LRU / chain link    │ slab-class lock
-//!       8  state  u8   FREE/ALLOCATING/    │
-//!                      LINKED/CONT         ┘
+//! byte  0  prev   u32  LRU link            ┐ guarded by the slab-class
+//!       4  next   u32  LRU link            │ lock of the chunk's page,
+//!       8  state  u8   FREE/ALLOCATING/    │ in every chunk (even one
+//!                      LINKED/CONT         ┘ being written)
 //!       9  class  u8   slab class          ┐ written once, while the
 //!      10  klen   u8   key length          │ chunk is exclusively held
 //!      11  bits   u8   HAS_FLAGS LARGE     │ (FETCHED is set later,
@@ -17,12 +17,20 @@
 //!          key, then the value (or its first part)
 //! ```
 //!
-//! A continuation chunk of a large item holds `head u32` at byte 12 and
-//! value bytes from byte 16; its `next` chains to the following one.
+//! A continuation chunk of a large item has the same first 9 bytes (its
+//! state is CONT while the item is linked; `prev`/`next` are unused), then
+//! `class u8` at byte 9, `head u32` at byte 12, `chain u32` (the following
+//! continuation chunk) at byte 16, and value bytes from byte 20. Like the
+//! head's `chain`, these are written once by the allocating thread before
+//! the item is linked, and never change while it is linked.
+//!
+//! The allocating thread owns a chunk's bytes from 9 on, but never its
+//! first 9: a page mover may read those (under the class lock) at any time.
 //!
 //! Every accessor is `unsafe`: the caller promises it holds the lock named
 //! beside the field (or owns the chunk: ALLOCATING, or being freed with
 //! both locks held); the locking protocol itself is described in `store/mod.rs`.
+//! Debug builds check every access to the first 9 bytes (see `pages.rs`).
 
 use super::pages::{Handle, Pages};
 
@@ -30,7 +38,7 @@ use super::pages::{Handle, Pages};
 pub const HEADER: usize = 32;
 
 /// Bytes before value data in a continuation chunk.
-pub const CONT_HEADER: usize = 16;
+pub const CONT_HEADER: usize = 20;
 
 /// `state`: on a free list or never used.
 pub const FREE: u8 = 0;
@@ -59,6 +67,10 @@ const TIME: usize = 16;
 const VLEN: usize = 20;
 const CAS: usize = 24;
 const CONT_HEAD: usize = 12;
+const CONT_CHAIN: usize = 16;
+
+// The class-lock fields are exactly the bytes `Pages` checks in debug builds.
+const _: () = assert!(STATE + 1 == super::pages::CLASS_LOCK_BYTES && CLASS == STATE + 1);
 
 /// The fields of a head chunk, copied out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -224,6 +236,17 @@ pub unsafe fn key_range(pages: &Pages, h: Handle) -> (usize, usize) {
     (hdr.key_offset(), hdr.klen as usize)
 }
 
+/// Whether a head chunk's item continues in chained chunks (LARGE).
+///
+/// # Safety
+/// The caller holds the item's stripe lock or its class lock, and the
+/// chunk is a LINKED head.
+pub unsafe fn is_large(pages: &Pages, h: Handle) -> bool {
+    // SAFETY: LARGE is written once, before the item is linked; the bits
+    // byte changes later only holding both locks, one of which the caller holds.
+    unsafe { pages.bytes_at(h, BITS, 1)[0] & LARGE != 0 }
+}
+
 /// A byte range of a chunk, for keys and values.
 ///
 /// # Safety
@@ -293,31 +316,33 @@ pub unsafe fn cont_head(pages: &Pages, h: Handle) -> Handle {
     u32_at(unsafe { pages.bytes_at(h, CONT_HEAD, 4) }, 0)
 }
 
-/// Initialises a continuation chunk (class, head and next link).
+/// Initialises a continuation chunk: its class, its head and the next
+/// continuation chunk (`NIL` for the last). Touches none of the class-lock
+/// bytes, which a page mover may be reading meanwhile.
 ///
 /// # Safety
 /// The caller owns the chunk (ALLOCATING).
 pub unsafe fn init_cont(pages: &Pages, h: Handle, class: u8, head: Handle, next: Handle) {
-    // SAFETY: exclusive ownership per the caller; the state byte (which a
-    // page mover may read meanwhile) is not touched.
+    // SAFETY: exclusive ownership of bytes 9.. per the caller.
     unsafe {
-        pages
-            .bytes_mut_at(h, NEXT, 4)
-            .copy_from_slice(&next.to_le_bytes());
         pages.bytes_mut_at(h, CLASS, 1)[0] = class;
         pages
             .bytes_mut_at(h, CONT_HEAD, 4)
             .copy_from_slice(&head.to_le_bytes());
+        pages
+            .bytes_mut_at(h, CONT_CHAIN, 4)
+            .copy_from_slice(&next.to_le_bytes());
     }
 }
 
-/// A continuation chunk's `next` (written once while owned).
+/// The continuation chunk after `h` (`NIL` after the last).
 ///
 /// # Safety
-/// The caller holds the item's stripe lock or the class lock.
+/// The caller holds the item's stripe lock or its class lock, or owns the
+/// chunk (the field is written once, before the item is linked).
 pub unsafe fn cont_next(pages: &Pages, h: Handle) -> Handle {
-    // SAFETY: stable while the item is in use.
-    u32_at(unsafe { pages.bytes_at(h, NEXT, 4) }, 0)
+    // SAFETY: per the caller's promise; not a class-lock byte.
+    u32_at(unsafe { pages.bytes_at(h, CONT_CHAIN, 4) }, 0)
 }
 
 #[cfg(test)]
@@ -369,8 +394,15 @@ mod tests {
             assert_eq!(links(&pages, h).2, LINKED);
             assert_eq!(hdr.key_offset(), 40);
             let c = pages.handle(0, 4096);
+            set_links(&pages, c, 5, 6);
+            set_state(&pages, c, ALLOCATING);
             init_cont(&pages, c, 9, h, 77);
             assert_eq!((cont_head(&pages, c), cont_next(&pages, c)), (h, 77));
+            assert_eq!(
+                links(&pages, c),
+                (5, 6, ALLOCATING),
+                "class-lock bytes untouched"
+            );
         }
     }
 }

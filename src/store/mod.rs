@@ -17,7 +17,8 @@
 //! - A **stripe** lock (picked by the key's hash) guards the stripe's index
 //!   and the header fields, key and value of every item linked in it.
 //! - A **class** lock guards the class's pages, free list and LRU list, and
-//!   the link and state bytes of its chunks.
+//!   the link and state bytes (the first 9) of every chunk of its pages,
+//!   including chunks being written and continuation chunks.
 //! - The **page pool** lock guards unassigned pages; it is a leaf.
 //!
 //! Order: stripe, then class, then pool. A thread holding a class lock may
@@ -26,15 +27,22 @@
 //! the index and from its LRU, and its chunks freed, with *both* its stripe
 //! and class locks held; so a class-lock holder that wins the stripe's
 //! `try_lock` finds the item still linked.
+//!
+//! A chunk taken for a new item is ALLOCATING: the taking thread writes its
+//! bytes from 9 on without locks, then links it; linking marks a large
+//! item's continuation chunks CONT. Debug builds check that link and state
+//! bytes are only touched under the owning class's lock (`pages.rs`).
 
 mod classes;
 mod item;
 mod pages;
+mod rebalance;
 
 pub use classes::{ClassSizes, ClassStats};
+pub use rebalance::Reassign;
 
-use classes::Class;
-use item::{Header, CONT, CONT_HEADER, FETCHED, HAS_FLAGS, LARGE, LINKED};
+use classes::{Class, ClassGuard, ClassLock};
+use item::{Header, CONT_HEADER, FETCHED, HAS_FLAGS, LARGE};
 use pages::{Handle, Pages, NIL};
 
 use crate::clock::Clock;
@@ -49,16 +57,17 @@ pub const KEY_MAX_LENGTH: usize = 250;
 /// ITEM_UPDATE_INTERVAL).
 const ITEM_UPDATE_INTERVAL: u32 = 60;
 
-/// How many LRU-tail items an allocation looks at for one it may free.
+/// How many LRU-tail items an allocation looks at for one it may free
+/// (doubling, up to 64 times as many, while it finds them all busy).
 const TAIL_SEARCH_DEPTH: usize = 5;
 
 /// How many rounds an allocation tries (reclaim, evict, move a page)
 /// before giving up with "out of memory".
 const ALLOC_ATTEMPTS: usize = 64;
 
-/// A class that has not allocated for this many item writes (anywhere in
-/// the store) may give pages to a class that is evicting.
-const IDLE_ALLOCATIONS: u64 = 10_000;
+/// How many more rounds an allocation that may evict waits, backing off,
+/// while the items or pages it could free are busy (about 0.1 s in all).
+const BUSY_ROUNDS: usize = 100;
 
 /// Width of a `stats sizes` bucket, as memcached's.
 const SIZE_BUCKET: usize = 32;
@@ -331,21 +340,6 @@ pub struct StoreStats {
     pub index_bytes: u64,
 }
 
-/// What `slabs reassign` answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reassign {
-    /// Moved.
-    Ok,
-    /// A page could not be emptied now (items in use).
-    Busy,
-    /// No such class.
-    BadClass,
-    /// The source class has no page to give.
-    NoSpare,
-    /// Source and destination are the same.
-    Same,
-}
-
 /// Unassigned pages and the page budget.
 #[derive(Debug, Default)]
 struct PagePool {
@@ -374,6 +368,27 @@ enum Dead {
     Flushed,
 }
 
+/// What an attempt to free memory for an allocation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Freed {
+    /// Freed a chunk (or moved a page).
+    Yes,
+    /// Found only items or pages in use by other threads right now.
+    Busy,
+    /// Found nothing it may free.
+    No,
+}
+
+/// Waits before an allocation's next look at busy items or pages: a yield
+/// at first, then sleeps from 1 µs doubling to about 1 ms.
+fn back_off(round: usize) {
+    if round < 4 {
+        std::thread::yield_now();
+    } else {
+        std::thread::sleep(std::time::Duration::from_micros(1 << (round - 4).min(10)));
+    }
+}
+
 /// Why an item is being removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Removal {
@@ -393,7 +408,7 @@ enum Removal {
 pub struct Store {
     pages: Pages,
     sizes: ClassSizes,
-    classes: Box<[Mutex<Class>]>,
+    classes: Box<[ClassLock]>,
     pool: Mutex<PagePool>,
     stripes: Box<[Mutex<Stripe>]>,
     stripe_shift: u32,
@@ -431,28 +446,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// How many times a page move retries a busy stripe before giving up.
-const PATIENCE: usize = 1000;
-
-/// `try_lock`, retried [`PATIENCE`] times with a yield in between.
-fn try_lock_patiently<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
-    for _ in 0..PATIENCE {
-        match m.try_lock() {
-            Ok(guard) => return Some(guard),
-            Err(std::sync::TryLockError::Poisoned(p)) => return Some(p.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => std::thread::yield_now(),
-        }
-    }
-    None
-}
-
 impl Store {
     /// An empty store.
     pub fn new(config: StoreConfig) -> Store {
         let page_size = config.page_size;
         let sizes = ClassSizes::new(config.chunk_size, config.growth_factor, page_size);
         let classes = (0..=sizes.largest())
-            .map(|id| Mutex::new(Class::new(sizes.size(id).max(1), page_size)))
+            .map(|id| ClassLock::new(id, sizes.size(id).max(1), page_size))
             .collect();
         let stripe_count = (config.threads.max(1) * 256)
             .next_power_of_two()
@@ -576,6 +576,11 @@ impl Store {
         hash ^ (hash << 32)
     }
 
+    /// Locks slab class `id`.
+    fn class(&self, id: u8) -> ClassGuard<'_> {
+        self.classes[id as usize].lock()
+    }
+
     fn stripe(&self, hash: u64) -> &Mutex<Stripe> {
         &self.stripes[(hash >> self.stripe_shift) as usize]
     }
@@ -640,7 +645,7 @@ impl Store {
         match self.dead(&hdr) {
             None => Ok((h, hdr)),
             Some(why) => {
-                let mut class = lock(&self.classes[hdr.class as usize]);
+                let mut class = self.class(hdr.class);
                 self.remove(stripe, &mut class, hash, h, &hdr, Removal::Lazy);
                 Err(match why {
                     Dead::Expired => Lookup::Expired,
@@ -728,7 +733,7 @@ impl Store {
         let stale = hdr.time.saturating_add(ITEM_UPDATE_INTERVAL) <= now;
         let unfetched = fetch && hdr.bits & FETCHED == 0;
         if stale || unfetched {
-            let mut class = lock(&self.classes[hdr.class as usize]);
+            let mut class = self.class(hdr.class);
             // SAFETY: both the stripe lock (caller) and the class lock are held.
             unsafe {
                 if unfetched {
@@ -755,7 +760,7 @@ impl Store {
             let exptime = self.clock.realtime(t);
             if (exptime != 0) != (hdr.exptime != 0) {
                 // Keep the class's count of items that can expire exact.
-                let mut class = lock(&self.classes[hdr.class as usize]);
+                let mut class = self.class(hdr.class);
                 class.with_ttl =
                     class.with_ttl + u64::from(exptime != 0) - u64::from(hdr.exptime != 0);
             }
@@ -809,7 +814,7 @@ impl Store {
         let mut stripe = lock(self.stripe(hash));
         match self.lookup(&mut stripe, hash, key) {
             Ok((h, hdr)) => {
-                let mut class = lock(&self.classes[hdr.class as usize]);
+                let mut class = self.class(hdr.class);
                 self.remove(&mut stripe, &mut class, hash, h, &hdr, Removal::Normal);
                 Lookup::Hit
             }
@@ -868,8 +873,8 @@ impl Store {
             self.discard(h, &hdr);
             return (outcome, 0);
         }
-        self.link(&mut stripe, hash, h, &hdr, existing);
-        (StoreOutcome::Stored, self.visible_cas(hdr.cas))
+        let cas = self.link(&mut stripe, hash, h, &hdr, existing);
+        (StoreOutcome::Stored, self.visible_cas(cas))
     }
 
     /// append / prepend: the new item is built from the old value and the
@@ -895,12 +900,19 @@ impl Store {
         let Some((h, hdr)) = self.allocate(key, old_hdr.flags, old_hdr.exptime, &parts) else {
             return (StoreOutcome::NotStored, 0);
         };
-        self.link(&mut stripe, hash, h, &hdr, Some((old, old_hdr)));
-        (StoreOutcome::Stored, self.visible_cas(hdr.cas))
+        let cas = self.link(&mut stripe, hash, h, &hdr, Some((old, old_hdr)));
+        (StoreOutcome::Stored, self.visible_cas(cas))
     }
 
     /// Links a filled, ALLOCATING item into the index and its class LRU,
-    /// first removing the version it replaces, if any.
+    /// first removing the version it replaces, if any; returns its CAS.
+    ///
+    /// The CAS is taken here, under the stripe lock, not when the item was
+    /// allocated: versions of a key get rising CAS values in the order they
+    /// are linked, and an item linked after a flush_all has returned is
+    /// never below the flush's mark (a set allocated before the flush but
+    /// linked after it would otherwise be dead on arrival, and would
+    /// replace a newer live value).
     fn link(
         &self,
         stripe: &mut Stripe,
@@ -908,21 +920,25 @@ impl Store {
         h: Handle,
         hdr: &Header,
         replaces: Option<(Handle, Header)>,
-    ) {
+    ) -> u64 {
+        let cas = self.new_cas();
+        // SAFETY: the stripe lock is held and the item is still this
+        // thread's (ALLOCATING).
+        unsafe { item::update(&self.pages, h, hdr.exptime, cas) };
         // One class lock hold when the new version is in the old one's class
         // (the usual case): a set takes the class lock twice, not three times.
         let mut class = match replaces {
             Some((old, old_hdr)) => {
-                let mut class = lock(&self.classes[old_hdr.class as usize]);
+                let mut class = self.class(old_hdr.class);
                 self.remove(stripe, &mut class, hash, old, &old_hdr, Removal::Normal);
                 if old_hdr.class == hdr.class {
                     class
                 } else {
                     drop(class);
-                    lock(&self.classes[hdr.class as usize])
+                    self.class(hdr.class)
                 }
             }
-            None => lock(&self.classes[hdr.class as usize]),
+            None => self.class(hdr.class),
         };
         stripe
             .table
@@ -931,16 +947,20 @@ impl Store {
                 Self::table_hash(self.hash(unsafe { self.key_of(c) }))
             });
         class.link(&self.pages, h);
+        if hdr.bits & LARGE != 0 {
+            class.link_chain(&self.pages, hdr.chain);
+        }
         class.stats.number += 1;
         class.stats.total_items += 1;
         class.stats.mem_requested += self.item_bytes(hdr) as u64;
         class.with_ttl += u64::from(hdr.exptime != 0);
         self.track_size(hdr, true);
+        cas
     }
 
     /// Frees an allocated item that was never linked.
     fn discard(&self, h: Handle, hdr: &Header) {
-        let mut class = lock(&self.classes[hdr.class as usize]);
+        let mut class = self.class(hdr.class);
         self.free_chunks(&mut class, h, hdr);
     }
 
@@ -964,7 +984,6 @@ impl Store {
         let mut buf = itoa::Buffer::new();
         let digits = buf.format(value).as_bytes();
         self.bump(h, &hdr, false);
-        let cas = self.new_cas();
         if digits.len() <= hdr.vlen as usize {
             // memcached rewrites in place, padding with spaces to the old length.
             // SAFETY: the stripe lock is held; the value is one chunk.
@@ -973,7 +992,7 @@ impl Store {
             v[..digits.len()].copy_from_slice(digits);
             v[digits.len()..].fill(b' ');
             // SAFETY: the stripe lock is held.
-            unsafe { item::update(&self.pages, h, hdr.exptime, cas) };
+            unsafe { item::update(&self.pages, h, hdr.exptime, self.new_cas()) };
             return Delta::Value(value);
         }
         let Some((new, new_hdr)) = self.allocate(key, hdr.flags, hdr.exptime, &[digits]) else {
@@ -1004,7 +1023,8 @@ impl Store {
     // ----------------------------------------------------------------- memory
 
     /// Allocates chunks for an item and writes it (header, key, value parts);
-    /// the result is ALLOCATING: owned by the caller until linked.
+    /// the result is ALLOCATING: owned by the caller until linked. Its CAS
+    /// is 0 until [`Store::link`] gives it one.
     fn allocate(
         &self,
         key: &[u8],
@@ -1040,7 +1060,7 @@ impl Store {
                     match self.take_chunk(class) {
                         Some(c) => chain.push(c),
                         None => {
-                            let mut cls = lock(&self.classes[class as usize]);
+                            let mut cls = self.class(class);
                             cls.give(&self.pages, head);
                             chain.iter().for_each(|&c| cls.give(&self.pages, c));
                             return None;
@@ -1051,7 +1071,6 @@ impl Store {
                 (head, chain)
             }
         };
-        hdr.cas = self.new_cas();
         // SAFETY: every chunk was just taken (ALLOCATING): this thread owns it.
         unsafe {
             item::init(&self.pages, head, &hdr);
@@ -1090,13 +1109,22 @@ impl Store {
 
     /// One chunk of `class`: a free one, a new one, or one made free by
     /// reclaiming, evicting, or moving a page from another class.
+    ///
+    /// With evictions on, items and pages that are busy right now (their
+    /// stripe locked, chunks being written) are waited for, looking deeper
+    /// into the LRU each round, for up to [`BUSY_ROUNDS`] rounds: only an
+    /// allocation nothing can be freed for fails at once.
     fn take_chunk(&self, class: u8) -> Option<Handle> {
         let evict = self.evictions.load(Ordering::Relaxed);
         let balance = evict && self.automove.load(Ordering::Relaxed) != 0;
-        for _ in 0..ALLOC_ATTEMPTS {
+        let mut busy = 0;
+        let mut attempts = 0;
+        while attempts < ALLOC_ATTEMPTS {
+            attempts += 1;
             let mut rebalance = false;
+            let mut tail = Freed::No;
             {
-                let mut c = lock(&self.classes[class as usize]);
+                let mut c = self.class(class);
                 // Allocation activity, measured in CAS ticks (one per item written).
                 c.last_alloc = self.next_cas.load(Ordering::Relaxed);
                 if let Some(h) = c.take(&self.pages) {
@@ -1111,26 +1139,43 @@ impl Store {
                         // Before evicting, see if an idle class can give a
                         // page (the size mix may have shifted).
                         rebalance = true;
-                    } else if self.free_from_tail(&mut c, evict) {
-                        c.stats.direct_reclaims += 1;
-                        c.skip_balance = c.skip_balance.saturating_sub(1);
-                        continue;
+                    } else {
+                        let depth = TAIL_SEARCH_DEPTH << busy.min(6);
+                        tail = self.free_from_tail(&mut c, evict, depth);
+                        if tail == Freed::Yes {
+                            c.stats.direct_reclaims += 1;
+                            c.skip_balance = c.skip_balance.saturating_sub(1);
+                            continue;
+                        }
                     }
                 }
             }
             if rebalance {
                 if !self.move_idle_page_to(class) {
                     // No idle class: evict for a while before looking again.
-                    lock(&self.classes[class as usize]).skip_balance = BALANCE_BACKOFF;
+                    self.class(class).skip_balance = BALANCE_BACKOFF;
                 }
                 continue;
             }
-            // This class cannot help itself: take a page from another.
-            if !self.move_page_to(class, evict) {
-                break;
+            let wait = evict && busy < BUSY_ROUNDS;
+            // Unless its LRU tail is only busy, this class cannot help
+            // itself: take a page from another.
+            let freed = if tail == Freed::Busy && wait {
+                Freed::Busy
+            } else {
+                self.move_page_to(class, evict)
+            };
+            match freed {
+                Freed::Yes => {}
+                Freed::Busy if wait => {
+                    back_off(busy);
+                    busy += 1;
+                    attempts -= 1; // bounded by BUSY_ROUNDS instead
+                }
+                _ => break,
             }
         }
-        lock(&self.classes[class as usize]).stats.outofmemory += 1;
+        self.class(class).stats.outofmemory += 1;
         None
     }
 
@@ -1159,13 +1204,15 @@ impl Store {
         Some(id)
     }
 
-    /// Frees one item near the class's LRU tail: a dead one, or (if
-    /// `evict`) the least recently used one whose stripe is free to lock.
-    fn free_from_tail(&self, class: &mut Class, evict: bool) -> bool {
+    /// Frees one of the `depth` items at the class's LRU tail: a dead one,
+    /// or (if `evict`) the least recently used one whose stripe is free to
+    /// lock. [`Freed::Busy`]: some were skipped because their stripe was busy.
+    fn free_from_tail(&self, class: &mut Class, evict: bool, depth: usize) -> Freed {
         let mut h = class.tail;
-        for _ in 0..TAIL_SEARCH_DEPTH {
+        let mut busy = false;
+        for _ in 0..depth {
             if h == NIL {
-                return false;
+                break;
             }
             let prev = class.prev_of(&self.pages, h);
             // SAFETY: the class lock is held and `h` is LINKED.
@@ -1173,6 +1220,7 @@ impl Store {
             let hash = self.hash(key);
             let Ok(mut stripe) = self.stripe(hash).try_lock() else {
                 class.stats.lrutail_reflocked += 1;
+                busy = true;
                 h = prev;
                 continue;
             };
@@ -1180,215 +1228,14 @@ impl Store {
             let hdr = unsafe { item::read(&self.pages, h) };
             if evict || self.dead(&hdr).is_some() {
                 self.remove(&mut stripe, class, hash, h, &hdr, Removal::Evict);
-                return true;
+                return Freed::Yes;
             }
             h = prev;
         }
-        false
-    }
-
-    /// Moves one page to `to` (which has none, or cannot free a chunk)
-    /// from the class that has allocated least recently; false if no class
-    /// can give one.
-    fn move_page_to(&self, to: u8, evict: bool) -> bool {
-        // Candidates: classes with pages, least recently allocating first.
-        let mut candidates: Vec<(u64, u8)> = Vec::new();
-        for id in self.sizes.ids().filter(|&id| id != to) {
-            let Ok(c) = self.classes[id as usize].try_lock() else {
-                continue;
-            };
-            if !c.pages.is_empty() {
-                candidates.push((c.last_alloc, id));
-            }
-        }
-        candidates.sort_unstable();
-        candidates
-            .into_iter()
-            .any(|(_, from)| matches!(self.move_page(from, to, evict), Ok(true)))
-    }
-
-    /// Moves a page to `to` from the class that has allocated least recently,
-    /// if it has been idle for [`IDLE_ALLOCATIONS`] item writes: after the
-    /// size mix shifts, memory follows the new sizes instead of staying with
-    /// classes nobody writes to any more.
-    fn move_idle_page_to(&self, to: u8) -> bool {
-        let now = self.next_cas.load(Ordering::Relaxed);
-        let mut idlest: Option<(u64, u8)> = None;
-        for id in self.sizes.ids().filter(|&id| id != to) {
-            let Ok(c) = self.classes[id as usize].try_lock() else {
-                continue;
-            };
-            if !c.pages.is_empty()
-                && now.saturating_sub(c.last_alloc) > IDLE_ALLOCATIONS
-                && idlest.is_none_or(|(t, _)| c.last_alloc < t)
-            {
-                idlest = Some((c.last_alloc, id));
-            }
-        }
-        let Some((_, from)) = idlest else {
-            return false;
-        };
-        matches!(self.move_page(from, to, true), Ok(true))
-    }
-
-    /// Moves one page from class `from` to class `to` ([`Store::take_page_from`]
-    /// says how); `Ok(false)`: `from` has no page.
-    fn move_page(&self, from: u8, to: u8, evict: bool) -> Result<bool, ()> {
-        let Some(page) = self.take_page_from(from, evict)? else {
-            return Ok(false);
-        };
-        lock(&self.classes[to as usize]).add_page(&self.pages, page);
-        self.slabs_moved.fetch_add(1, Ordering::Relaxed);
-        Ok(true)
-    }
-
-    /// Empties one page of class `from` and takes it away from the class.
-    /// Its live items move to free chunks elsewhere in the class, after
-    /// evicting from the LRU tail (if `evict`) until there is room for them,
-    /// so a page move costs the least recently used items, as evicting
-    /// would. `Ok(None)`: the class has no page; `Err(())`: items in use,
-    /// or no room without evicting.
-    #[allow(clippy::result_unit_err)]
-    fn take_page_from(&self, from: u8, evict: bool) -> Result<Option<u32>, ()> {
-        let mut c = lock(&self.classes[from as usize]);
-        let Some(&page) = c.pages.first() else {
-            return Ok(None);
-        };
-        let end = match c.carve {
-            Some((p, off)) if p == page => off,
-            _ => c.per_page * c.size,
-        };
-        let chunks: Vec<Handle> = (0..end)
-            .step_by(c.size)
-            .map(|off| self.pages.handle(page, off))
-            .collect();
-        // Make room elsewhere in the class for the page's live items.
-        loop {
-            let mut used = 0;
-            for &h in &chunks {
-                // SAFETY: the class lock is held.
-                let (_, _, state) = unsafe { item::links(&self.pages, h) };
-                match state {
-                    item::FREE => {}
-                    LINKED | CONT => used += 1,
-                    _ => return Err(()), // being written by another thread
-                }
-            }
-            if used <= c.room_outside(&self.pages, page) {
-                break;
-            }
-            if !self.free_from_tail(&mut c, evict) {
-                return Err(());
-            }
-        }
-        for &h in &chunks {
-            // SAFETY: the class lock is held.
-            let (_, _, state) = unsafe { item::links(&self.pages, h) };
-            let head = match state {
-                LINKED => h,
-                // SAFETY: the class lock is held and the chunk is CONT.
-                CONT => unsafe { item::cont_head(&self.pages, h) },
-                _ => continue, // FREE (or freed with an earlier chain)
-            };
-            // SAFETY: the head of a CONT or LINKED chunk is LINKED; the class
-            // lock is held.
-            let key = unsafe { self.key_of(head) };
-            let hash = self.hash(key);
-            // Stripe locks are held briefly, so keep trying for a while; the
-            // holder may also be waiting for this class lock, so never block.
-            let Some(mut stripe) = try_lock_patiently(self.stripe(hash)) else {
-                return Err(());
-            };
-            // SAFETY: the stripe lock is held.
-            let hdr = unsafe { item::read(&self.pages, head) };
-            let dead = self.dead(&hdr).is_some();
-            if dead || hdr.bits & LARGE != 0 {
-                if !evict && !dead {
-                    return Err(());
-                }
-                self.remove(&mut stripe, &mut c, hash, head, &hdr, Removal::PageMove);
-                continue;
-            }
-            let Some(to) = c.take_outside(&self.pages, page) else {
-                return Err(());
-            };
-            // SAFETY: the stripe lock guards the item's bytes, `to` is owned
-            // (ALLOCATING); the class-lock prefix is rewritten by `replace`.
-            unsafe { self.pages.copy(head, to, self.item_bytes(&hdr)) };
-            match stripe
-                .table
-                .find_mut(Self::table_hash(hash), |&x| x == head)
-            {
-                Some(slot) => *slot = to,
-                None => unreachable!("a linked item is in its stripe"),
-            }
-            c.replace(&self.pages, head, to);
-        }
-        c.remove_page(&self.pages, page);
-        Ok(Some(page))
-    }
-
-    /// `slabs reassign <from> <to>`.
-    pub fn reassign(&self, from: u8, to: u8) -> Reassign {
-        let valid = |id: u8| (1..=self.sizes.largest()).contains(&id);
-        if !valid(from) || !valid(to) {
-            return Reassign::BadClass;
-        }
-        if from == to {
-            return Reassign::Same;
-        }
-        match self.move_page(from, to, true) {
-            Ok(true) => Reassign::Ok,
-            Ok(false) => Reassign::NoSpare,
-            Err(()) => Reassign::Busy,
-        }
-    }
-
-    /// `slabs automove <0|1|2>`.
-    pub fn set_automove(&self, mode: u8) {
-        self.automove.store(mode, Ordering::Relaxed);
-    }
-
-    /// Current automove mode.
-    pub fn automove_mode(&self) -> u8 {
-        self.automove.load(Ordering::Relaxed)
-    }
-
-    /// Automove (once a tick): a class that evicted since the last tick
-    /// takes a page from the class whose LRU tail is oldest, if that tail is
-    /// clearly older (mode 1: twice as old; mode 2: any older).
-    fn automove(&self) {
-        let mode = self.automove.load(Ordering::Relaxed);
-        if mode == 0 || !self.evictions.load(Ordering::Relaxed) {
-            return;
-        }
-        let now = self.clock.now();
-        let mut evicting: Option<(u32, u8)> = None;
-        let mut oldest: Option<(u32, u8)> = None;
-        for id in self.sizes.ids() {
-            let mut c = lock(&self.classes[id as usize]);
-            let evicted = c.stats.evicted - c.evicted_seen;
-            c.evicted_seen = c.stats.evicted;
-            let Some(age) = c.tail_age(&self.pages, now) else {
-                continue;
-            };
-            if evicted > 0 && evicting.is_none_or(|(a, _)| age < a) {
-                evicting = Some((age, id));
-            }
-            if c.pages.len() > 1 && oldest.is_none_or(|(a, _)| age > a) {
-                oldest = Some((age, id));
-            }
-        }
-        let (Some((young_age, to)), Some((old_age, from))) = (evicting, oldest) else {
-            return;
-        };
-        let clearly_older = if mode == 1 {
-            old_age > young_age.saturating_mul(2).max(1)
+        if busy {
+            Freed::Busy
         } else {
-            old_age > young_age
-        };
-        if from != to && clearly_older {
-            self.reassign(from, to);
+            Freed::No
         }
     }
 
@@ -1401,7 +1248,7 @@ impl Store {
         let flushed = self.crawl_after_flush.swap(false, Ordering::AcqRel);
         for id in self.sizes.ids() {
             {
-                let mut c = lock(&self.classes[id as usize]);
+                let mut c = self.class(id);
                 if flushed {
                     c.crawl_all = true;
                 }
@@ -1411,7 +1258,7 @@ impl Store {
             }
             let mut budget = CRAWL_PER_TICK;
             while budget > 0 {
-                let mut c = lock(&self.classes[id as usize]);
+                let mut c = self.class(id);
                 let mut h = if c.crawl == NIL { c.tail } else { c.crawl };
                 let mut n = 0;
                 while h != NIL && n < CRAWL_BATCH {
@@ -1445,50 +1292,6 @@ impl Store {
         }
     }
 
-    /// Changes the memory limit. Growing allows more pages; shrinking
-    /// evicts down to the new limit at once and returns the pages' memory.
-    pub fn set_limit(&self, bytes: usize) {
-        self.limit.store(bytes, Ordering::Relaxed);
-        let page_limit = (bytes / self.pages.page_size()).clamp(1, self.pages.max_pages());
-        lock(&self.pool).limit = page_limit;
-        let mut stuck = 0;
-        loop {
-            let mut pool = lock(&self.pool);
-            if pool.allocated <= pool.limit {
-                return;
-            }
-            if let Some(page) = pool.free.pop() {
-                // SAFETY: pool pages are owned by no class: no chunk of
-                // theirs is referenced.
-                unsafe { self.pages.release(page) };
-                pool.released.push(page);
-                pool.allocated -= 1;
-                continue;
-            }
-            drop(pool);
-            let mut moved = false;
-            for id in self.sizes.ids() {
-                if let Ok(Some(page)) = self.take_page_from(id, true) {
-                    lock(&self.pool).free.push(page);
-                    moved = true;
-                    break;
-                }
-            }
-            if !moved {
-                stuck += 1;
-                if stuck > 100 {
-                    return; // items in use everywhere; later allocations stay within the limit
-                }
-                std::thread::yield_now();
-            }
-        }
-    }
-
-    /// Current memory limit in bytes.
-    pub fn limit(&self) -> usize {
-        self.limit.load(Ordering::Relaxed)
-    }
-
     // ------------------------------------------------------------------ stats
 
     /// Per-class numbers for classes that own pages.
@@ -1498,7 +1301,7 @@ impl Store {
         self.sizes
             .ids()
             .filter_map(|id| {
-                let c = lock(&self.classes[id as usize]);
+                let c = self.class(id);
                 if c.pages.is_empty() && c.stats.total_items == 0 {
                     return None;
                 }
@@ -1556,7 +1359,7 @@ impl Store {
     /// `stats reset`: zeroes the cumulative counters (not the gauges).
     pub fn reset_stats(&self) {
         for id in self.sizes.ids() {
-            let mut c = lock(&self.classes[id as usize]);
+            let mut c = self.class(id);
             let keep = ClassStats {
                 number: c.stats.number,
                 mem_requested: c.stats.mem_requested,
@@ -1599,3 +1402,6 @@ fn parse_counter(value: &[u8]) -> Option<u64> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod liveness_tests;

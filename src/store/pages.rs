@@ -6,8 +6,16 @@
 //! touch which bytes of a chunk is decided by the locking protocol in
 //! `store/mod.rs`; the `unsafe` functions here state what their callers
 //! must guarantee.
+//!
+//! Debug builds check one rule of that protocol on every access: the first
+//! [`CLASS_LOCK_BYTES`] of a chunk (its LRU links and state) are touched
+//! only by a thread holding the lock of the slab class that owns the page.
+//! Each page records its owner ([`Pages::set_owner`]) and each thread the
+//! class lock it holds ([`note_class_lock`]); release builds keep neither.
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
+#[cfg(debug_assertions)]
+use std::sync::atomic::AtomicU8;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 /// A chunk's address: `page << offset_bits | offset / 8`.
@@ -19,11 +27,42 @@ pub const NIL: Handle = u32::MAX;
 /// Chunks start on 8-byte boundaries.
 pub const CHUNK_ALIGN: usize = 8;
 
+/// Bytes at the start of every chunk that belong to the lock of the slab
+/// class owning the chunk's page (the LRU links and state, `item.rs`).
+pub const CLASS_LOCK_BYTES: usize = 9;
+
+#[cfg(debug_assertions)]
+thread_local! {
+    /// The slab class whose lock this thread holds (0: none).
+    static HELD_CLASS: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+}
+
+/// Notes that this thread now holds the lock of class `id` (0: it released
+/// it), for the debug-build check of class-lock bytes. No-op in release.
+pub fn note_class_lock(id: u8) {
+    #[cfg(debug_assertions)]
+    HELD_CLASS.with(|held| held.set(id));
+    #[cfg(not(debug_assertions))]
+    let _ = id;
+}
+
+/// The class whose lock this thread holds, as noted (debug builds; always
+/// 0 in release builds).
+pub fn held_class() -> u8 {
+    #[cfg(debug_assertions)]
+    return HELD_CLASS.with(|held| held.get());
+    #[cfg(not(debug_assertions))]
+    0
+}
+
 /// The page table: a fixed array of lazily allocated pages.
 pub struct Pages {
     page_size: usize,
     offset_bits: u32,
     slots: Box<[AtomicPtr<u8>]>,
+    /// The slab class owning each page (0: none), for the debug check.
+    #[cfg(debug_assertions)]
+    owners: Box<[AtomicU8]>,
 }
 
 impl std::fmt::Debug for Pages {
@@ -48,7 +87,36 @@ impl Pages {
             slots: (0..max_pages)
                 .map(|_| AtomicPtr::new(std::ptr::null_mut()))
                 .collect(),
+            #[cfg(debug_assertions)]
+            owners: (0..max_pages).map(|_| AtomicU8::new(0)).collect(),
         }
+    }
+
+    /// Records that slab class `id` owns `page` (0: no class owns it). The
+    /// caller holds that class's lock. Only debug builds keep the record.
+    pub fn set_owner(&self, page: u32, id: u8) {
+        #[cfg(debug_assertions)]
+        self.owners[page as usize].store(id, Ordering::Relaxed);
+        #[cfg(not(debug_assertions))]
+        let _ = (page, id);
+    }
+
+    /// Debug builds: panics if bytes from `from` of chunk `h` include
+    /// class-lock bytes and this thread does not hold the lock of the class
+    /// owning the page (a page no class owns may only be touched holding
+    /// no class lock: it is in no one's hands but its holder's).
+    fn check_lock(&self, h: Handle, from: usize) {
+        #[cfg(debug_assertions)]
+        if from < CLASS_LOCK_BYTES {
+            let owner = self.owners[self.page_of(h) as usize].load(Ordering::Relaxed);
+            let held = held_class();
+            assert_eq!(
+                owner, held,
+                "chunk {h:#x}: link/state bytes of class {owner} touched holding class lock {held}"
+            );
+        }
+        #[cfg(not(debug_assertions))]
+        let _ = (h, from);
     }
 
     /// Bytes per page.
@@ -127,6 +195,7 @@ impl Pages {
     /// so no other thread writes them while the borrow lives, and the page
     /// is not released while it lives.
     pub unsafe fn bytes_at(&self, h: Handle, from: usize, len: usize) -> &[u8] {
+        self.check_lock(h, from);
         let ptr = self.ptr(h, from + len);
         // SAFETY: in bounds (checked by `ptr`); no concurrent writer of this
         // range per the caller's promise.
@@ -141,6 +210,7 @@ impl Pages {
     /// released while it lives.
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn bytes_mut_at(&self, h: Handle, from: usize, len: usize) -> &mut [u8] {
+        self.check_lock(h, from);
         let ptr = self.ptr(h, from + len);
         // SAFETY: in bounds (checked by `ptr`); exclusive access to this
         // range per the caller's promise.
@@ -155,6 +225,8 @@ impl Pages {
     /// different.
     pub unsafe fn copy(&self, from: Handle, to: Handle, len: usize) {
         assert_ne!(from, to);
+        self.check_lock(from, 0);
+        self.check_lock(to, 0);
         let (src, dst) = (self.ptr(from, len), self.ptr(to, len));
         // SAFETY: both ranges are in bounds (checked by `ptr`), distinct
         // chunks never overlap, and the caller holds their locks.
@@ -211,6 +283,34 @@ mod tests {
             pages.copy(a, b, 4);
             assert_eq!(pages.bytes_at(b, 0, 4), b"abcd");
         }
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    fn class_lock_bytes_need_the_owner_s_lock() {
+        let pages = Pages::new(1 << 20);
+        assert!(pages.allocate(0));
+        pages.set_owner(0, 7);
+        let h = pages.handle(0, 64);
+        note_class_lock(7);
+        // SAFETY: single-threaded test; the page is allocated.
+        unsafe { pages.bytes_mut_at(h, 4, 4).fill(1) };
+        note_class_lock(0);
+        // Bytes from 9 on are not class-lock bytes.
+        // SAFETY: as above.
+        unsafe { pages.bytes_mut_at(h, 9, 4).fill(1) };
+        let without = std::panic::catch_unwind(|| {
+            // SAFETY: as above; the check panics before the access.
+            unsafe { pages.bytes_at(h, 8, 1)[0] }
+        });
+        assert!(without.is_err(), "a state byte read without the class lock");
+        note_class_lock(3);
+        let other = std::panic::catch_unwind(|| {
+            // SAFETY: as above.
+            unsafe { pages.copy(h, pages.handle(0, 128), 16) }
+        });
+        note_class_lock(0);
+        assert!(other.is_err(), "another class's lock does not do");
     }
 
     #[test]
