@@ -14,12 +14,12 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod engine;
+pub mod metrics;
 pub mod model;
 pub mod privileges;
 pub mod protocol;
 pub mod server;
 pub mod session;
-pub mod stats;
 pub mod store;
 
 /// The `log` level for a memcached verbosity (`-v` count): warnings and

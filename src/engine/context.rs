@@ -2,7 +2,7 @@
 //! the server-wide statistics and the executing worker's counters.
 
 use crate::config::Settings;
-use crate::stats::{Counters, ServerStats};
+use crate::metrics::{Counters, ServerStats};
 use crate::store::Store;
 
 /// Everything a request may touch.

@@ -7,11 +7,11 @@ mod listing;
 
 pub use context::Context;
 
+use crate::metrics::{Counters, Detail};
 use crate::model::{
     Command, DeltaMode, Error, Item, Payload, Pieces, Reply, Request, Response, StoreMode, Value,
     KEY_MAX_LENGTH,
 };
-use crate::stats::{Counters, Detail};
 use crate::store::{self, Delta, DeltaOp, Lookup, Reassign, StoreOutcome};
 use std::sync::atomic::Ordering;
 

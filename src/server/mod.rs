@@ -13,7 +13,7 @@ mod worker;
 pub use shutdown::Shutdown;
 
 use crate::config::Settings;
-use crate::stats::{PrefixStats, ServerStats};
+use crate::metrics::{PrefixStats, ServerStats};
 use crate::store::{Store, StoreConfig};
 use std::io;
 use std::net::SocketAddr;

@@ -85,7 +85,7 @@ pub fn spawn(id: usize, shared: Arc<Shared>) -> io::Result<(WorkerHandle, JoinHa
 struct Worker {
     id: usize,
     shared: Arc<Shared>,
-    counters: Arc<crate::stats::Counters>,
+    counters: Arc<crate::metrics::Counters>,
     poll: Poll,
     conns: Slab<Connection>,
     receiver: Receiver<(Stream, String)>,

@@ -9,7 +9,7 @@
 mod text;
 
 use crate::engine::Context;
-use crate::stats::ConnInfo;
+use crate::metrics::ConnInfo;
 
 /// What the session did with the buffered bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

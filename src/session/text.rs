@@ -4,9 +4,9 @@
 
 use super::Step;
 use crate::engine::{execute, Context, Effect};
+use crate::metrics::{ConnInfo, ConnState};
 use crate::model::{Command, Limits};
 use crate::protocol::text::{self, trace, Parsed, TextReply};
-use crate::stats::{ConnInfo, ConnState};
 use std::sync::atomic::Ordering;
 
 /// What the text protocol remembers between requests.

@@ -1,108 +1,12 @@
-//! Server statistics with memcached's field names.
-//!
-//! Each worker owns a [`Counters`] that only it writes (plain load + store,
-//! no locked instructions on the hot path); `stats` sums all workers'
-//! counters on demand. `stats reset` records a baseline instead of writing
-//! into counters other threads own.
+//! Server-wide statistics: the workers' counters summed (`stats reset`
+//! records a baseline instead of writing counters other threads own),
+//! connection accounting, and what `stats conns` lists.
 
+use super::counters::{Counters, Snapshot};
+use super::detail::PrefixStats;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-
-/// A counter written by one thread and read by any.
-#[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
-
-impl Counter {
-    /// Adds one. Only the owning worker calls this.
-    #[inline]
-    pub fn incr(&self) {
-        self.add(1);
-    }
-
-    /// Adds `n`. Only the owning worker calls this (single writer, so a
-    /// relaxed load + store is exact and avoids a locked instruction).
-    #[inline]
-    pub fn add(&self, n: u64) {
-        let v = self.0.load(Ordering::Relaxed);
-        self.0.store(v.wrapping_add(n), Ordering::Relaxed);
-    }
-
-    /// Current value.
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-macro_rules! counters {
-    ($($name:ident),* $(,)?) => {
-        /// Per-worker counters, named as memcached's `stats` fields.
-        #[derive(Debug, Default)]
-        pub struct Counters {
-            $(
-                #[allow(missing_docs)]
-                pub $name: Counter,
-            )*
-        }
-
-        /// A point-in-time copy of [`Counters`].
-        #[derive(Debug, Default, Clone, Copy)]
-        pub struct Snapshot {
-            $(
-                #[allow(missing_docs)]
-                pub $name: u64,
-            )*
-        }
-
-        impl Counters {
-            /// Copies the current values.
-            pub fn snapshot(&self) -> Snapshot {
-                Snapshot { $($name: self.$name.get(),)* }
-            }
-        }
-
-        impl Snapshot {
-            /// Field-wise sum.
-            pub fn plus(self, o: Snapshot) -> Snapshot {
-                Snapshot { $($name: self.$name.wrapping_add(o.$name),)* }
-            }
-
-            /// Field-wise difference.
-            pub fn minus(self, o: Snapshot) -> Snapshot {
-                Snapshot { $($name: self.$name.wrapping_sub(o.$name),)* }
-            }
-        }
-    };
-}
-
-counters!(
-    cmd_get,
-    cmd_set,
-    cmd_flush,
-    cmd_touch,
-    get_hits,
-    get_misses,
-    get_expired,
-    get_flushed,
-    delete_misses,
-    delete_hits,
-    incr_misses,
-    incr_hits,
-    decr_misses,
-    decr_hits,
-    cas_misses,
-    cas_hits,
-    cas_badval,
-    touch_hits,
-    touch_misses,
-    store_too_large,
-    store_no_memory,
-    idle_kicks,
-    bytes_read,
-    bytes_written,
-    conn_yields,
-    total_connections,
-);
 
 /// What a connection is doing, for `stats conns` (memcached's state names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,96 +53,6 @@ impl ConnInfo {
     /// Records the connection's state.
     pub fn set_state(&self, s: ConnState) {
         self.state.store(s as u8, Ordering::Relaxed);
-    }
-}
-
-/// What `stats detail` records about a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Detail {
-    /// A read, and whether it hit.
-    Get(bool),
-    /// A storage command.
-    Set,
-    /// A delete.
-    Delete,
-}
-
-/// memcached's per-prefix statistics (`stats detail on|off|dump`): counts
-/// per key prefix (up to the first delimiter, `-D`), kept only while enabled.
-#[derive(Debug)]
-pub struct PrefixStats {
-    enabled: AtomicBool,
-    delimiter: u8,
-    /// prefix → [gets, hits, sets, deletes]
-    counts: Mutex<BTreeMap<Vec<u8>, [u64; 4]>>,
-}
-
-/// memcached's default `stat_key_prefix` delimiter.
-const PREFIX_DELIMITER: u8 = b':';
-
-impl Default for PrefixStats {
-    fn default() -> Self {
-        PrefixStats::new(PREFIX_DELIMITER, false)
-    }
-}
-
-impl PrefixStats {
-    /// Prefixes end at `delimiter`; recording starts on if `enabled`.
-    pub fn new(delimiter: u8, enabled: bool) -> PrefixStats {
-        PrefixStats {
-            enabled: AtomicBool::new(enabled),
-            delimiter,
-            counts: Mutex::default(),
-        }
-    }
-
-    /// Turns recording on or off (recorded counts are kept).
-    pub fn set_enabled(&self, on: bool) {
-        self.enabled.store(on, Ordering::Relaxed);
-    }
-
-    /// Whether recording is on.
-    pub fn is_enabled(&self) -> bool {
-        self.enabled.load(Ordering::Relaxed)
-    }
-
-    /// Records an operation on `key`; keys without a prefix are not counted.
-    #[inline]
-    pub fn record(&self, key: &[u8], what: Detail) {
-        if !self.enabled.load(Ordering::Relaxed) {
-            return;
-        }
-        let Some(end) = key.iter().position(|&b| b == self.delimiter) else {
-            return;
-        };
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let c = counts.entry(key[..end].to_vec()).or_default();
-        match what {
-            Detail::Get(hit) => {
-                c[0] += 1;
-                c[1] += u64::from(hit);
-            }
-            Detail::Set => c[2] += 1,
-            Detail::Delete => c[3] += 1,
-        }
-    }
-
-    /// The `PREFIX ...` lines of `stats detail dump` (sorted by prefix).
-    pub fn dump(&self) -> Vec<String> {
-        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        counts
-            .iter()
-            .map(|(p, c)| {
-                format!(
-                    "PREFIX {} get {} hit {} set {} del {}",
-                    String::from_utf8_lossy(p),
-                    c[0],
-                    c[1],
-                    c[2],
-                    c[3]
-                )
-            })
-            .collect()
     }
 }
 
@@ -394,33 +208,6 @@ mod tests {
         assert_eq!(s.totals().get_hits, 0);
         s.worker(1).get_hits.incr();
         assert_eq!(s.totals().get_hits, 1);
-    }
-
-    #[test]
-    fn detail_counts_by_prefix_while_enabled() {
-        let d = PrefixStats::default();
-        d.record(b"a:1", Detail::Set);
-        assert!(d.dump().is_empty(), "off by default");
-        d.set_enabled(true);
-        d.record(b"a:1", Detail::Get(true));
-        d.record(b"a:2", Detail::Get(false));
-        d.record(b"a:2", Detail::Delete);
-        d.record(b"noprefix", Detail::Set);
-        assert_eq!(
-            d.dump(),
-            vec!["PREFIX a get 2 hit 1 set 0 del 1".to_string()]
-        );
-    }
-
-    #[test]
-    fn detail_prefix_ends_at_the_configured_delimiter() {
-        let d = PrefixStats::new(b'#', true);
-        d.record(b"a#1", Detail::Set);
-        d.record(b"b:1", Detail::Set);
-        assert_eq!(
-            d.dump(),
-            vec!["PREFIX a get 0 hit 0 set 1 del 0".to_string()]
-        );
     }
 
     #[test]
