@@ -521,5 +521,8 @@ pub fn c_strtol32(tok: &[u8]) -> Option<i32> {
     i64::try_from(v).ok().map(|l| l as i32)
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod contract;
+
 #[cfg(test)]
 mod tests;
