@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Client, Server};
+use common::{rss_kib, Client, Server};
 use std::io::{Read, Write};
 use std::process::Command;
 use std::time::Duration;
@@ -216,16 +216,6 @@ fn store_value(c: &mut Client, key: &str, len: usize) {
     req.extend(std::iter::repeat_n(b'v', len));
     req.extend_from_slice(b"\r\n");
     assert_eq!(c.call(&req), b"STORED\r\n");
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
 }
 
 #[test]
