@@ -3,7 +3,12 @@
 //! [`parse`] looks at the front of a read buffer and either finds one whole
 //! request (and says how many bytes it used), asks for more bytes, or reports
 //! a protocol error exactly as memcached 1.6 words it. It never consumes part
-//! of a request: every proper prefix of a request is [`Parsed::Incomplete`].
+//! of a request: every proper prefix of a request is [`Parsed::Incomplete`],
+//! with memcached's one exception: a prefix that is a line of more than 2048
+//! bytes with no newline yet, and not a `get`/`gets`, is [`Parsed::Close`].
+//! So a long `gat`, `bget` or space-padded line is served when it arrives
+//! whole and closes the connection when its first 2048 bytes arrive alone,
+//! in ferrocache as in memcached. `contract` checks these rules on any bytes.
 
 use super::{Keys, Payload, Request, StatsGroup};
 use crate::store::{DeltaOp, StoreMode, KEY_MAX_LENGTH};

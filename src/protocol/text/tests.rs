@@ -396,3 +396,24 @@ fn gat_without_keys_is_an_empty_read() {
         contract::check(line);
     }
 }
+
+/// The one exception to "every proper prefix is Incomplete" (the fuzz
+/// target's prefix rule allows exactly this): a newline-less line past 2048
+/// bytes that is not a get/gets closes, as memcached closes it, though the
+/// whole line is a valid request.
+#[test]
+fn a_long_line_that_is_not_a_get_closes_when_cut_before_its_newline() {
+    let keys: Vec<String> = (0..400).map(|i| format!("key{i:04}")).collect();
+    for command in ["gat 0", "gats 0", "bget"] {
+        let line = format!("{command} {}\r\n", keys.join(" "));
+        let line = line.as_bytes();
+        assert!(line.len() > 3000);
+        assert!(matches!(p(line), Parsed::Request { consumed, .. } if consumed == line.len()));
+        assert_eq!(p(&line[..2048]), Parsed::Incomplete);
+        assert_eq!(p(&line[..2049]), Parsed::Close, "{command}");
+        contract::check(line);
+    }
+    // get and gets wait for their newline.
+    let line = format!("gets {}\r\n", keys.join(" "));
+    assert_eq!(p(&line.as_bytes()[..3000]), Parsed::Incomplete);
+}
