@@ -1,11 +1,11 @@
 //! Network fuzzing of the real binary: thousands of short connections, each
 //! sending a mutated stream of text commands (bytes flipped, cut short,
-//! spliced, with `\r\n`, NULs and huge lengths put in) and ending in one of
-//! the ways clients end (close at once, half-close and read to the end, read
-//! a little then close, reset by `SO_LINGER 0`, …). Afterwards the server must
-//! be alive and correct, and must have let go of every connection: its
-//! `curr_connections`, descriptor count and CLOSE-WAIT sockets back at their
-//! baseline, its RSS bounded.
+//! spliced, with `\r\n`, NULs and huge lengths put in or swapped in) and
+//! ending in one of the ways clients end (close at once, half-close and read
+//! to the end, read a little then close, reset by `SO_LINGER 0`, …).
+//! Afterwards the server must be alive and correct, and must have let go of
+//! every connection: its `curr_connections`, descriptor count and CLOSE-WAIT
+//! sockets back at their baseline, its RSS bounded.
 //!
 //! The streams are deterministic: connection `i`'s bytes and ending follow
 //! from the seed and `i` alone (the interleaving of the client threads does
@@ -75,10 +75,20 @@ const INSERTS: &[&[u8]] = &[
     b" ",
     b"noreply",
     b" 2147483647",
-    b" 4294967296",
-    b" 1048577",
     b" -1",
-    b" 99999999999999999999",
+];
+
+/// Numbers that replace the streams' own: past every limit, at the edges
+/// of 32 and 64 bits, negative.
+const NUMBERS: &[&[u8]] = &[
+    b"2147483647",
+    b"2147483648",
+    b"4294967295",
+    b"4294967296",
+    b"1048577",
+    b"18446744073709551615",
+    b"99999999999999999999",
+    b"-1",
 ];
 
 /// How a connection ends.
@@ -133,7 +143,7 @@ fn mutate(rng: &mut fastrand::Rng, stream: &mut Vec<u8>) {
         stream.extend_from_slice(COMMANDS[rng.usize(..COMMANDS.len())]);
     }
     let at = rng.usize(..=stream.len());
-    match rng.u8(..6) {
+    match rng.u8(..7) {
         // Flip bits of one byte.
         0 if at < stream.len() => stream[at] ^= 1 << rng.u8(..8),
         // Cut the stream short.
@@ -154,6 +164,19 @@ fn mutate(rng: &mut fastrand::Rng, stream: &mut Vec<u8>) {
         4 => {
             let to = rng.usize(at..=stream.len().min(at + 16));
             stream.drain(at..to);
+        }
+        // Swap the next number (a length, flags, exptime, delta) for a
+        // huge or negative one.
+        5 => {
+            if let Some(start) = stream[at..].iter().position(u8::is_ascii_digit) {
+                let start = at + start;
+                let len = stream[start..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .count();
+                let number = NUMBERS[rng.usize(..NUMBERS.len())];
+                stream.splice(start..start + len, number.iter().copied());
+            }
         }
         // Random bytes.
         _ => {
@@ -272,7 +295,7 @@ fn set_and_get(server: &Server) -> Result<(), String> {
 #[test]
 fn mutated_streams_over_short_connections_leave_no_trace() {
     let seed = env_number("NETFUZZ_SEED").unwrap_or_else(|| fastrand::u64(..));
-    let connections = env_number("NETFUZZ_CONNECTIONS").unwrap_or(3000);
+    let connections = env_number("NETFUZZ_CONNECTIONS").unwrap_or(5000);
     let budget = Duration::from_secs(env_number("NETFUZZ_SECONDS").unwrap_or(25));
     let target = std::env::var("NETFUZZ_TARGET").unwrap_or_else(|_| "ferrocache".into());
     let args = ["-t", "2", "-c", "200", "-m", "64"];
@@ -345,8 +368,10 @@ fn mutated_streams_over_short_connections_leave_no_trace() {
             "netfuzz: after the run: curr_connections {conns:?} (before {base_conns}), \
              {close_wait} in CLOSE-WAIT, {fds} fds (before {base_fds}), RSS {rss} KiB (before {base_rss})"
         );
-        // Normal is under 100 MB for either server with -m 64 (see docs/fuzzing.md).
-        if rss > 160 * 1024 {
+        // Twice -m. Measured after 3,000 connections: memcached about 8 MB;
+        // ferrocache about 72 MB, its store holding all 64 MB in pages
+        // (docs/fuzzing.md says why). Runaway buffering would cross it.
+        if rss > 2 * 64 * 1024 {
             problems.push(format!("RSS {rss} KiB, {base_rss} KiB before"));
         }
     }
