@@ -48,7 +48,7 @@ fi
 if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
     echo "== installing cargo-fuzz $CARGO_FUZZ_VERSION (cargo install --locked; about a minute)"
     start=$SECONDS
-    cargo install --locked --quiet "cargo-fuzz@$CARGO_FUZZ_VERSION"
+    cargo install --locked "cargo-fuzz@$CARGO_FUZZ_VERSION"
     echo "   installed in $((SECONDS - start)) s"
 fi
 
