@@ -2,7 +2,9 @@
 # Runs every test ferrocache has, installing what is missing first:
 #   formatting and lints, unit tests, integration tests that start the real
 #   binary (wire tables, differential runs against Debian's memcached,
-#   memccapable), and the pymemcache suite.
+#   memccapable, network fuzzing), the pymemcache suite, and a bounded
+#   coverage-guided fuzz run of the parsers (scripts/fuzz.sh, which installs
+#   cargo-fuzz if it is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,3 +52,7 @@ cargo test --lib
 echo "== pymemcache suite"
 cargo build --release --bin ferrocache
 FERROCACHE_BIN="$PWD/target/release/ferrocache" "$venv/bin/python" -m pytest -q tests/python
+
+# --- coverage-guided fuzzing of the parsers (about 60 s once built) ------
+echo "== fuzz (scripts/fuzz.sh: cargo-fuzz, 60 s)"
+scripts/fuzz.sh

@@ -160,6 +160,11 @@ impl Server {
         status
     }
 
+    /// Whether the process is still running (it has not exited or been reaped).
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
     /// Waits (bounded) for the process to exit by itself.
     pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + within;
@@ -335,57 +340,105 @@ fn fence_position(out: &[u8]) -> Option<usize> {
     body[start..].starts_with(b"VERSION ").then_some(start)
 }
 
-/// `curr_connections` from `stats`, asked over a fresh connection (which
-/// the figure includes) that is closed again.
+/// The server's `curr_connections` statistic, asked on a new connection
+/// (which the figure includes; memcached also counts its listening socket).
 pub fn curr_connections(server: &Server) -> u64 {
-    stat_u64(&mut server.connect(), "curr_connections")
+    try_curr_connections(server).unwrap_or_else(|e| panic!("curr_connections: {e}"))
 }
 
-/// One numeric field of `stats`, asked over `client`.
-pub fn stat_u64(client: &mut Client, name: &str) -> u64 {
-    let stats = String::from_utf8(client.call(b"stats\r\n")).expect("stats are text");
+/// [`curr_connections`], or what went wrong asking (the server refused the
+/// connection, closed it, did not answer in 10 s, …).
+pub fn try_curr_connections(server: &Server) -> Result<u64, String> {
+    let value = try_stat(server, "curr_connections")?;
+    value
+        .parse()
+        .map_err(|_| format!("curr_connections {value:?}"))
+}
+
+/// One `STAT <name> <value>` of the general `stats` listing, asked on a new
+/// connection; panics if the server does not answer or the listing lacks it.
+pub fn stat(server: &Server, name: &str) -> String {
+    try_stat(server, name).unwrap_or_else(|e| panic!("stats: {e}"))
+}
+
+/// [`stat`], or what went wrong.
+pub fn try_stat(server: &Server, name: &str) -> Result<String, String> {
+    let listing = try_call(server.addr, b"stats\r\n")?;
+    let listing = String::from_utf8_lossy(&listing);
     let prefix = format!("STAT {name} ");
-    stats
+    listing
         .lines()
         .find_map(|l| l.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("no {name} in {stats}"))
-        .parse()
-        .expect("a number")
+        .map(str::to_string)
+        .ok_or_else(|| format!("no {name} in {listing:?}"))
 }
 
-/// Sockets whose local port is `port` in state CLOSE-WAIT (the peer closed,
-/// this side never did), from `/proc/net/tcp` and `/proc/net/tcp6`.
+/// Sends `request` on a new connection and returns exactly its reply (up
+/// to a `version` fence, as [`Client::call`]), or, instead of panicking,
+/// what went wrong: connect refused, the connection closed or reset, no
+/// reply within 10 s.
+pub fn try_call(addr: SocketAddr, request: &[u8]) -> Result<Vec<u8>, String> {
+    let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let mut bytes = request.to_vec();
+    bytes.extend_from_slice(b"version\r\n");
+    stream
+        .write_all(&bytes)
+        .map_err(|e| format!("write: {e}"))?;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        if let Some(pos) = fence_position(&out) {
+            out.truncate(pos);
+            return Ok(out);
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => return Err(format!("closed after {:?}", String::from_utf8_lossy(&out))),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => {
+                return Err(format!(
+                    "read: {e} after {:?}",
+                    String::from_utf8_lossy(&out)
+                ))
+            }
+        }
+    }
+}
+
+/// How many TCP sockets bound to local port `port` (on any address, v4 or
+/// v6) are in CLOSE-WAIT: the peer has closed, the owner of the socket not.
 pub fn close_wait_count(port: u16) -> usize {
     const CLOSE_WAIT: &str = "08";
-    ["/proc/net/tcp", "/proc/net/tcp6"]
-        .iter()
-        .filter_map(|path| std::fs::read_to_string(path).ok())
-        .flat_map(|table| {
-            table
-                .lines()
-                .skip(1)
-                .filter(|row| {
-                    let fields: Vec<&str> = row.split_whitespace().collect();
-                    let local_port = fields
-                        .get(1)
-                        .and_then(|a| a.rsplit(':').next())
-                        .and_then(|p| u16::from_str_radix(p, 16).ok());
-                    local_port == Some(port) && fields.get(3) == Some(&CLOSE_WAIT)
-                })
-                .map(|_| ())
-                .collect::<Vec<_>>()
-        })
-        .count()
+    let mut count = 0;
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue; // (no IPv6 in this kernel)
+        };
+        for row in text.lines().skip(1) {
+            // "sl local_address rem_address st ...", addresses as HEXADDR:HEXPORT.
+            let cols: Vec<&str> = row.split_whitespace().collect();
+            let local_port = cols
+                .get(1)
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            if local_port == Some(port) && cols.get(3) == Some(&CLOSE_WAIT) {
+                count += 1;
+            }
+        }
+    }
+    count
 }
 
-/// File descriptors process `pid` holds open.
+/// Open file descriptors of process `pid`.
 pub fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .expect("read /proc/PID/fd")
+        .expect("read /proc/<pid>/fd")
         .count()
 }
 
-/// Resident set size of process `pid`, in KiB.
+/// Resident set size of process `pid` in KiB.
 pub fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
@@ -396,12 +449,12 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-/// Polls `check` every 20 ms until it holds or `within` passes; returns
-/// whether it held.
-pub fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+/// Polls `probe` every 20 ms until it returns true or `within` has passed;
+/// returns whether it did.
+pub fn eventually(within: Duration, mut probe: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;
     loop {
-        if check() {
+        if probe() {
             return true;
         }
         if Instant::now() >= deadline {

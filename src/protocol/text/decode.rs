@@ -3,7 +3,12 @@
 //! [`parse`] looks at the front of a read buffer and either finds one whole
 //! request (and says how many bytes it used), asks for more bytes, or reports
 //! a protocol error exactly as memcached 1.6 words it. It never consumes part
-//! of a request: every proper prefix of a request is [`Parsed::Incomplete`].
+//! of a request: every proper prefix of a request is [`Parsed::Incomplete`],
+//! with memcached's one exception: a prefix that is a line of more than 2048
+//! bytes with no newline yet, and not a `get`/`gets`, is [`Parsed::Close`].
+//! So a long `gat`, `bget` or space-padded line is served when it arrives
+//! whole and closes the connection when its first 2048 bytes arrive alone,
+//! in ferrocache as in memcached. `contract` checks these rules on any bytes.
 
 use crate::model::{
     Command, DeltaMode, Keys, Limits, Payload, ReplyPolicy, Request, StatsGroup, StoreMode, Want,
@@ -16,7 +21,7 @@ const MAX_TOKENS: usize = 24;
 
 /// Bytes without a newline after which a line that is not a multi-get is
 /// junk and the connection is closed (memcached's rule).
-const MAX_LINE_WITHOUT_NEWLINE: usize = 2048;
+pub const MAX_LINE_WITHOUT_NEWLINE: usize = 2048;
 
 /// A multi-get line may be long, but not unboundedly: past this many bytes
 /// without a newline the connection is closed. (memcached has no bound here,

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::model::{Command, ReplyPolicy};
+use crate::protocol::text::contract;
 
 const LIMITS: Limits = Limits {
     max_value_len: 1024 * 1024,
@@ -315,4 +316,152 @@ fn a_nul_ends_the_line() {
     // A lone \r is not stripped: "\r" is an unknown command.
     assert_eq!(reply(b"\r\n"), Some("ERROR"));
     assert_eq!(reply(b"\r\r\n"), Some("ERROR"));
+}
+
+/// Every file of the fuzz target's seed corpus keeps the parser's contract
+/// (the checks the fuzz target runs, here on stable and on every test run).
+#[test]
+fn the_seed_corpus_keeps_the_contract() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/text");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).expect("the seed corpus") {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let outcome = std::panic::catch_unwind(|| contract::check(&bytes));
+        assert!(
+            outcome.is_ok(),
+            "seed {} breaks the contract",
+            path.display()
+        );
+        seen += 1;
+    }
+    assert!(seen >= 50, "only {seen} seeds in {dir}");
+}
+
+/// The rule a parser broke on `input`, from the contract check's panic.
+fn broken_rule(parser: contract::ParseFn, input: &[u8]) -> String {
+    let outcome = std::panic::catch_unwind(|| contract::check_parser(parser, input));
+    let payload = outcome.expect_err("the contract check passed a broken parser");
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The contract check is not vacuous: parsers that each break one rule
+/// are caught, with the rule named.
+#[test]
+fn the_contract_catches_a_parser_that_breaks_it() {
+    fn eager<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
+        match parse(buf, limits) {
+            Parsed::Incomplete if !buf.is_empty() => Parsed::Error {
+                reply: Some(ERROR),
+                consumed: buf.len(),
+            },
+            other => other,
+        }
+    }
+    fn greedy<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
+        match parse(buf, limits) {
+            Parsed::Request {
+                request, consumed, ..
+            } => Parsed::Request {
+                request,
+                consumed: consumed + 1,
+                swallow: 0,
+            },
+            other => other,
+        }
+    }
+    fn two_lines<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
+        match parse(buf, limits) {
+            Parsed::Error { consumed, .. } => Parsed::Error {
+                reply: Some("ERROR\r\nERROR"),
+                consumed,
+            },
+            other => other,
+        }
+    }
+    fn silent<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
+        match parse(buf, limits) {
+            Parsed::Error { consumed, .. } => Parsed::Error {
+                reply: None,
+                consumed,
+            },
+            other => other,
+        }
+    }
+    fn stuck<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
+        if buf.starts_with(b"set") {
+            return Parsed::Incomplete;
+        }
+        parse(buf, limits)
+    }
+    let cases: [(contract::ParseFn, &[u8], &str); 5] = [
+        (eager, b"get k\r\n", "prefix"),
+        (greedy, b"version\r\n", "consumed within the buffer"),
+        (two_lines, b"bogus\r\n", "one ERROR"),
+        (silent, b"bogus\r\n", "hidden only by noreply"),
+        (stuck, b"set k 0 0 1\r\nx\r\n", "Incomplete even with"),
+    ];
+    for (parser, input, rule) in cases {
+        let message = broken_rule(parser, input);
+        assert!(message.contains(rule), "{rule:?} not in {message:?}");
+    }
+    // The real parser passes the same inputs.
+    for (_, input, _) in cases {
+        contract::check(input);
+    }
+}
+
+/// Found by the fuzz target (a NUL cut `gat 10` short): `gat`/`gats` with
+/// an exptime and no key is a read of nothing, which memcached 1.6.18
+/// answers `END`, while `get` with no key is an `ERROR`. The contract
+/// check had assumed every read names a key.
+#[test]
+fn gat_without_keys_is_an_empty_read() {
+    for line in [
+        &b"gat 10\r\n"[..],
+        b"gats 5   \r\n",
+        b"gat 10\0\0 0\0\x03a b\r\n",
+    ] {
+        match p(line) {
+            Parsed::Request {
+                request:
+                    Request {
+                        command: Command::Get { keys, touch },
+                        ..
+                    },
+                consumed,
+                ..
+            } => {
+                assert_eq!(keys.iter().count(), 0, "{line:?}");
+                assert!(touch.is_some());
+                assert_eq!(consumed, line.len());
+            }
+            other => panic!("{line:?} -> {other:?}"),
+        }
+        contract::check(line);
+    }
+}
+
+/// The one exception to "every proper prefix is Incomplete" (the fuzz
+/// target's prefix rule allows exactly this): a newline-less line past 2048
+/// bytes that is not a get/gets closes, as memcached closes it, though the
+/// whole line is a valid request.
+#[test]
+fn a_long_line_that_is_not_a_get_closes_when_cut_before_its_newline() {
+    let keys: Vec<String> = (0..400).map(|i| format!("key{i:04}")).collect();
+    for command in ["gat 0", "gats 0", "bget"] {
+        let line = format!("{command} {}\r\n", keys.join(" "));
+        let line = line.as_bytes();
+        assert!(line.len() > 3000);
+        assert!(matches!(p(line), Parsed::Request { consumed, .. } if consumed == line.len()));
+        assert_eq!(p(&line[..2048]), Parsed::Incomplete);
+        assert_eq!(p(&line[..2049]), Parsed::Close, "{command}");
+        contract::check(line);
+    }
+    // get and gets wait for their newline.
+    let line = format!("gets {}\r\n", keys.join(" "));
+    assert_eq!(p(&line.as_bytes()[..3000]), Parsed::Incomplete);
 }

@@ -2,10 +2,14 @@
 //! blocks ([`parse`]), replies encoded as lines ([`TextReply`]), and the
 //! `-vv` trace of both ([`trace`]).
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod contract;
 mod decode;
 mod encode;
 pub mod trace;
 
 pub use crate::model::Limits;
-pub use decode::{c_strtol32, c_strtoul32, c_strtoull, parse, Parsed, MAX_GET_LINE};
+pub use decode::{
+    c_strtol32, c_strtoul32, c_strtoull, parse, Parsed, MAX_GET_LINE, MAX_LINE_WITHOUT_NEWLINE,
+};
 pub use encode::TextReply;
