@@ -60,7 +60,7 @@ impl Store {
         let Some((new, new_hdr)) = self.allocate(key, hdr.flags, hdr.exptime, &[digits]) else {
             return Delta::NoMemory;
         };
-        self.link(&mut stripe, hash, new, &new_hdr, Some((h, hdr)));
+        self.link(&mut stripe, hash, new, &new_hdr, Some((h, hdr)), None);
         Delta::Value(value)
     }
 }

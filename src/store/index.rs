@@ -3,7 +3,7 @@
 //! item into, or unlinking it from, the index and its class LRU.
 
 use super::classes::{Class, ClassGuard};
-use super::item::{self, Header, FETCHED, LARGE};
+use super::item::{self, Header, FETCHED, HAS_FLAGS, LARGE};
 use super::pages::{Handle, NIL};
 use super::{Lookup, Store};
 use hashbrown::HashTable;
@@ -122,13 +122,18 @@ impl Store {
 
     /// Links a filled, ALLOCATING item into the index and its class LRU,
     /// first removing the version it replaces, if any; returns its CAS.
+    /// The expiry and state bits written are `hdr`'s (a caller may have
+    /// changed them since allocating, e.g. to link a stale item).
     ///
     /// The CAS is taken here, under the stripe lock, not when the item was
     /// allocated: versions of a key get rising CAS values in the order they
     /// are linked, and an item linked after a flush_all has returned is
     /// never below the flush's mark (a set allocated before the flush but
     /// linked after it would otherwise be dead on arrival, and would
-    /// replace a newer live value).
+    /// replace a newer live value). `cas` overrides it with a value the
+    /// client asked for (`E`) or the CAS of the
+    /// version being emptied; the counter ticks either way, as it also
+    /// measures allocation activity (`rebalance.rs`).
     pub(super) fn link(
         &self,
         stripe: &mut Stripe,
@@ -136,11 +141,16 @@ impl Store {
         h: Handle,
         hdr: &Header,
         replaces: Option<(Handle, Header)>,
+        cas: Option<u64>,
     ) -> u64 {
-        let cas = self.new_cas();
+        let next = self.new_cas();
+        let cas = cas.unwrap_or(next);
         // SAFETY: the stripe lock is held and the item is still this
         // thread's (ALLOCATING).
-        unsafe { item::update(&self.pages, h, hdr.exptime, cas) };
+        unsafe {
+            item::update(&self.pages, h, hdr.exptime, cas);
+            item::set_bits(&self.pages, h, hdr.bits);
+        }
         // One class lock hold when the new version is in the old one's class
         // (the usual case): a set takes the class lock twice, not three times.
         let mut class = match replaces {
@@ -172,6 +182,26 @@ impl Store {
         class.with_ttl += u64::from(hdr.exptime != 0);
         self.track_size(hdr, true);
         cas
+    }
+
+    /// Rewrites a linked item's expiry, CAS and state bits in place
+    /// (`bits` keeps HAS_FLAGS and LARGE as they are), keeping its class's
+    /// count of items that can expire exact. Takes the class lock only if
+    /// the bits or that count change. The caller holds the item's stripe
+    /// lock.
+    pub(super) fn rewrite(&self, h: Handle, hdr: &Header, exptime: u32, cas: u64, bits: u8) {
+        debug_assert_eq!(bits & (HAS_FLAGS | LARGE), hdr.bits & (HAS_FLAGS | LARGE));
+        // SAFETY: the stripe lock is held (caller); these fields are its.
+        unsafe { item::update(&self.pages, h, exptime, cas) };
+        let expiring_changed = (exptime != 0) != (hdr.exptime != 0);
+        if expiring_changed || bits != hdr.bits {
+            let mut class = self.class(hdr.class);
+            class.with_ttl = class.with_ttl + u64::from(exptime != 0) - u64::from(hdr.exptime != 0);
+            if bits != hdr.bits {
+                // SAFETY: both the stripe lock (caller) and the class lock are held.
+                unsafe { item::set_bits(&self.pages, h, bits) };
+            }
+        }
     }
 
     /// Unlinks an item from the index and its LRU and frees its chunks

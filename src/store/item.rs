@@ -278,13 +278,16 @@ pub unsafe fn links(pages: &Pages, h: Handle) -> (Handle, Handle, u8) {
     (u32_at(b, PREV), u32_at(b, NEXT), b[STATE])
 }
 
-/// Marks the item as read by a get.
+/// Rewrites the `bits` byte (FETCHED may change; the caller keeps
+/// HAS_FLAGS and LARGE as they are, since they describe the layout).
 ///
 /// # Safety
-/// The caller holds both the item's stripe lock and its class lock.
-pub unsafe fn set_fetched(pages: &Pages, h: Handle) {
-    // SAFETY: the bits byte is only written holding both locks.
-    unsafe { pages.bytes_mut_at(h, BITS, 1)[0] |= FETCHED };
+/// The caller holds both the item's stripe lock and its class lock, or
+/// owns the chunk (ALLOCATING): the byte is read under either lock alone.
+pub unsafe fn set_bits(pages: &Pages, h: Handle, bits: u8) {
+    // SAFETY: the bits byte is only written holding both locks (or owning
+    // the chunk), so no reader holding either lock sees it change.
+    unsafe { pages.bytes_mut_at(h, BITS, 1)[0] = bits };
 }
 
 /// Sets the LRU links.
@@ -388,8 +391,9 @@ mod tests {
             assert_eq!((after.exptime, after.time, after.cas), (21, 22, 23));
             assert_eq!(time(&pages, h), 22);
             assert_eq!(key_range(&pages, h), (40, 3));
-            set_fetched(&pages, h);
+            set_bits(&pages, h, hdr.bits | FETCHED);
             assert_eq!(read(&pages, h).bits, HAS_FLAGS | LARGE | FETCHED);
+            assert_eq!(key_range(&pages, h), (40, 3), "layout bits kept");
             set_state(&pages, h, LINKED);
             assert_eq!(links(&pages, h).2, LINKED);
             assert_eq!(hdr.key_offset(), 40);

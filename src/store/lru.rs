@@ -1,5 +1,6 @@
-//! The LRU of each class: reads bump items (at most once a minute), and an
-//! allocation with no free chunk frees one from the tail.
+//! The LRU of each class: reads bump items (at most once a minute) and
+//! mark them fetched, and an allocation with no free chunk frees one from
+//! the tail.
 
 use super::alloc::Freed;
 use super::classes::Class;
@@ -20,17 +21,25 @@ impl Store {
     /// Bumps a read item in its LRU (at most once a minute) and marks it
     /// fetched. The caller holds the item's stripe lock.
     pub(super) fn bump(&self, h: Handle, hdr: &Header, fetch: bool) {
+        self.note_read(h, hdr, true, if fetch { FETCHED } else { 0 });
+    }
+
+    /// Records a read of a linked item: if `bump`, moves it to its LRU head
+    /// and sets its last-access time (at most once a minute); and adds
+    /// `bits` (such as FETCHED) to its header. Takes the class lock
+    /// only when something changes. The caller holds the item's stripe lock.
+    pub(super) fn note_read(&self, h: Handle, hdr: &Header, bump: bool, bits: u8) {
         let now = self.clock.now();
-        let stale = hdr.time.saturating_add(ITEM_UPDATE_INTERVAL) <= now;
-        let unfetched = fetch && hdr.bits & FETCHED == 0;
-        if stale || unfetched {
+        let due = bump && hdr.time.saturating_add(ITEM_UPDATE_INTERVAL) <= now;
+        let new_bits = hdr.bits | bits;
+        if due || new_bits != hdr.bits {
             let mut class = self.class(hdr.class);
             // SAFETY: both the stripe lock (caller) and the class lock are held.
             unsafe {
-                if unfetched {
-                    item::set_fetched(&self.pages, h);
+                if new_bits != hdr.bits {
+                    item::set_bits(&self.pages, h, new_bits);
                 }
-                if stale {
+                if due {
                     item::set_time(&self.pages, h, now);
                     class.bump(&self.pages, h);
                 }

@@ -271,6 +271,7 @@ impl Store {
         self.automove();
     }
 
+    /// A CAS as clients see it (0 under `-C`).
     fn visible_cas(&self, cas: u64) -> u64 {
         if self.use_cas {
             cas
@@ -279,6 +280,7 @@ impl Store {
         }
     }
 
+    /// The counter's next CAS.
     fn new_cas(&self) -> u64 {
         self.next_cas.fetch_add(1, Ordering::Relaxed)
     }

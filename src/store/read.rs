@@ -1,6 +1,5 @@
 //! Reads: get (optionally touching the item), and touch.
 
-use super::item;
 use super::{lock, ItemRef, Lookup, Store};
 
 impl Store {
@@ -15,14 +14,7 @@ impl Store {
         };
         if let Some(t) = touch {
             let exptime = self.clock.realtime(t);
-            if (exptime != 0) != (hdr.exptime != 0) {
-                // Keep the class's count of items that can expire exact.
-                let mut class = self.class(hdr.class);
-                class.with_ttl =
-                    class.with_ttl + u64::from(exptime != 0) - u64::from(hdr.exptime != 0);
-            }
-            // SAFETY: the stripe lock is held.
-            unsafe { item::update(&self.pages, h, exptime, hdr.cas) };
+            self.rewrite(h, &hdr, exptime, hdr.cas, hdr.bits);
         }
         self.bump(h, &hdr, true);
         f(ItemRef {

@@ -88,7 +88,7 @@ impl Store {
             self.discard(h, &hdr);
             return (outcome, 0);
         }
-        let cas = self.link(&mut stripe, hash, h, &hdr, existing);
+        let cas = self.link(&mut stripe, hash, h, &hdr, existing, None);
         (StoreOutcome::Stored, self.visible_cas(cas))
     }
 
@@ -115,7 +115,7 @@ impl Store {
         let Some((h, hdr)) = self.allocate(key, old_hdr.flags, old_hdr.exptime, &parts) else {
             return (StoreOutcome::NotStored, 0);
         };
-        let cas = self.link(&mut stripe, hash, h, &hdr, Some((old, old_hdr)));
+        let cas = self.link(&mut stripe, hash, h, &hdr, Some((old, old_hdr)), None);
         (StoreOutcome::Stored, self.visible_cas(cas))
     }
 }
