@@ -131,7 +131,7 @@ impl Store {
     /// never below the flush's mark (a set allocated before the flush but
     /// linked after it would otherwise be dead on arrival, and would
     /// replace a newer live value). `cas` overrides it with a value the
-    /// client asked for (`E`) or the CAS of the
+    /// client asked for (`E`, see [`Store::explicit_cas`]) or the CAS of the
     /// version being emptied; the counter ticks either way, as it also
     /// measures allocation activity (`rebalance.rs`).
     pub(super) fn link(

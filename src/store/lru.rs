@@ -26,7 +26,7 @@ impl Store {
 
     /// Records a read of a linked item: if `bump`, moves it to its LRU head
     /// and sets its last-access time (at most once a minute); and adds
-    /// `bits` (such as FETCHED) to its header. Takes the class lock
+    /// `bits` (FETCHED, TOKEN_SENT) to its header. Takes the class lock
     /// only when something changes. The caller holds the item's stripe lock.
     pub(super) fn note_read(&self, h: Handle, hdr: &Header, bump: bool, bits: u8) {
         let now = self.clock.now();

@@ -66,6 +66,7 @@ mod write;
 
 pub use arith::{Delta, DeltaOp};
 pub use classes::{ClassSizes, ClassStats};
+pub use read::{ReadMeta, ReadOptions, Token};
 pub use rebalance::Reassign;
 pub use report::{ClassReport, StoreStats};
 pub use value::{ItemRef, Value};
@@ -284,6 +285,22 @@ impl Store {
     fn new_cas(&self) -> u64 {
         self.next_cas.fetch_add(1, Ordering::Relaxed)
     }
+
+    /// A CAS the client asked an item to take (meta `E`): kept only while
+    /// CAS values are (without `-C`, as memcached stores no CAS then).
+    fn explicit_cas(&self, requested: Option<u64>) -> Option<u64> {
+        requested.filter(|_| self.use_cas)
+    }
+
+    /// Seconds an item with relative expiry `exptime` has left to live: -1
+    /// if it never expires (memcached's `t`), 0 if it is already due.
+    fn ttl_left(&self, exptime: u32) -> i64 {
+        if exptime == 0 {
+            -1
+        } else {
+            (i64::from(exptime) - i64::from(self.clock.now())).max(0)
+        }
+    }
 }
 
 /// memcached's `ITEM_ntotal` for an item: what `-I` limits.
@@ -299,6 +316,9 @@ mod tests;
 
 #[cfg(test)]
 mod memory_tests;
+
+#[cfg(test)]
+mod meta_tests;
 
 #[cfg(test)]
 mod liveness_tests;

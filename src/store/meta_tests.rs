@@ -1,0 +1,209 @@
+//! Unit tests of what meta and binary clients rely on: reads that report
+//! an item's metadata, win tokens (created on a miss, due for recache, or
+//! stale), deletes that compare, invalidate or empty, stores with an
+//! explicit or an older CAS, and counters created on a miss that report
+//! their new CAS.
+
+use super::testing::*;
+use super::*;
+use std::sync::{Arc, Barrier};
+
+/// A hit's value, flags, CAS and metadata.
+type Hit = (Vec<u8>, u32, u64, ReadMeta);
+
+fn read(s: &Store, key: &[u8], options: &ReadOptions) -> Option<Hit> {
+    let mut out = None;
+    s.read(key, options, |i, meta| {
+        out = Some((i.value.to_vec(), i.flags, i.cas, meta))
+    });
+    out
+}
+
+/// The metadata of a hit (panics on a miss).
+fn meta(s: &Store, key: &[u8], options: &ReadOptions) -> ReadMeta {
+    read(s, key, options).expect("a hit").3
+}
+
+fn plain() -> ReadOptions {
+    ReadOptions::default()
+}
+
+/// Whether `key`'s item is the least recently used of its class.
+fn is_lru_tail(s: &Store, key: &[u8]) -> bool {
+    let hash = s.hash(key);
+    let stripe = lock(s.stripe(hash));
+    let h = s.find(&stripe, hash, key).expect("key is stored");
+    // SAFETY: the stripe lock is held.
+    let hdr = unsafe { item::read(&s.pages, h) };
+    let tail = s.class(hdr.class).tail;
+    tail == h
+}
+
+#[test]
+fn vivify_on_miss_lets_exactly_one_reader_win() {
+    let s = Arc::new(store());
+    let readers = 6;
+    for round in 0..20 {
+        let key = format!("k{round}");
+        let barrier = Arc::new(Barrier::new(readers));
+        let threads: Vec<_> = (0..readers)
+            .map(|_| {
+                let (s, barrier, key) = (s.clone(), barrier.clone(), key.clone());
+                std::thread::spawn(move || {
+                    let options = ReadOptions {
+                        vivify: Some(30),
+                        ..plain()
+                    };
+                    barrier.wait();
+                    let mut hit = None;
+                    let found = s.read(key.as_bytes(), &options, |i, meta| {
+                        hit = Some((i.value.len(), meta))
+                    });
+                    (found, hit.expect("every reader gets the item"))
+                })
+            })
+            .collect();
+        let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let winners: Vec<_> = results
+            .iter()
+            .filter(|(_, (_, m))| m.token == Token::Won)
+            .collect();
+        assert_eq!(winners.len(), 1, "round {round}: one winner");
+        let (found, (len, m)) = winners[0];
+        assert_eq!(*found, Lookup::Miss, "the winner missed");
+        assert!(m.created && *len == 0 && m.ttl == 30 && !m.stale);
+        for (found, (len, m)) in results.iter().filter(|(_, (_, m))| m.token != Token::Won) {
+            assert_eq!(*found, Lookup::Hit, "the others found its item");
+            assert_eq!((m.token, m.created, *len), (Token::AlreadySent, false, 0));
+        }
+    }
+    // Later readers are told the token is taken until the item is replaced.
+    assert_eq!(meta(&s, b"k0", &plain()).token, Token::AlreadySent);
+    set(&s, b"k0", b"computed");
+    let (value, _, _, m) = read(&s, b"k0", &plain()).unwrap();
+    assert_eq!((value, m.token), (b"computed".to_vec(), Token::NotSent));
+    assert_eq!(s.stats().curr_items, 20);
+}
+
+#[test]
+fn vivify_reports_what_the_lookup_found_and_takes_an_explicit_cas() {
+    let s = store();
+    s.store(StoreMode::Set, b"k", 0, 5, b"old", 0);
+    s.clock().advance(5);
+    let options = ReadOptions {
+        vivify: Some(30),
+        new_cas: Some(4242),
+        touch: Some(60),
+        ..plain()
+    };
+    let mut hit = None;
+    let found = s.read(b"k", &options, |i, m| hit = Some((i.cas, m)));
+    assert_eq!(found, Lookup::Expired, "the lookup found it expired");
+    let (cas, m) = hit.unwrap();
+    assert_eq!((cas, m.created, m.token), (4242, true, Token::Won));
+    assert_eq!(m.ttl, 60, "the touch applies to the created item");
+    // Without `vivify` a miss is a miss.
+    assert_eq!(
+        s.read(b"none", &plain(), |_, _| panic!("no item")),
+        Lookup::Miss
+    );
+}
+
+#[test]
+fn vivify_without_memory_is_a_plain_miss() {
+    let s = store_with(2 << 20, false);
+    let mut i = 0;
+    while set(&s, format!("{i:08}").as_bytes(), b"") == StoreOutcome::Stored {
+        i += 1;
+    }
+    let options = ReadOptions {
+        vivify: Some(30),
+        ..plain()
+    };
+    let found = s.read(b"new-key!", &options, |_, _| panic!("no memory"));
+    assert_eq!(found, Lookup::Miss);
+}
+
+#[test]
+fn recache_win_goes_to_the_first_reader_below_the_threshold() {
+    let s = store();
+    s.store(StoreMode::Set, b"k", 0, 100, b"v", 0);
+    set(&s, b"forever", b"v");
+    let r30 = ReadOptions {
+        recache: Some(30),
+        ..plain()
+    };
+    assert_eq!(meta(&s, b"k", &r30).token, Token::NotSent, "100 s left");
+    s.clock().advance(70);
+    assert_eq!(meta(&s, b"k", &r30).token, Token::NotSent, "30 s left");
+    s.clock().advance(1);
+    let first = meta(&s, b"k", &r30);
+    assert_eq!((first.token, first.ttl), (Token::Won, 29));
+    assert_eq!(meta(&s, b"k", &r30).token, Token::AlreadySent);
+    assert_eq!(
+        meta(&s, b"k", &plain()).token,
+        Token::AlreadySent,
+        "every meta reader is told the token is out"
+    );
+    assert_eq!(
+        meta(&s, b"forever", &r30).token,
+        Token::NotSent,
+        "an item that never expires is never due"
+    );
+    // The winner's new value clears the token.
+    s.store(StoreMode::Set, b"k", 0, 100, b"v2", 0);
+    assert_eq!(meta(&s, b"k", &r30).token, Token::NotSent);
+}
+
+#[test]
+fn no_bump_read_leaves_last_access_and_fetched_alone() {
+    let s = store();
+    set(&s, b"a", b"1");
+    set(&s, b"b", b"2");
+    s.clock().advance(100);
+    let no_bump = ReadOptions {
+        no_bump: true,
+        ..plain()
+    };
+    for _ in 0..2 {
+        let m = meta(&s, b"a", &no_bump);
+        assert_eq!((m.last_access, m.fetched), (100, false));
+        assert!(is_lru_tail(&s, b"a"), "the read left the LRU as it was");
+    }
+    let m = meta(&s, b"a", &plain());
+    assert_eq!(
+        (m.last_access, m.fetched),
+        (100, false),
+        "as before the read"
+    );
+    let m = meta(&s, b"a", &no_bump);
+    assert_eq!(
+        (m.last_access, m.fetched),
+        (0, true),
+        "the plain read bumped"
+    );
+    assert!(is_lru_tail(&s, b"b"));
+}
+
+#[test]
+fn ttl_and_last_access_reported_before_this_read() {
+    let s = store();
+    s.store(StoreMode::Set, b"k", 0, 100, b"v", 0);
+    s.clock().advance(61);
+    let m = meta(&s, b"k", &plain());
+    assert_eq!((m.ttl, m.last_access, m.fetched), (39, 61, false));
+    let m = meta(&s, b"k", &plain());
+    assert_eq!((m.ttl, m.last_access, m.fetched), (39, 0, true));
+    // Reads refresh the access time at most once a minute, as memcached's.
+    s.clock().advance(30);
+    assert_eq!(meta(&s, b"k", &plain()).last_access, 30);
+    assert_eq!(meta(&s, b"k", &plain()).last_access, 30);
+    // A touch applies first: the TTL reported is the new one.
+    let touch = |t| ReadOptions {
+        touch: Some(t),
+        ..plain()
+    };
+    assert_eq!(meta(&s, b"k", &touch(500)).ttl, 500);
+    assert_eq!(meta(&s, b"k", &plain()).ttl, 500);
+    assert_eq!(meta(&s, b"k", &touch(0)).ttl, -1);
+}
