@@ -28,6 +28,11 @@ fn plain() -> ReadOptions {
     ReadOptions::default()
 }
 
+fn stored(outcome: (StoreOutcome, u64)) -> u64 {
+    assert_eq!(outcome.0, StoreOutcome::Stored);
+    outcome.1
+}
+
 /// Whether `key`'s item is the least recently used of its class.
 fn is_lru_tail(s: &Store, key: &[u8]) -> bool {
     let hash = s.hash(key);
@@ -156,6 +161,126 @@ fn recache_win_goes_to_the_first_reader_below_the_threshold() {
 }
 
 #[test]
+fn invalidated_item_reads_stale_and_one_reader_wins() {
+    let s = store();
+    let c1 = stored(s.store(StoreMode::Set, b"k", 5, 0, b"v", 0));
+    let invalidate = DeleteOptions {
+        invalidate: true,
+        ttl: Some(30),
+        ..DeleteOptions::default()
+    };
+    let DeleteOutcome::Kept { cas: c2 } = s.delete_with(b"k", &invalidate) else {
+        panic!("invalidation keeps the item");
+    };
+    assert!(c2 > c1, "invalidation gives a new CAS");
+    // A plain get still serves the value, and takes no token.
+    assert_eq!(get(&s, b"k").unwrap(), (b"v".to_vec(), 5, c2));
+    let first = meta(&s, b"k", &plain());
+    assert!(first.stale);
+    assert_eq!((first.token, first.ttl), (Token::Won, 30));
+    let second = meta(&s, b"k", &plain());
+    assert!(second.stale);
+    assert_eq!(second.token, Token::AlreadySent);
+    // The winner stores the recomputed value: fresh again.
+    set(&s, b"k", b"new");
+    let m = meta(&s, b"k", &plain());
+    assert!(!m.stale);
+    assert_eq!(m.token, Token::NotSent);
+}
+
+#[test]
+fn invalidation_withdraws_a_token_already_sent() {
+    let s = store();
+    s.store(StoreMode::Set, b"k", 0, 10, b"v", 0);
+    let r30 = ReadOptions {
+        recache: Some(30),
+        ..plain()
+    };
+    assert_eq!(meta(&s, b"k", &r30).token, Token::Won);
+    assert_eq!(meta(&s, b"k", &r30).token, Token::AlreadySent);
+    let invalidate = DeleteOptions {
+        invalidate: true,
+        ..DeleteOptions::default()
+    };
+    assert!(matches!(
+        s.delete_with(b"k", &invalidate),
+        DeleteOutcome::Kept { .. }
+    ));
+    let m = meta(&s, b"k", &plain());
+    assert!(m.stale);
+    assert_eq!(m.token, Token::Won, "the next reader wins again");
+    assert_eq!(m.ttl, 10, "no new TTL was given");
+}
+
+#[test]
+fn delete_compares_cas() {
+    let s = store();
+    let c = stored(s.store(StoreMode::Set, b"k", 0, 0, b"v", 0));
+    let with_cas = |cas| DeleteOptions {
+        cas,
+        ..DeleteOptions::default()
+    };
+    assert_eq!(s.delete_with(b"k", &with_cas(c + 1)), DeleteOutcome::Exists);
+    assert!(get(&s, b"k").is_some(), "a mismatch changes nothing");
+    let invalidate = DeleteOptions {
+        invalidate: true,
+        ..with_cas(c + 1)
+    };
+    assert_eq!(s.delete_with(b"k", &invalidate), DeleteOutcome::Exists);
+    assert!(!meta(&s, b"k", &plain()).stale);
+    assert_eq!(s.delete_with(b"k", &with_cas(c)), DeleteOutcome::Deleted);
+    assert!(get(&s, b"k").is_none());
+    assert_eq!(
+        s.delete_with(b"k", &with_cas(c)),
+        DeleteOutcome::Missing(Lookup::Miss)
+    );
+    set(&s, b"k", b"v");
+    assert_eq!(
+        s.delete_with(b"k", &with_cas(0)),
+        DeleteOutcome::Deleted,
+        "0 compares nothing"
+    );
+}
+
+#[test]
+fn delete_can_empty_the_value_and_keep_the_item() {
+    let s = store();
+    let c = stored(s.store(StoreMode::Set, b"k", 7, 100, b"value", 0));
+    let empty = DeleteOptions {
+        empty: true,
+        ..DeleteOptions::default()
+    };
+    assert_eq!(s.delete_with(b"k", &empty), DeleteOutcome::Kept { cas: c });
+    let (value, flags, cas, m) = read(&s, b"k", &plain()).unwrap();
+    assert_eq!(
+        (value.len(), flags, cas),
+        (0, 0, c),
+        "as memcached: CAS kept"
+    );
+    assert_eq!(m.ttl, -1, "as memcached: no TTL unless one is given");
+    assert_eq!(s.stats().curr_items, 1);
+    let again = DeleteOptions {
+        ttl: Some(40),
+        flags: 3,
+        ..empty
+    };
+    s.delete_with(b"k", &again);
+    let (_, flags, _, m) = read(&s, b"k", &plain()).unwrap();
+    assert_eq!((flags, m.ttl), (3, 40));
+    // Emptied and invalidated at once: stale, with a new CAS.
+    let both = DeleteOptions {
+        invalidate: true,
+        ..empty
+    };
+    let DeleteOutcome::Kept { cas: after } = s.delete_with(b"k", &both) else {
+        panic!("kept");
+    };
+    assert!(after > c);
+    let (value, _, cas, m) = read(&s, b"k", &plain()).unwrap();
+    assert!(value.is_empty() && m.stale && cas == after);
+}
+
+#[test]
 fn no_bump_read_leaves_last_access_and_fetched_alone() {
     let s = store();
     set(&s, b"a", b"1");
@@ -206,4 +331,20 @@ fn ttl_and_last_access_reported_before_this_read() {
     assert_eq!(meta(&s, b"k", &touch(500)).ttl, 500);
     assert_eq!(meta(&s, b"k", &plain()).ttl, 500);
     assert_eq!(meta(&s, b"k", &touch(0)).ttl, -1);
+}
+
+#[test]
+fn plain_get_neither_hands_out_nor_consumes_tokens() {
+    let s = store();
+    set(&s, b"k", b"v");
+    let invalidate = DeleteOptions {
+        invalidate: true,
+        ..DeleteOptions::default()
+    };
+    s.delete_with(b"k", &invalidate);
+    for _ in 0..3 {
+        assert!(get(&s, b"k").is_some());
+    }
+    assert_eq!(s.touch(b"k", 100), Lookup::Hit);
+    assert_eq!(meta(&s, b"k", &plain()).token, Token::Won);
 }

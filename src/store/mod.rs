@@ -66,6 +66,7 @@ mod write;
 
 pub use arith::{Delta, DeltaOp};
 pub use classes::{ClassSizes, ClassStats};
+pub use delete::{DeleteOptions, DeleteOutcome};
 pub use read::{ReadMeta, ReadOptions, Token};
 pub use rebalance::Reassign;
 pub use report::{ClassReport, StoreStats};
