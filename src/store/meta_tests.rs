@@ -348,3 +348,126 @@ fn plain_get_neither_hands_out_nor_consumes_tokens() {
     assert_eq!(s.touch(b"k", 100), Lookup::Hit);
     assert_eq!(meta(&s, b"k", &plain()).token, Token::Won);
 }
+
+#[test]
+fn store_with_explicit_cas_sets_what_the_client_asked() {
+    let s = store();
+    let e = StoreOptions {
+        new_cas: Some(1_000_000),
+        ..StoreOptions::default()
+    };
+    assert_eq!(
+        s.store_with(StoreMode::Set, b"k", 0, 0, b"v", &e),
+        (StoreOutcome::Stored, 1_000_000)
+    );
+    assert_eq!(get(&s, b"k").unwrap().2, 1_000_000);
+    let compare = |cas| StoreOptions {
+        cas,
+        ..StoreOptions::default()
+    };
+    assert_eq!(
+        s.store_with(StoreMode::Cas, b"k", 0, 0, b"x", &compare(999_999))
+            .0,
+        StoreOutcome::Exists
+    );
+    let next = stored(s.store_with(StoreMode::Cas, b"k", 0, 0, b"x", &compare(1_000_000)));
+    assert!(next < 1_000_000, "without E the counter's next value");
+    // Append and prepend, too, take an explicit CAS.
+    let appended = s.store_with(StoreMode::Append, b"k", 0, 0, b"y", &e);
+    assert_eq!(appended, (StoreOutcome::Stored, 1_000_000));
+    // Under -C there is no CAS to set.
+    let no_cas = Store::new(StoreConfig {
+        use_cas: false,
+        ..config(64 << 20, true)
+    });
+    assert_eq!(
+        no_cas.store_with(StoreMode::Set, b"k", 0, 0, b"v", &e),
+        (StoreOutcome::Stored, 0)
+    );
+    no_cas.flush_all(0);
+    assert!(get(&no_cas, b"k").is_none(), "flush_all still reaches it");
+}
+
+#[test]
+fn stale_set_with_an_older_cas_stores_but_marks_stale() {
+    let s = store();
+    let c1 = stored(s.store(StoreMode::Set, b"k", 0, 100, b"v1", 0));
+    let c2 = stored(s.store(StoreMode::Set, b"k", 0, 100, b"v2", 0));
+    let r = ReadOptions {
+        recache: Some(1000),
+        ..plain()
+    };
+    assert_eq!(meta(&s, b"k", &r).token, Token::Won, "a token is out");
+    let older = StoreOptions {
+        cas: c1,
+        invalidate: true,
+        ..StoreOptions::default()
+    };
+    let c3 = stored(s.store_with(StoreMode::Cas, b"k", 0, 500, b"late", &older));
+    assert!(c3 > c2);
+    let (value, _, cas, m) = read(&s, b"k", &plain()).unwrap();
+    assert_eq!((value, cas), (b"late".to_vec(), c3));
+    assert!(m.stale);
+    assert_eq!(m.token, Token::AlreadySent, "the token carries over");
+    assert_eq!(m.ttl, 100, "the old item's TTL carries over");
+    // Without `invalidate` an older CAS is refused; with it, a newer one is.
+    let plain_older = StoreOptions {
+        invalidate: false,
+        ..older
+    };
+    let newer = StoreOptions {
+        cas: c3 + 10,
+        ..older
+    };
+    let none = StoreOptions { cas: 0, ..older };
+    for options in [plain_older, newer, none] {
+        assert_eq!(
+            s.store_with(StoreMode::Cas, b"k", 0, 0, b"x", &options).0,
+            StoreOutcome::Exists,
+            "{options:?}"
+        );
+    }
+    // The matching CAS stores a fresh value.
+    let current = StoreOptions { cas: c3, ..older };
+    stored(s.store_with(StoreMode::Cas, b"k", 0, 0, b"fresh", &current));
+    let m = meta(&s, b"k", &plain());
+    assert!(!m.stale);
+    assert_eq!((m.token, m.ttl), (Token::NotSent, -1));
+}
+
+#[test]
+fn append_vivifies_a_missing_item_and_compares_cas() {
+    let s = store();
+    assert_eq!(
+        s.store_with(
+            StoreMode::Append,
+            b"k",
+            9,
+            0,
+            b"abc",
+            &StoreOptions::default()
+        )
+        .0,
+        StoreOutcome::NotStored
+    );
+    let vivify = StoreOptions {
+        vivify: Some(60),
+        ..StoreOptions::default()
+    };
+    let c1 = stored(s.store_with(StoreMode::Append, b"k", 9, 0, b"abc", &vivify));
+    let (value, flags, cas, m) = read(&s, b"k", &plain()).unwrap();
+    assert_eq!((value, flags, cas, m.ttl), (b"abc".to_vec(), 9, c1, 60));
+    let c2 = stored(s.store_with(StoreMode::Prepend, b"k", 1, 0, b">", &vivify));
+    assert_eq!(get(&s, b"k").unwrap(), (b">abc".to_vec(), 9, c2));
+    let compare = |cas| StoreOptions {
+        cas,
+        ..StoreOptions::default()
+    };
+    assert_eq!(
+        s.store_with(StoreMode::Append, b"k", 0, 0, b"!", &compare(c1))
+            .0,
+        StoreOutcome::Exists
+    );
+    stored(s.store_with(StoreMode::Append, b"k", 0, 0, b"!", &compare(c2)));
+    assert_eq!(get(&s, b"k").unwrap().0, b">abc!");
+}

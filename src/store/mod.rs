@@ -71,7 +71,7 @@ pub use read::{ReadMeta, ReadOptions, Token};
 pub use rebalance::Reassign;
 pub use report::{ClassReport, StoreStats};
 pub use value::{ItemRef, Value};
-pub use write::{StoreMode, StoreOutcome};
+pub use write::{StoreMode, StoreOptions, StoreOutcome};
 
 use alloc::PagePool;
 use classes::ClassLock;
