@@ -33,6 +33,13 @@ fn stored(outcome: (StoreOutcome, u64)) -> u64 {
     outcome.1
 }
 
+fn counted(outcome: DeltaOutcome) -> Counted {
+    match outcome {
+        DeltaOutcome::Value(counted) => counted,
+        other => panic!("not counted: {other:?}"),
+    }
+}
+
 /// Whether `key`'s item is the least recently used of its class.
 fn is_lru_tail(s: &Store, key: &[u8]) -> bool {
     let hash = s.hash(key);
@@ -470,4 +477,123 @@ fn append_vivifies_a_missing_item_and_compares_cas() {
     );
     stored(s.store_with(StoreMode::Append, b"k", 0, 0, b"!", &compare(c2)));
     assert_eq!(get(&s, b"k").unwrap().0, b">abc!");
+}
+
+#[test]
+fn delta_creates_with_initial_value_and_returns_the_new_cas() {
+    let s = store();
+    let create = DeltaOptions {
+        vivify: Some(0),
+        initial: 10,
+        ..DeltaOptions::default()
+    };
+    let c = counted(s.delta_with(b"n", DeltaOp::Incr, 5, &create));
+    assert_eq!((c.value, c.created, c.ttl), (10, true, -1));
+    assert_eq!(get(&s, b"n").unwrap(), (b"10".to_vec(), 0, c.cas));
+    let d = counted(s.delta_with(b"n", DeltaOp::Incr, 5, &create));
+    assert_eq!((d.value, d.created), (15, false));
+    assert!(d.cas > c.cas);
+    assert_eq!(
+        get(&s, b"n").unwrap(),
+        (b"15".to_vec(), 0, d.cas),
+        "in place"
+    );
+    // A longer result replaces the item: the CAS is the new item's.
+    set(&s, b"n", b"99");
+    let e = counted(s.delta_with(b"n", DeltaOp::Incr, 1, &create));
+    assert_eq!(get(&s, b"n").unwrap(), (b"100".to_vec(), 0, e.cas));
+    // Binary's create with an expiry; decr returns the initial value too.
+    let with_ttl = DeltaOptions {
+        vivify: Some(30),
+        initial: 3,
+        ..DeltaOptions::default()
+    };
+    let m = counted(s.delta_with(b"m", DeltaOp::Decr, 1, &with_ttl));
+    assert_eq!((m.value, m.ttl, m.created), (3, 30, true));
+    assert_eq!(
+        s.delta_with(b"x", DeltaOp::Incr, 1, &DeltaOptions::default()),
+        DeltaOutcome::NotFound
+    );
+}
+
+#[test]
+fn delta_compares_cas_and_sets_ttl_and_explicit_cas() {
+    let s = store();
+    let c = stored(s.store(StoreMode::Set, b"n", 0, 0, b"100", 0));
+    let compare = |cas| DeltaOptions {
+        cas,
+        ..DeltaOptions::default()
+    };
+    assert_eq!(
+        s.delta_with(b"n", DeltaOp::Incr, 1, &compare(c + 1)),
+        DeltaOutcome::Exists
+    );
+    assert_eq!(get(&s, b"n").unwrap().0, b"100", "unchanged");
+    let with_ttl = DeltaOptions {
+        ttl: Some(50),
+        ..compare(c)
+    };
+    let d = counted(s.delta_with(b"n", DeltaOp::Incr, 1, &with_ttl));
+    assert_eq!((d.value, d.ttl), (101, 50));
+    assert_eq!(meta(&s, b"n", &plain()).ttl, 50);
+    let explicit = DeltaOptions {
+        new_cas: Some(7777),
+        ..DeltaOptions::default()
+    };
+    assert_eq!(
+        counted(s.delta_with(b"n", DeltaOp::Decr, 1, &explicit)).cas,
+        7777
+    );
+    assert_eq!(get(&s, b"n").unwrap().2, 7777);
+    // Also when the result outgrows the item.
+    set(&s, b"n", b"9");
+    assert_eq!(
+        counted(s.delta_with(b"n", DeltaOp::Incr, 1, &explicit)).cas,
+        7777
+    );
+    assert_eq!(get(&s, b"n").unwrap(), (b"10".to_vec(), 0, 7777));
+    set(&s, b"n", b"abc");
+    assert_eq!(
+        s.delta_with(b"n", DeltaOp::Incr, 1, &DeltaOptions::default()),
+        DeltaOutcome::NonNumeric
+    );
+}
+
+#[test]
+fn cas_rises_with_every_write_without_an_explicit_cas() {
+    let s = store();
+    let none = DeltaOptions::default();
+    let mut seen = vec![
+        stored(s.store(StoreMode::Set, b"k", 0, 0, b"1", 0)),
+        stored(s.store(StoreMode::Append, b"k", 0, 0, b"0", 0)),
+        counted(s.delta_with(b"k", DeltaOp::Decr, 1, &none)).cas, // in place
+        counted(s.delta_with(b"k", DeltaOp::Incr, 100, &none)).cas, // longer
+    ];
+    let invalidate = DeleteOptions {
+        invalidate: true,
+        ..DeleteOptions::default()
+    };
+    let DeleteOutcome::Kept { cas } = s.delete_with(b"k", &invalidate) else {
+        panic!("kept");
+    };
+    seen.push(cas);
+    let c = seen[seen.len() - 1];
+    let stale = StoreOptions {
+        cas: c - 1,
+        invalidate: true,
+        ..StoreOptions::default()
+    };
+    seen.push(stored(s.store_with(
+        StoreMode::Cas,
+        b"k",
+        0,
+        0,
+        b"2",
+        &stale,
+    )));
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "CAS values {seen:?} rise"
+    );
+    assert_eq!(get(&s, b"k").unwrap().2, *seen.last().unwrap());
 }

@@ -64,7 +64,7 @@ mod report;
 mod value;
 mod write;
 
-pub use arith::{Delta, DeltaOp};
+pub use arith::{Counted, Delta, DeltaOp, DeltaOptions, DeltaOutcome};
 pub use classes::{ClassSizes, ClassStats};
 pub use delete::{DeleteOptions, DeleteOutcome};
 pub use read::{ReadMeta, ReadOptions, Token};
