@@ -7,8 +7,9 @@
 //!                      LINKED/CONT         ┘ being written)
 //!       9  class  u8   slab class          ┐ written once, while the
 //!      10  klen   u8   key length          │ chunk is exclusively held
-//!      11  bits   u8   HAS_FLAGS LARGE     │ (FETCHED is set later,
-//!      20  vlen   u32  value length        ┘  holding both locks)
+//!      11  bits   u8   HAS_FLAGS LARGE     │ (FETCHED, STALE and
+//!      20  vlen   u32  value length        ┘  TOKEN_SENT change later,
+//!                                             holding both locks)
 //!      12  exptime u32 relative expiry     ┐ guarded by the stripe lock
 //!      24  cas    u64                      ┘ of the item's key
 //!      16  time   u32  last store / bump   written holding both locks
@@ -55,6 +56,13 @@ pub const FETCHED: u8 = 1;
 pub const HAS_FLAGS: u8 = 2;
 /// `bits`: the value continues in chained chunks.
 pub const LARGE: u8 = 4;
+/// `bits`: the item is stale: invalidated, or stored with an older CAS
+/// (memcached's ITEM_STALE). Set holding both locks.
+pub const STALE: u8 = 8;
+/// `bits`: a reader has been sent the win token for this item, so later
+/// readers are told it is taken (memcached's ITEM_TOKEN_SENT). Set holding
+/// both locks.
+pub const TOKEN_SENT: u8 = 16;
 
 const PREV: usize = 0;
 const NEXT: usize = 4;
@@ -79,7 +87,7 @@ pub struct Header {
     pub class: u8,
     /// Key length.
     pub klen: u8,
-    /// FETCHED / HAS_FLAGS / LARGE.
+    /// FETCHED / HAS_FLAGS / LARGE / STALE / TOKEN_SENT.
     pub bits: u8,
     /// Relative expiry (0 = never).
     pub exptime: u32,
@@ -278,13 +286,17 @@ pub unsafe fn links(pages: &Pages, h: Handle) -> (Handle, Handle, u8) {
     (u32_at(b, PREV), u32_at(b, NEXT), b[STATE])
 }
 
-/// Marks the item as read by a get.
+/// Rewrites the `bits` byte (FETCHED, STALE, TOKEN_SENT may change; the
+/// caller keeps HAS_FLAGS and LARGE as they are, since they describe the
+/// layout).
 ///
 /// # Safety
-/// The caller holds both the item's stripe lock and its class lock.
-pub unsafe fn set_fetched(pages: &Pages, h: Handle) {
-    // SAFETY: the bits byte is only written holding both locks.
-    unsafe { pages.bytes_mut_at(h, BITS, 1)[0] |= FETCHED };
+/// The caller holds both the item's stripe lock and its class lock, or
+/// owns the chunk (ALLOCATING): the byte is read under either lock alone.
+pub unsafe fn set_bits(pages: &Pages, h: Handle, bits: u8) {
+    // SAFETY: the bits byte is only written holding both locks (or owning
+    // the chunk), so no reader holding either lock sees it change.
+    unsafe { pages.bytes_mut_at(h, BITS, 1)[0] = bits };
 }
 
 /// Sets the LRU links.
@@ -388,8 +400,12 @@ mod tests {
             assert_eq!((after.exptime, after.time, after.cas), (21, 22, 23));
             assert_eq!(time(&pages, h), 22);
             assert_eq!(key_range(&pages, h), (40, 3));
-            set_fetched(&pages, h);
-            assert_eq!(read(&pages, h).bits, HAS_FLAGS | LARGE | FETCHED);
+            set_bits(&pages, h, hdr.bits | FETCHED | STALE | TOKEN_SENT);
+            assert_eq!(
+                read(&pages, h).bits,
+                HAS_FLAGS | LARGE | FETCHED | STALE | TOKEN_SENT
+            );
+            assert_eq!(key_range(&pages, h), (40, 3), "layout bits kept");
             set_state(&pages, h, LINKED);
             assert_eq!(links(&pages, h).2, LINKED);
             assert_eq!(hdr.key_offset(), 40);

@@ -3,6 +3,8 @@
 //! CAS/flush_all ordering under concurrent writers. Each `regression_` test
 //! names the defect it guards against and says how it was found.
 
+use super::lru::TAIL_SEARCH_DEPTH;
+use super::pages::NIL;
 use super::*;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;

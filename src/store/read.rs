@@ -1,0 +1,212 @@
+//! Reads: get (optionally touching the item), touch, and the meta read,
+//! which also reports an item's metadata and hands out win tokens.
+//!
+//! # Win tokens
+//! When many clients miss or find a value about to expire at once, one of
+//! them should recompute it while the others wait or serve what is there
+//! (memcached's meta `mg` flags N, R and the reply flags W, X, Z). The
+//! store keeps two bits per item for this: TOKEN_SENT (a reader has been
+//! told it won) and STALE (the item was invalidated, or stored with an
+//! older CAS). A reader wins when it creates the item on a miss
+//! ([`ReadOptions::vivify`]), or finds it below the recache threshold
+//! ([`ReadOptions::recache`]) or stale, and no token was sent yet; the win
+//! sets TOKEN_SENT, so every later reader is told the token is taken
+//! until a new version of the item replaces it.
+
+use super::item::{FETCHED, STALE, TOKEN_SENT};
+use super::pages::Handle;
+use super::{index::Stripe, item::Header, lock, ItemRef, Lookup, Store};
+
+/// What a meta read may do besides reading (memcached's `mg` flags).
+/// Expiry times follow the protocol's rules (0 never, up to 30 days
+/// relative, else a Unix time, negative already expired).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Give the item this new expiry (`T`, as gat does). It applies
+    /// before the rest of the read: the reported TTL and the recache test
+    /// see the new expiry.
+    pub touch: Option<i64>,
+    /// Leave the item's LRU position, its fetched bit and its last-access
+    /// time as they are (`u`).
+    pub no_bump: bool,
+    /// On a miss, create an empty item (no value, no client flags) with
+    /// this expiry, in the same stripe-lock hold as the lookup, and let
+    /// this reader win its token (`N`). Later readers find the item and
+    /// are told the token is taken.
+    pub vivify: Option<i64>,
+    /// On a hit whose expiry (after `touch`) comes sooner than this, the
+    /// first reader wins the token (`R`): with `R30`, an item with less
+    /// than 30 seconds to live. Items that never expire never qualify.
+    pub recache: Option<i64>,
+    /// The CAS of an item `vivify` creates, instead of the counter's next
+    /// value (`E`; ignored under `-C`).
+    pub new_cas: Option<u64>,
+}
+
+/// Whether a reader got the win token of an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Token {
+    /// No token is out for the item, and this reader did not win one.
+    NotSent,
+    /// This reader won the token (memcached's `W`): it should recompute
+    /// the value.
+    Won,
+    /// Another reader won it earlier (`Z`).
+    AlreadySent,
+}
+
+/// An item's metadata, as a meta read reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadMeta {
+    /// Seconds the item has left to live, after this read's touch; -1 if
+    /// it never expires (`t`).
+    pub ttl: i64,
+    /// Seconds since the item was last accessed, before this read (`l`).
+    /// As in memcached, reads refresh the access time at most once a
+    /// minute, so this is up to a minute short.
+    pub last_access: u32,
+    /// Whether the item had been fetched before this read (`h`).
+    pub fetched: bool,
+    /// Whether the item is stale (`X`): invalidated by a delete, or stored
+    /// with an older CAS.
+    pub stale: bool,
+    /// The win token (`W` / `Z`).
+    pub token: Token,
+    /// Whether this read created the item ([`ReadOptions::vivify`]).
+    pub created: bool,
+}
+
+impl Store {
+    /// Looks `key` up; on a hit calls `f` with the item (stripe locked) and
+    /// bumps it. `touch` gives the item a new expiry first (gat). Win
+    /// tokens are neither handed out nor consumed.
+    #[inline]
+    pub fn get<F: FnOnce(ItemRef<'_>)>(&self, key: &[u8], touch: Option<i64>, f: F) -> Lookup {
+        let options = ReadOptions {
+            touch,
+            ..ReadOptions::default()
+        };
+        self.read_item(key, &options, false, |item, _| f(item))
+    }
+
+    /// Gives a live item a new expiry.
+    pub fn touch(&self, key: &[u8], exptime: i64) -> Lookup {
+        self.get(key, Some(exptime), |_| {})
+    }
+
+    /// A meta read: looks `key` up and, for an item found (or created by
+    /// [`ReadOptions::vivify`]), calls `f` with it and its metadata while
+    /// the stripe lock is held, applying `options` and handing out the win
+    /// token (see the module documentation).
+    ///
+    /// Returns what the lookup found: [`Lookup::Hit`], or why there was no
+    /// live item, even when `vivify` then created one (`f` sees
+    /// [`ReadMeta::created`]); so a caller can count expired and flushed
+    /// items as a get does. If the item cannot be created (no memory),
+    /// `f` is not called.
+    pub fn read<F: FnOnce(ItemRef<'_>, ReadMeta)>(
+        &self,
+        key: &[u8],
+        options: &ReadOptions,
+        f: F,
+    ) -> Lookup {
+        self.read_item(key, options, true, f)
+    }
+
+    /// [`Store::read`], or (without `tokens`) a get that leaves win tokens
+    /// alone.
+    #[inline]
+    fn read_item<F: FnOnce(ItemRef<'_>, ReadMeta)>(
+        &self,
+        key: &[u8],
+        options: &ReadOptions,
+        tokens: bool,
+        f: F,
+    ) -> Lookup {
+        let hash = self.hash(key);
+        let mut stripe = lock(self.stripe(hash));
+        let (found, h, mut hdr, created) = match self.lookup(&mut stripe, hash, key) {
+            Ok((h, hdr)) => (Lookup::Hit, h, hdr, false),
+            Err(miss) => match options.vivify {
+                Some(exptime) => match self.vivify(&mut stripe, hash, key, exptime, options) {
+                    Some((h, hdr)) => (miss, h, hdr, true),
+                    None => return miss,
+                },
+                None => return miss,
+            },
+        };
+        let fetched = hdr.bits & FETCHED != 0;
+        let last_access = self.clock.now().saturating_sub(hdr.time);
+        if let Some(t) = options.touch {
+            let exptime = self.clock.realtime(t);
+            self.rewrite(h, &hdr, exptime, hdr.cas, hdr.bits);
+            hdr.exptime = exptime;
+        }
+        let stale = hdr.bits & STALE != 0;
+        let sent = hdr.bits & TOKEN_SENT != 0;
+        let token = if created {
+            Token::Won // TOKEN_SENT was set when the item was made
+        } else if sent {
+            Token::AlreadySent
+        } else if tokens && (stale || self.recache_due(&hdr, options.recache)) {
+            Token::Won
+        } else {
+            Token::NotSent
+        };
+        let mut bits = if options.no_bump { 0 } else { FETCHED };
+        if token == Token::Won {
+            bits |= TOKEN_SENT;
+        }
+        self.note_read(h, &hdr, !options.no_bump, bits);
+        let meta = ReadMeta {
+            ttl: self.ttl_left(hdr.exptime),
+            last_access,
+            fetched,
+            stale,
+            token,
+            created,
+        };
+        f(
+            ItemRef {
+                key,
+                value: self.value(h, &hdr),
+                flags: hdr.flags,
+                cas: self.visible_cas(hdr.cas),
+            },
+            meta,
+        );
+        found
+    }
+
+    /// Whether an item expires sooner than the recache threshold `recache`
+    /// (a protocol expiry time, compared as memcached compares it: the
+    /// item's expiry against the threshold made absolute).
+    fn recache_due(&self, hdr: &Header, recache: Option<i64>) -> bool {
+        recache.is_some_and(|r| hdr.exptime != 0 && hdr.exptime < self.clock.realtime(r))
+    }
+
+    /// Creates the empty item a read asked for on a miss, its token already
+    /// sent (to this reader), and links it; the caller holds the stripe
+    /// lock, so no other reader can miss and create it too. `None`: no
+    /// memory.
+    fn vivify(
+        &self,
+        stripe: &mut Stripe,
+        hash: u64,
+        key: &[u8],
+        exptime: i64,
+        options: &ReadOptions,
+    ) -> Option<(Handle, Header)> {
+        let (h, mut hdr) = self.allocate(key, 0, self.clock.realtime(exptime), &[])?;
+        hdr.bits |= TOKEN_SENT;
+        hdr.cas = self.link(
+            stripe,
+            hash,
+            h,
+            &hdr,
+            None,
+            self.explicit_cas(options.new_cas),
+        );
+        Some((h, hdr))
+    }
+}
