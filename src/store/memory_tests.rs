@@ -122,6 +122,32 @@ fn a_new_size_class_takes_a_page_from_an_old_one() {
     assert!(st.total_malloced <= 4 << 20);
 }
 
+/// `slabs reassign` used to move a class's only page: repeating `set k` and
+/// `slabs reassign 1 2` grew class 2 by a page each time (the network fuzz
+/// test ended with 63 of 64 pages there). memcached answers NOSPARE unless
+/// the source class has a second page.
+#[test]
+fn regression_reassign_leaves_a_class_its_last_page() {
+    let s = store_with(8 << 20, true);
+    set(&s, b"k", b"x");
+    let class = s
+        .class_sizes()
+        .class_for(item::head_bytes(1, 0, false) + 1)
+        .unwrap();
+    let pages_of = |id: u8| {
+        s.class_reports()
+            .iter()
+            .find(|r| r.id == id)
+            .map_or(0, |r| r.total_pages)
+    };
+    assert_eq!(pages_of(class), 1);
+    for _ in 0..3 {
+        assert_eq!(s.reassign(class, class + 1), Reassign::NoSpare);
+    }
+    assert_eq!((pages_of(class), pages_of(class + 1)), (1, 0));
+    assert_eq!(get(&s, b"k").unwrap().0, b"x");
+}
+
 #[test]
 fn reassign_moves_pages_and_reports_errors() {
     let s = store_with(8 << 20, true);

@@ -257,6 +257,11 @@ impl Store {
         if from == to {
             return Reassign::Same;
         }
+        // As memcached: a class keeps its last page; only a second one is
+        // spare.
+        if self.class(from).pages.len() < 2 {
+            return Reassign::NoSpare;
+        }
         match self.move_page(from, to, true) {
             Ok(true) => Reassign::Ok,
             Ok(false) => Reassign::NoSpare,
