@@ -1,8 +1,9 @@
-//! The statistics listings (`stats`, `stats settings`, `stats items`,
-//! `stats slabs`, `stats sizes`, `stats conns`, `stats detail`) and
-//! `stats reset`, in memcached 1.6's field order and names.
+//! The statistics listings (`stats` through [`general`], `stats settings`,
+//! `stats items`, `stats slabs`, `stats sizes`, `stats conns`, `stats
+//! detail`) and `stats reset`, in memcached 1.6's field order and names.
 
 use super::context::Context;
+use super::general;
 use crate::config::Listen;
 use crate::model::{Error, Reply, Response, StatsGroup};
 use std::fmt::Display;
@@ -11,7 +12,11 @@ use std::sync::atomic::Ordering;
 /// Answers a `stats` request.
 pub fn stats(group: StatsGroup<'_>, ctx: &Context<'_>, out: &mut dyn Reply) {
     match group {
-        StatsGroup::General => general(ctx, out),
+        StatsGroup::General => {
+            for (name, value) in general::listing(ctx) {
+                stat(out, name, value);
+            }
+        }
         StatsGroup::Settings => settings(ctx, out),
         StatsGroup::Items => items(ctx, out),
         StatsGroup::Slabs => slabs(ctx, out),
@@ -73,149 +78,6 @@ fn yes_no(b: bool) -> &'static str {
     } else {
         "no"
     }
-}
-
-/// CPU time used by this process (user, system) as memcached prints it.
-fn rusage() -> (String, String) {
-    // /proc/self/stat fields 14 and 15 are utime and stime in clock ticks,
-    // which Linux always reports at USER_HZ = 100 per second.
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    let fmt = |t: u64| format!("{}.{:06}", t / 100, (t % 100) * 10_000);
-    (fmt(ticks(11)), fmt(ticks(12)))
-}
-
-/// `stats`
-fn general(ctx: &Context<'_>, out: &mut dyn Reply) {
-    let t = ctx.stats.totals();
-    let st = ctx.store.stats();
-    let clock = ctx.store.clock();
-    let (user, system) = rusage();
-    let s = ctx.settings;
-    stat(out, "pid", std::process::id());
-    stat(out, "uptime", clock.uptime());
-    stat(out, "time", clock.unix_now());
-    stat(out, "version", crate::MEMCACHED_VERSION);
-    stat(out, "libevent", "mio");
-    stat(out, "pointer_size", usize::BITS);
-    stat(out, "rusage_user", user);
-    stat(out, "rusage_system", system);
-    stat(out, "max_connections", s.max_conns);
-    stat(
-        out,
-        "curr_connections",
-        ctx.stats.curr_connections.load(Ordering::Relaxed),
-    );
-    stat(out, "total_connections", t.total_connections);
-    stat(
-        out,
-        "rejected_connections",
-        ctx.stats.rejected_connections.load(Ordering::Relaxed),
-    );
-    stat(
-        out,
-        "connection_structures",
-        ctx.stats.curr_connections.load(Ordering::Relaxed),
-    );
-    stat(out, "response_obj_oom", 0);
-    stat(out, "response_obj_count", 0);
-    stat(out, "response_obj_bytes", 0);
-    stat(out, "read_buf_count", 0);
-    stat(out, "read_buf_bytes", 0);
-    stat(out, "read_buf_bytes_free", 0);
-    stat(out, "read_buf_oom", 0);
-    stat(out, "reserved_fds", 0);
-    stat(out, "cmd_get", t.cmd_get);
-    stat(out, "cmd_set", t.cmd_set);
-    stat(out, "cmd_flush", t.cmd_flush);
-    stat(out, "cmd_touch", t.cmd_touch);
-    stat(out, "cmd_meta", 0);
-    stat(out, "get_hits", t.get_hits);
-    stat(out, "get_misses", t.get_misses);
-    stat(out, "get_expired", t.get_expired);
-    stat(out, "get_flushed", t.get_flushed);
-    stat(out, "delete_misses", t.delete_misses);
-    stat(out, "delete_hits", t.delete_hits);
-    stat(out, "incr_misses", t.incr_misses);
-    stat(out, "incr_hits", t.incr_hits);
-    stat(out, "decr_misses", t.decr_misses);
-    stat(out, "decr_hits", t.decr_hits);
-    stat(out, "cas_misses", t.cas_misses);
-    stat(out, "cas_hits", t.cas_hits);
-    stat(out, "cas_badval", t.cas_badval);
-    stat(out, "touch_hits", t.touch_hits);
-    stat(out, "touch_misses", t.touch_misses);
-    stat(out, "store_too_large", t.store_too_large);
-    stat(out, "store_no_memory", t.store_no_memory);
-    stat(out, "auth_cmds", 0); // no auth yet
-    stat(out, "auth_errors", 0);
-    stat(out, "idle_kicks", t.idle_kicks);
-    stat(out, "bytes_read", t.bytes_read);
-    stat(out, "bytes_written", t.bytes_written);
-    stat(out, "limit_maxbytes", st.limit);
-    stat(out, "accepting_conns", 1);
-    stat(out, "listen_disabled_num", 0);
-    stat(out, "time_in_listen_disabled_us", 0);
-    stat(out, "threads", s.threads);
-    stat(out, "conn_yields", t.conn_yields);
-    stat(
-        out,
-        "hash_power_level",
-        ctx.store.stripe_count().trailing_zeros(),
-    );
-    stat(out, "hash_bytes", st.index_bytes);
-    stat(out, "hash_is_expanding", 0);
-    for name in [
-        "slab_reassign_rescues",
-        "slab_reassign_chunk_rescues",
-        "slab_reassign_evictions_nomem",
-        "slab_reassign_inline_reclaim",
-        "slab_reassign_busy_items",
-        "slab_reassign_busy_deletes",
-        "slab_reassign_running",
-    ] {
-        stat(out, name, 0);
-    }
-    stat(out, "slabs_moved", st.slabs_moved);
-    stat(out, "lru_crawler_running", 0);
-    stat(out, "lru_crawler_starts", 0);
-    for name in [
-        "lru_maintainer_juggles",
-        "malloc_fails",
-        "log_worker_dropped",
-        "log_worker_written",
-        "log_watcher_skipped",
-        "log_watcher_sent",
-        "log_watchers",
-        "unexpected_napi_ids",
-        "round_robin_fallback",
-    ] {
-        stat(out, name, 0);
-    }
-    stat(out, "bytes", st.bytes);
-    stat(out, "curr_items", st.curr_items);
-    stat(out, "total_items", st.total_items);
-    stat(out, "slab_global_page_pool", st.page_pool);
-    stat(out, "expired_unfetched", st.expired_unfetched);
-    stat(out, "evicted_unfetched", st.evicted_unfetched);
-    stat(out, "evicted_active", 0);
-    stat(out, "evictions", st.evictions);
-    stat(out, "reclaimed", st.reclaimed);
-    stat(out, "crawler_reclaimed", st.crawler_reclaimed);
-    stat(out, "crawler_items_checked", st.crawler_items_checked);
-    stat(out, "lrutail_reflocked", st.lrutail_reflocked);
-    stat(out, "moves_to_cold", 0);
-    stat(out, "moves_to_warm", 0);
-    stat(out, "moves_within_lru", st.moves_within_lru);
-    stat(out, "direct_reclaims", st.direct_reclaims);
-    stat(out, "lru_bumps_dropped", 0);
 }
 
 /// `stats settings`
@@ -323,7 +185,7 @@ fn items(ctx: &Context<'_>, out: &mut dyn Reply) {
         if c.number == 0 && c.evicted == 0 && c.outofmemory == 0 {
             continue;
         }
-        let evicted_time = ctx.store.clock().now().saturating_sub(c.evicted_time);
+        let evicted_time = u64::from(ctx.store.clock().now()).saturating_sub(c.evicted_time);
         let rows: [(&str, u64); 25] = [
             ("number", c.number),
             ("number_hot", 0),
@@ -336,14 +198,7 @@ fn items(ctx: &Context<'_>, out: &mut dyn Reply) {
             ("mem_requested", c.mem_requested),
             ("evicted", c.evicted),
             ("evicted_nonzero", c.evicted_nonzero),
-            (
-                "evicted_time",
-                if c.evicted > 0 {
-                    evicted_time as u64
-                } else {
-                    0
-                },
-            ),
+            ("evicted_time", if c.evicted > 0 { evicted_time } else { 0 }),
             ("outofmemory", c.outofmemory),
             ("tailrepairs", 0),
             ("reclaimed", c.reclaimed),

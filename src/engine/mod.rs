@@ -3,6 +3,7 @@
 //! sink. Shared by every protocol; knows no bytes and no sockets.
 
 mod context;
+pub mod general;
 mod listing;
 
 pub use context::Context;

@@ -4,6 +4,7 @@
 
 use super::counters::{Counters, Snapshot};
 use super::detail::PrefixStats;
+use super::{Kind, Metric};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -56,6 +57,25 @@ impl ConnInfo {
     }
 }
 
+/// What [`ServerStats::readings`] reports.
+pub const CONNECTION_METRICS: [Metric; 3] = [
+    Metric {
+        name: "curr_connections",
+        kind: Kind::Gauge,
+        help: "Client connections open now",
+    },
+    Metric {
+        name: "rejected_connections",
+        kind: Kind::Counter,
+        help: "Connections refused because -c were open",
+    },
+    Metric {
+        name: "connection_structures",
+        kind: Kind::Gauge,
+        help: "Connection states allocated (one per open connection here)",
+    },
+];
+
 /// Server-wide statistics and connection accounting.
 #[derive(Debug)]
 pub struct ServerStats {
@@ -86,6 +106,13 @@ impl ServerStats {
             conns: Mutex::default(),
             listeners: Mutex::default(),
         }
+    }
+
+    /// The connection figures, described by [`CONNECTION_METRICS`].
+    pub fn readings(&self) -> impl Iterator<Item = (&'static Metric, u64)> {
+        let open = self.curr_connections.load(Ordering::Relaxed);
+        let rejected = self.rejected_connections.load(Ordering::Relaxed);
+        CONNECTION_METRICS.iter().zip([open, rejected, open])
     }
 
     /// Worker `i`'s counters.

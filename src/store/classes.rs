@@ -62,39 +62,25 @@ impl ClassSizes {
     }
 }
 
-/// Counters of one class (memcached's `stats items` / `stats slabs` fields).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ClassStats {
-    /// Linked items.
-    pub number: u64,
-    /// Bytes those items use (header, key, value).
-    pub mem_requested: u64,
-    /// Items ever linked.
-    pub total_items: u64,
-    /// Live items evicted.
-    pub evicted: u64,
-    /// Evicted items that had an expiry.
-    pub evicted_nonzero: u64,
-    /// Evicted items never fetched.
-    pub evicted_unfetched: u64,
-    /// Relative time the last evicted item was last accessed.
-    pub evicted_time: u32,
-    /// Dead items whose chunks were reused by an allocation.
-    pub reclaimed: u64,
-    /// Reclaimed expired items never fetched.
-    pub expired_unfetched: u64,
-    /// Allocations that failed.
-    pub outofmemory: u64,
-    /// Dead items freed by the crawler.
-    pub crawler_reclaimed: u64,
-    /// Items the crawler looked at.
-    pub crawler_items_checked: u64,
-    /// Tail items skipped because their stripe was busy.
-    pub lrutail_reflocked: u64,
-    /// LRU bumps.
-    pub moves_within_lru: u64,
-    /// Chunks made free by an allocation that had to reclaim or evict.
-    pub direct_reclaims: u64,
+crate::described! {
+    /// Counters of one class, named as memcached's `stats items` fields.
+    pub struct ClassStats {
+        number: Gauge "Items stored now",
+        mem_requested: Gauge "Bytes those items use (header, key, value)",
+        total_items: Counter "Items ever stored",
+        evicted: Counter "Live items evicted to make room",
+        evicted_nonzero: Counter "Evicted items that had an expiry",
+        evicted_unfetched: Counter "Evicted items that were never read",
+        evicted_time: Gauge "Relative time the last evicted item was last accessed",
+        reclaimed: Counter "Expired or flushed items whose memory an allocation reused",
+        expired_unfetched: Counter "Expired items reclaimed that were never read",
+        outofmemory: Counter "Allocations that found no room",
+        crawler_reclaimed: Counter "Expired or flushed items freed by the crawler",
+        crawler_items_checked: Counter "Items the crawler looked at",
+        lrutail_reflocked: Counter "LRU tail items skipped because their lock was busy",
+        moves_within_lru: Counter "Items moved to the head of their LRU by a read",
+        direct_reclaims: Counter "Chunks freed by an allocation that had to reclaim or evict",
+    }
 }
 
 /// A slab class behind its lock. Debug builds note which class lock each

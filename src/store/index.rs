@@ -238,7 +238,7 @@ impl Store {
                 }
                 None => {
                     st.evicted += 1;
-                    st.evicted_time = hdr.time;
+                    st.evicted_time = u64::from(hdr.time);
                     if hdr.exptime != 0 {
                         st.evicted_nonzero += 1;
                     }

@@ -32,45 +32,28 @@ pub struct ClassReport {
     pub stats: ClassStats,
 }
 
-/// Totals over the whole store.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct StoreStats {
-    /// Linked items.
-    pub curr_items: u64,
-    /// Bytes of linked items (header, key, value).
-    pub bytes: u64,
-    /// Items ever stored.
-    pub total_items: u64,
-    /// Live items evicted.
-    pub evictions: u64,
-    /// Evicted items never fetched.
-    pub evicted_unfetched: u64,
-    /// Dead items whose memory was reused.
-    pub reclaimed: u64,
-    /// Reclaimed expired items never fetched.
-    pub expired_unfetched: u64,
-    /// Dead items freed by the crawler.
-    pub crawler_reclaimed: u64,
-    /// Items the crawler looked at.
-    pub crawler_items_checked: u64,
-    /// Tail items skipped because busy.
-    pub lrutail_reflocked: u64,
-    /// LRU bumps.
-    pub moves_within_lru: u64,
-    /// Allocations that reclaimed or evicted.
-    pub direct_reclaims: u64,
-    /// Bytes of pages allocated.
-    pub total_malloced: u64,
-    /// Pages allocated but owned by no class.
-    pub page_pool: u64,
-    /// Classes owning pages.
-    pub active_slabs: u64,
-    /// Pages moved between classes.
-    pub slabs_moved: u64,
-    /// Current limit.
-    pub limit: u64,
-    /// Bytes held by the index tables.
-    pub index_bytes: u64,
+crate::described! {
+    /// Totals over the whole store, named as memcached's `stats` fields.
+    pub struct StoreStats {
+        curr_items: Gauge "Items stored now",
+        bytes: Gauge "Bytes of the items stored now (header, key, value)",
+        total_items: Counter "Items ever stored",
+        evictions: Counter "Live items evicted to make room",
+        evicted_unfetched: Counter "Evicted items that were never read",
+        reclaimed: Counter "Expired or flushed items whose memory an allocation reused",
+        expired_unfetched: Counter "Expired items reclaimed that were never read",
+        crawler_reclaimed: Counter "Expired or flushed items freed by the crawler",
+        crawler_items_checked: Counter "Items the crawler looked at",
+        lrutail_reflocked: Counter "LRU tail items skipped because their lock was busy",
+        moves_within_lru: Counter "Items moved to the head of their LRU by a read",
+        direct_reclaims: Counter "Allocations that had to reclaim or evict to find room",
+        total_malloced: Gauge "Bytes of item memory allocated in pages",
+        slab_global_page_pool: Gauge "Pages allocated but owned by no slab class",
+        active_slabs: Gauge "Slab classes that own pages",
+        slabs_moved: Counter "Pages moved between slab classes",
+        limit_maxbytes: Gauge "The item memory limit in bytes (-m, cache_memlimit)",
+        hash_bytes: Gauge "Bytes the index tables hold",
+    }
 }
 
 impl Store {
@@ -156,11 +139,11 @@ impl Store {
         }
         let pool = lock(&self.pool);
         out.total_malloced = (pool.allocated * self.pages.page_size()) as u64;
-        out.page_pool = pool.free.len() as u64;
+        out.slab_global_page_pool = pool.free.len() as u64;
         drop(pool);
         out.slabs_moved = self.slabs_moved.load(Ordering::Relaxed);
-        out.limit = self.limit() as u64;
-        out.index_bytes = self
+        out.limit_maxbytes = self.limit() as u64;
+        out.hash_bytes = self
             .stripes
             .iter()
             .map(|s| lock(s).table.capacity() * (std::mem::size_of::<Handle>() + 1))
