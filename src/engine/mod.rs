@@ -3,17 +3,14 @@
 //! sink. Shared by every protocol; knows no bytes and no sockets.
 
 mod context;
+mod data;
 pub mod general;
 mod listing;
 
 pub use context::Context;
 
-use crate::metrics::{Counters, Detail};
-use crate::model::{
-    Command, DeltaMode, Error, Item, Payload, Pieces, Reply, Request, Response, StoreMode, Value,
-    KEY_MAX_LENGTH,
-};
-use crate::store::{self, Delta, DeltaOp, Lookup, Reassign, StoreOutcome};
+use crate::model::{Command, Error, Reply, Request, Response};
+use crate::store::Reassign;
 use std::sync::atomic::Ordering;
 
 /// What the connection must do after the replies are written.
@@ -33,52 +30,11 @@ pub enum Effect {
 /// memcached's `MAX_VERBOSITY_LEVEL`.
 const MAX_VERBOSITY: u32 = 2;
 
-/// The chunks after the first of a value lent by the store.
-impl Pieces for store::Value<'_> {
-    fn for_each_after_first(&self, f: &mut dyn FnMut(&[u8])) {
-        self.pieces().skip(1).for_each(f)
-    }
-}
-
 /// Executes one request.
 pub fn execute(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Effect {
     let c = ctx.counters;
     match req.command {
-        Command::Get { keys, touch } => {
-            // memcached reads the keys before a too-long one (counting and
-            // touching them) but then sends only the error.
-            let too_long = if keys.byte_len() <= KEY_MAX_LENGTH {
-                None // a short list cannot hold a long key: skip the scan
-            } else {
-                keys.iter().position(|k| k.len() > KEY_MAX_LENGTH)
-            };
-            if let Some(bad) = too_long {
-                for key in keys.iter().take(bad) {
-                    read_key(ctx, key, touch, |_| {});
-                }
-                out.reply(Response::Error(Error::Client("bad command line format")));
-                return Effect::None;
-            }
-            for (i, key) in keys.iter().enumerate() {
-                if i > 0 && !out.has_room() {
-                    // Bounded memory: let the client read before going on.
-                    return Effect::Paused(keys.offset_of(key));
-                }
-                let found = read_key(ctx, key, touch, |item| {
-                    let value = &item.value;
-                    out.reply(Response::Value(Item {
-                        key: item.key,
-                        flags: item.flags,
-                        cas: item.cas,
-                        value: Value::chained(value.len(), value.first(), value),
-                    }))
-                });
-                if found != Lookup::Hit {
-                    out.reply(Response::Miss { key });
-                }
-            }
-            out.reply(Response::End);
-        }
+        Command::Get { keys, touch, read } => return data::get(ctx, out, keys, touch, &read),
         Command::Store {
             mode,
             key,
@@ -86,73 +42,43 @@ pub fn execute(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Eff
             exptime,
             cas,
             payload,
-        } => {
-            ctx.stats.detail.record(key, Detail::Set);
-            let (data, terminated) = match payload {
-                Payload::Data { data, terminated } => (data, terminated),
-                Payload::Oversize => (&[][..], false),
-            };
-            let mode = store_mode(mode);
-            let too_large = matches!(payload, Payload::Oversize)
-                || !ctx.store.item_fits(key.len(), data.len(), flags);
-            let (outcome, new_cas) = if too_large {
-                // Refused before the data counts as read (no cmd_set).
-                if mode == store::StoreMode::Set {
-                    // A failed set must not leave the old value readable.
-                    ctx.store.delete(key);
-                }
-                (StoreOutcome::TooLarge, 0)
-            } else {
-                // memcached counts a set once its data block has been read.
-                c.cmd_set.incr();
-                if !terminated {
-                    out.reply(Response::Error(Error::BadDataChunk));
-                    return Effect::None;
-                }
-                ctx.store.store(mode, key, flags, exptime, data, cas)
-            };
-            out.reply(store_response(c, mode, outcome, new_cas));
-        }
-        Command::Delete { key, .. } => {
-            ctx.stats.detail.record(key, Detail::Delete);
-            if ctx.store.delete(key) == Lookup::Hit {
-                c.delete_hits.incr();
-                out.reply(Response::Deleted);
-            } else {
-                c.delete_misses.incr();
-                out.reply(Response::NotFound);
-            }
-        }
+            write,
+        } => data::store(
+            ctx,
+            out,
+            &data::Store {
+                mode,
+                key,
+                flags,
+                exptime,
+                cas,
+                payload,
+                write,
+            },
+        ),
+        Command::Delete { key, cas, keep } => data::delete(ctx, out, key, cas, &keep),
         Command::Delta {
-            key, mode, delta, ..
-        } => {
-            let (op, hits, misses) = match mode {
-                DeltaMode::Incr => (DeltaOp::Incr, &c.incr_hits, &c.incr_misses),
-                DeltaMode::Decr => (DeltaOp::Decr, &c.decr_hits, &c.decr_misses),
-            };
-            out.reply(match ctx.store.delta(key, op, delta) {
-                Delta::Value(value) => {
-                    hits.incr();
-                    Response::Number { value, cas: 0 }
-                }
-                Delta::NotFound => {
-                    misses.incr();
-                    Response::NotFound
-                }
-                Delta::NonNumeric => Response::Error(Error::NonNumeric),
-                Delta::NoMemory => Response::Error(Error::Server("out of memory")),
-            });
-        }
-        Command::Touch { key, exptime } => {
-            c.cmd_touch.incr();
-            if ctx.store.touch(key, exptime) == Lookup::Hit {
-                c.touch_hits.incr();
-                out.reply(Response::Touched);
-            } else {
-                c.touch_misses.incr();
-                out.reply(Response::NotFound);
-            }
-        }
+            key,
+            mode,
+            delta,
+            create,
+            cas,
+            exptime,
+            new_cas,
+        } => data::delta(
+            ctx,
+            out,
+            &data::Delta {
+                key,
+                mode,
+                delta,
+                create,
+                cas,
+                exptime,
+                new_cas,
+            },
+        ),
+        Command::Touch { key, exptime } => data::touch(ctx, out, key, exptime),
         Command::FlushAll { delay } => {
             c.cmd_flush.incr();
             if !ctx.settings.flush_enabled {
@@ -213,86 +139,5 @@ pub fn execute(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Eff
     Effect::None
 }
 
-fn store_mode(mode: StoreMode) -> store::StoreMode {
-    match mode {
-        StoreMode::Set => store::StoreMode::Set,
-        StoreMode::Add => store::StoreMode::Add,
-        StoreMode::Replace => store::StoreMode::Replace,
-        StoreMode::Append => store::StoreMode::Append,
-        StoreMode::Prepend => store::StoreMode::Prepend,
-        StoreMode::Cas => store::StoreMode::Cas,
-    }
-}
-
-/// The reply to a store's outcome, counted.
-fn store_response(
-    c: &Counters,
-    mode: store::StoreMode,
-    outcome: StoreOutcome,
-    cas: u64,
-) -> Response<'static> {
-    match outcome {
-        StoreOutcome::Stored => {
-            if mode == store::StoreMode::Cas {
-                c.cas_hits.incr();
-            }
-            Response::Stored { cas }
-        }
-        StoreOutcome::NotStored => Response::NotStored,
-        StoreOutcome::Exists => {
-            c.cas_badval.incr();
-            Response::Exists
-        }
-        StoreOutcome::NotFound => {
-            c.cas_misses.incr();
-            Response::NotFound
-        }
-        StoreOutcome::TooLarge => {
-            c.store_too_large.incr();
-            Response::Error(Error::TooLarge)
-        }
-        StoreOutcome::NoMemory => {
-            c.store_no_memory.incr();
-            Response::Error(Error::NoMemory)
-        }
-    }
-}
-
-/// Looks one key of a read up (`f` sees a hit's item), counting it as a get
-/// (or a touch, for gat) and in `stats detail`.
-fn read_key(
-    ctx: &Context<'_>,
-    key: &[u8],
-    touch: Option<i64>,
-    f: impl FnOnce(store::ItemRef<'_>),
-) -> Lookup {
-    let found = ctx.store.get(key, touch, f);
-    count_get(ctx.counters, touch.is_some(), found);
-    ctx.stats
-        .detail
-        .record(key, Detail::Get(found == Lookup::Hit));
-    found
-}
-
-fn count_get(c: &Counters, touch: bool, found: Lookup) {
-    if touch {
-        c.cmd_touch.incr();
-        if found == Lookup::Hit {
-            c.touch_hits.incr();
-        } else {
-            c.touch_misses.incr();
-        }
-    } else {
-        c.cmd_get.incr();
-        if found == Lookup::Hit {
-            c.get_hits.incr();
-        } else {
-            c.get_misses.incr();
-        }
-    }
-    match found {
-        Lookup::Expired => c.get_expired.incr(),
-        Lookup::Flushed => c.get_flushed.incr(),
-        _ => {}
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -119,6 +119,8 @@ pub enum Command<'a> {
         keys: Keys<'a>,
         /// New expiry for each hit.
         touch: Option<i64>,
+        /// What else the read does (meta `mg` flags).
+        read: ReadOptions,
     },
     /// Store a value (set, add, replace, append, prepend, cas).
     Store {
@@ -130,10 +132,13 @@ pub enum Command<'a> {
         flags: u32,
         /// Expiry as given.
         exptime: i64,
-        /// CAS to compare (0: none; `Cas` mode compares always).
+        /// CAS to compare (0: none; `Cas` mode compares always, append
+        /// and prepend compare a non-zero one).
         cas: u64,
         /// The value.
         payload: Payload<'a>,
+        /// What else the store does (meta `ms` flags).
+        write: WriteOptions,
     },
     /// Delete a key, if its CAS matches when one is given.
     Delete {
@@ -141,6 +146,8 @@ pub enum Command<'a> {
         key: &'a [u8],
         /// CAS to compare (0: none).
         cas: u64,
+        /// Keep the item instead of removing it (meta `md` flags).
+        keep: KeepOptions,
     },
     /// Increment or decrement a decimal value.
     Delta {
@@ -154,6 +161,10 @@ pub enum Command<'a> {
         create: Option<Create>,
         /// CAS to compare (0: none).
         cas: u64,
+        /// A new expiry once counted (meta `ma T`).
+        exptime: Option<i64>,
+        /// The item's CAS afterwards, instead of a new one (meta `E`).
+        new_cas: Option<u64>,
     },
     /// Set a key's expiry (touch).
     Touch {
@@ -204,6 +215,56 @@ pub enum Command<'a> {
     Noop,
     /// Close the connection once earlier replies are written.
     Quit,
+}
+
+/// What a read does besides returning hits (the meta `mg` flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReadOptions {
+    /// Take part in win tokens (every meta read): a stale item, a
+    /// vivified one or a recache candidate hands its token to the first
+    /// reader (`W`) and tells the others it is taken (`Z`). Text and
+    /// binary reads leave tokens alone.
+    pub leases: bool,
+    /// Leave the item's LRU position, fetched bit and last access alone
+    /// (`u`).
+    pub no_bump: bool,
+    /// On a miss, create an empty item with this expiry and win its token
+    /// (`N`).
+    pub vivify: Option<i64>,
+    /// On a hit with less than this many seconds to live, win the token
+    /// (`R`).
+    pub recache: Option<i64>,
+    /// The CAS of an item `vivify` creates (`E`).
+    pub new_cas: Option<u64>,
+}
+
+/// What a store does besides storing (the meta `ms` flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteOptions {
+    /// With a CAS compare: a CAS older than the item's stores anyway but
+    /// marks the new item stale (`I`).
+    pub invalidate: bool,
+    /// Append or prepend to a missing item creates it with this expiry
+    /// (`N`).
+    pub vivify: Option<i64>,
+    /// The new item's CAS, instead of a new one (`E`).
+    pub new_cas: Option<u64>,
+}
+
+/// How a delete keeps the item instead of removing it (the meta `md`
+/// flags); the default removes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeepOptions {
+    /// Mark it stale with a new CAS (`I`).
+    pub invalidate: bool,
+    /// Empty its value (`x`), with client flags `flags`.
+    pub empty: bool,
+    /// With `invalidate` or `empty`: its new expiry (`T`).
+    pub exptime: Option<i64>,
+    /// With `empty`: its client flags.
+    pub flags: u32,
+    /// With `invalidate` or `empty`: its CAS (`E`).
+    pub new_cas: Option<u64>,
 }
 
 /// How a store treats an existing item.

@@ -69,6 +69,35 @@ pub struct Item<'a> {
     pub cas: u64,
     /// The value.
     pub value: Value<'a>,
+    /// What a leased (meta) read reports besides; `None` for other reads.
+    pub meta: Option<ItemMeta>,
+}
+
+/// An item's state, as a meta read reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemMeta {
+    /// Seconds left to live, after this read's touch; -1: never expires
+    /// (`t`).
+    pub ttl: i64,
+    /// Seconds since the last access before this read (`l`).
+    pub last_access: u32,
+    /// Whether it had been read before this read (`h`).
+    pub fetched: bool,
+    /// Whether it is stale (`X`).
+    pub stale: bool,
+    /// The win token (`W`, `Z`).
+    pub lease: Lease,
+}
+
+/// An item's win token, from one reader's view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lease {
+    /// No token is out, and this reader did not win one.
+    None,
+    /// This reader won it: it should recompute the value (`W`).
+    Won,
+    /// Another reader won it earlier (`Z`).
+    Taken,
 }
 
 impl std::fmt::Debug for Item<'_> {
@@ -119,6 +148,8 @@ pub enum Response<'a> {
         value: u64,
         /// The item's new CAS.
         cas: u64,
+        /// Seconds it has left to live; -1: never expires.
+        ttl: i64,
     },
     /// The server's version.
     Version(&'a str),
@@ -205,6 +236,7 @@ mod tests {
             flags: 0,
             cas: 1,
             value: Value::whole(b"v"),
+            meta: None,
         });
         let miss = Response::Miss { key: b"k" };
         let stored = Response::Stored { cas: 1 };

@@ -11,8 +11,8 @@
 //! in ferrocache as in memcached. `contract` checks these rules on any bytes.
 
 use crate::model::{
-    Command, DeltaMode, Keys, Limits, Payload, ReplyPolicy, Request, StatsGroup, StoreMode, Want,
-    KEY_MAX_LENGTH,
+    Command, DeltaMode, KeepOptions, Keys, Limits, Payload, ReadOptions, ReplyPolicy, Request,
+    StatsGroup, StoreMode, Want, WriteOptions, KEY_MAX_LENGTH,
 };
 use memchr::{memchr, memchr2};
 
@@ -200,6 +200,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
         let read = Command::Get {
             keys: Keys::space_separated(args),
             touch: None,
+            read: ReadOptions::default(),
         };
         return Parsed::Request {
             request: Request::new(read).with_want(read_want(cmd == b"gets")),
@@ -311,6 +312,7 @@ fn gat<'a>(t: &Tokens<'a>, cas: bool, exptime: i64) -> Request<'a> {
     Request::new(Command::Get {
         keys: Keys::space_separated(t.from(2)),
         touch: Some(exptime),
+        read: ReadOptions::default(),
     })
     .with_want(read_want(cas))
 }
@@ -376,6 +378,7 @@ fn storage<'a>(
             exptime: exptime as i64,
             cas,
             payload,
+            write: WriteOptions::default(),
         };
         text_request(command, noreply)
     };
@@ -439,7 +442,12 @@ fn delete<'a>(t: &Tokens<'a>, consumed: usize) -> Parsed<'a> {
     if key.len() > KEY_MAX_LENGTH {
         return Parsed::error(BAD_FORMAT, noreply, consumed);
     }
-    Parsed::quiet_request(Command::Delete { key, cas: 0 }, noreply, consumed)
+    let delete = Command::Delete {
+        key,
+        cas: 0,
+        keep: KeepOptions::default(),
+    };
+    Parsed::quiet_request(delete, noreply, consumed)
 }
 
 fn delta<'a>(t: &Tokens<'a>, mode: DeltaMode, consumed: usize) -> Parsed<'a> {
@@ -450,6 +458,8 @@ fn delta<'a>(t: &Tokens<'a>, mode: DeltaMode, consumed: usize) -> Parsed<'a> {
             delta,
             create: None,
             cas: 0,
+            exptime: None,
+            new_cas: None,
         }
     })
 }

@@ -158,7 +158,7 @@ fn get_keys() {
         Parsed::Request {
             request:
                 Request {
-                    command: Command::Get { keys, touch },
+                    command: Command::Get { keys, touch, .. },
                     want,
                     ..
                 },
@@ -259,7 +259,7 @@ fn read_keys(buf: &[u8]) -> (Vec<Vec<u8>>, bool, usize) {
         Parsed::Request {
             request:
                 Request {
-                    command: Command::Get { keys, touch },
+                    command: Command::Get { keys, touch, .. },
                     want,
                     ..
                 },
@@ -429,7 +429,7 @@ fn gat_without_keys_is_an_empty_read() {
             Parsed::Request {
                 request:
                     Request {
-                        command: Command::Get { keys, touch },
+                        command: Command::Get { keys, touch, .. },
                         ..
                     },
                 consumed,

@@ -150,6 +150,7 @@ mod tests {
             flags,
             cas: cas.unwrap_or(0),
             value: Value::chained(len, first, &after),
+            meta: None,
         };
         encode_as(Response::Value(item), &read)
     }
@@ -168,7 +169,14 @@ mod tests {
             "a value spanning chunks"
         );
         assert_eq!(
-            encode(Response::Number { value: 7, cas: 1 }, false),
+            encode(
+                Response::Number {
+                    value: 7,
+                    cas: 1,
+                    ttl: -1
+                },
+                false
+            ),
             b"7\r\n"
         );
         assert_eq!(

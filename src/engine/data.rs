@@ -1,0 +1,339 @@
+//! The data commands (reads, stores, deletes, increments, touches) against
+//! the store, with memcached's counting: each maps the model's options
+//! onto the store's and the store's outcome onto responses.
+
+use super::context::Context;
+use super::Effect;
+use crate::metrics::{Counters, Detail};
+use crate::model::{
+    Create, DeltaMode, Error, Item, ItemMeta, KeepOptions, Keys, Lease, Payload, Pieces,
+    ReadOptions, Reply, Response, StoreMode, Value, WriteOptions, KEY_MAX_LENGTH,
+};
+use crate::store::{
+    self, DeleteOptions, DeleteOutcome, DeltaOp, DeltaOptions, DeltaOutcome, ItemRef, Lookup,
+    ReadMeta, StoreOptions, StoreOutcome, Token,
+};
+
+/// The chunks after the first of a value lent by the store.
+impl Pieces for store::Value<'_> {
+    fn for_each_after_first(&self, f: &mut dyn FnMut(&[u8])) {
+        self.pieces().skip(1).for_each(f)
+    }
+}
+
+/// A hit as the model lends it.
+fn item<'a>(item: &'a ItemRef<'a>, meta: Option<ItemMeta>) -> Item<'a> {
+    let value = &item.value;
+    Item {
+        key: item.key,
+        flags: item.flags,
+        cas: item.cas,
+        value: Value::chained(value.len(), value.first(), value),
+        meta,
+    }
+}
+
+/// What a leased read reports, in the model's terms.
+fn item_meta(meta: &ReadMeta) -> ItemMeta {
+    ItemMeta {
+        ttl: meta.ttl,
+        last_access: meta.last_access,
+        fetched: meta.fetched,
+        stale: meta.stale,
+        lease: match meta.token {
+            Token::NotSent => Lease::None,
+            Token::Won => Lease::Won,
+            Token::AlreadySent => Lease::Taken,
+        },
+    }
+}
+
+/// get / gets / gat / gats, binary gets, meta `mg`.
+pub fn get(
+    ctx: &Context<'_>,
+    out: &mut dyn Reply,
+    keys: Keys<'_>,
+    touch: Option<i64>,
+    read: &ReadOptions,
+) -> Effect {
+    // memcached reads the keys before a too-long one (counting and
+    // touching them) but then sends only the error.
+    let too_long = if keys.byte_len() <= KEY_MAX_LENGTH {
+        None // a short list cannot hold a long key: skip the scan
+    } else {
+        keys.iter().position(|k| k.len() > KEY_MAX_LENGTH)
+    };
+    if let Some(bad) = too_long {
+        for key in keys.iter().take(bad) {
+            read_key(ctx, key, touch, read, |_| {});
+        }
+        out.reply(Response::Error(Error::Client("bad command line format")));
+        return Effect::None;
+    }
+    for (i, key) in keys.iter().enumerate() {
+        if i > 0 && !out.has_room() {
+            // Bounded memory: let the client read before going on.
+            return Effect::Paused(keys.offset_of(key));
+        }
+        let mut lent = false;
+        read_key(ctx, key, touch, read, |hit| {
+            lent = true;
+            out.reply(Response::Value(hit))
+        });
+        if !lent {
+            out.reply(Response::Miss { key });
+        }
+    }
+    out.reply(Response::End);
+    Effect::None
+}
+
+/// Looks one key of a read up (`f` sees what is lent: a hit, or an item
+/// the read created), counting it as a get (or a touch, for gat) and in
+/// `stats detail`. A read that creates the item counts as a miss, as
+/// memcached counts it.
+fn read_key(
+    ctx: &Context<'_>,
+    key: &[u8],
+    touch: Option<i64>,
+    read: &ReadOptions,
+    f: impl FnOnce(Item<'_>),
+) -> Lookup {
+    let found = if read.leases {
+        let options = store::ReadOptions {
+            touch,
+            no_bump: read.no_bump,
+            vivify: read.vivify,
+            recache: read.recache,
+            new_cas: read.new_cas,
+        };
+        ctx.store.read(key, &options, |hit, meta| {
+            f(item(&hit, Some(item_meta(&meta))))
+        })
+    } else {
+        debug_assert_eq!(*read, ReadOptions::default(), "options need leases");
+        ctx.store.get(key, touch, |hit| f(item(&hit, None)))
+    };
+    count_get(ctx.counters, touch.is_some(), found);
+    ctx.stats
+        .detail
+        .record(key, Detail::Get(found == Lookup::Hit));
+    found
+}
+
+fn count_get(c: &Counters, touch: bool, found: Lookup) {
+    if touch {
+        c.cmd_touch.incr();
+        if found == Lookup::Hit {
+            c.touch_hits.incr();
+        } else {
+            c.touch_misses.incr();
+        }
+    } else {
+        c.cmd_get.incr();
+        if found == Lookup::Hit {
+            c.get_hits.incr();
+        } else {
+            c.get_misses.incr();
+        }
+    }
+    match found {
+        Lookup::Expired => c.get_expired.incr(),
+        Lookup::Flushed => c.get_flushed.incr(),
+        _ => {}
+    }
+}
+
+/// One store request's fields.
+pub struct Store<'a> {
+    /// How to store.
+    pub mode: StoreMode,
+    /// The key.
+    pub key: &'a [u8],
+    /// Client flags.
+    pub flags: u32,
+    /// Expiry as given.
+    pub exptime: i64,
+    /// CAS to compare.
+    pub cas: u64,
+    /// The value.
+    pub payload: Payload<'a>,
+    /// What else the store does.
+    pub write: WriteOptions,
+}
+
+/// set / add / replace / append / prepend / cas, binary and meta stores.
+pub fn store(ctx: &Context<'_>, out: &mut dyn Reply, s: &Store<'_>) {
+    let c = ctx.counters;
+    ctx.stats.detail.record(s.key, Detail::Set);
+    let (data, terminated) = match s.payload {
+        Payload::Data { data, terminated } => (data, terminated),
+        Payload::Oversize => (&[][..], false),
+    };
+    let mode = store_mode(s.mode);
+    let too_large = matches!(s.payload, Payload::Oversize)
+        || !ctx.store.item_fits(s.key.len(), data.len(), s.flags);
+    let (outcome, new_cas) = if too_large {
+        // Refused before the data counts as read (no cmd_set).
+        if mode == store::StoreMode::Set {
+            // A failed set must not leave the old value readable.
+            ctx.store.delete(s.key);
+        }
+        (StoreOutcome::TooLarge, 0)
+    } else {
+        // memcached counts a set once its data block has been read.
+        c.cmd_set.incr();
+        if !terminated {
+            out.reply(Response::Error(Error::BadDataChunk));
+            return;
+        }
+        let options = StoreOptions {
+            cas: s.cas,
+            invalidate: s.write.invalidate,
+            vivify: s.write.vivify,
+            new_cas: s.write.new_cas,
+        };
+        ctx.store
+            .store_with(mode, s.key, s.flags, s.exptime, data, &options)
+    };
+    out.reply(store_response(c, mode, outcome, new_cas));
+}
+
+fn store_mode(mode: StoreMode) -> store::StoreMode {
+    match mode {
+        StoreMode::Set => store::StoreMode::Set,
+        StoreMode::Add => store::StoreMode::Add,
+        StoreMode::Replace => store::StoreMode::Replace,
+        StoreMode::Append => store::StoreMode::Append,
+        StoreMode::Prepend => store::StoreMode::Prepend,
+        StoreMode::Cas => store::StoreMode::Cas,
+    }
+}
+
+/// The reply to a store's outcome, counted.
+fn store_response(
+    c: &Counters,
+    mode: store::StoreMode,
+    outcome: StoreOutcome,
+    cas: u64,
+) -> Response<'static> {
+    match outcome {
+        StoreOutcome::Stored => {
+            if mode == store::StoreMode::Cas {
+                c.cas_hits.incr();
+            }
+            Response::Stored { cas }
+        }
+        StoreOutcome::NotStored => Response::NotStored,
+        StoreOutcome::Exists => {
+            c.cas_badval.incr();
+            Response::Exists
+        }
+        StoreOutcome::NotFound => {
+            c.cas_misses.incr();
+            Response::NotFound
+        }
+        StoreOutcome::TooLarge => {
+            c.store_too_large.incr();
+            Response::Error(Error::TooLarge)
+        }
+        StoreOutcome::NoMemory => {
+            c.store_no_memory.incr();
+            Response::Error(Error::NoMemory)
+        }
+    }
+}
+
+/// delete, binary delete (with its CAS), meta `md`.
+pub fn delete(ctx: &Context<'_>, out: &mut dyn Reply, key: &[u8], cas: u64, keep: &KeepOptions) {
+    let c = ctx.counters;
+    ctx.stats.detail.record(key, Detail::Delete);
+    let options = DeleteOptions {
+        cas,
+        invalidate: keep.invalidate,
+        empty: keep.empty,
+        ttl: keep.exptime,
+        flags: keep.flags,
+        new_cas: keep.new_cas,
+    };
+    out.reply(match ctx.store.delete_with(key, &options) {
+        DeleteOutcome::Deleted | DeleteOutcome::Kept { .. } => {
+            c.delete_hits.incr();
+            Response::Deleted
+        }
+        DeleteOutcome::Exists => Response::Exists,
+        DeleteOutcome::Missing(_) => {
+            c.delete_misses.incr();
+            Response::NotFound
+        }
+        DeleteOutcome::NoMemory => Response::Error(Error::NoMemory),
+    });
+}
+
+/// One increment or decrement's fields.
+pub struct Delta<'a> {
+    /// The key.
+    pub key: &'a [u8],
+    /// Up or down.
+    pub mode: DeltaMode,
+    /// By how much.
+    pub delta: u64,
+    /// Create a missing item.
+    pub create: Option<Create>,
+    /// CAS to compare.
+    pub cas: u64,
+    /// A new expiry once counted.
+    pub exptime: Option<i64>,
+    /// The item's CAS afterwards.
+    pub new_cas: Option<u64>,
+}
+
+/// incr / decr, binary increment / decrement, meta `ma`.
+pub fn delta(ctx: &Context<'_>, out: &mut dyn Reply, d: &Delta<'_>) {
+    let c = ctx.counters;
+    let (op, hits, misses) = match d.mode {
+        DeltaMode::Incr => (DeltaOp::Incr, &c.incr_hits, &c.incr_misses),
+        DeltaMode::Decr => (DeltaOp::Decr, &c.decr_hits, &c.decr_misses),
+    };
+    let options = DeltaOptions {
+        cas: d.cas,
+        vivify: d.create.map(|create| create.exptime),
+        initial: d.create.map_or(0, |create| create.initial),
+        ttl: d.exptime,
+        new_cas: d.new_cas,
+    };
+    out.reply(match ctx.store.delta_with(d.key, op, d.delta, &options) {
+        DeltaOutcome::Value(counted) => {
+            if counted.created {
+                misses.incr();
+            } else {
+                hits.incr();
+            }
+            Response::Number {
+                value: counted.value,
+                cas: counted.cas,
+                ttl: counted.ttl,
+            }
+        }
+        DeltaOutcome::NotFound => {
+            misses.incr();
+            Response::NotFound
+        }
+        DeltaOutcome::Exists => Response::Exists,
+        DeltaOutcome::NonNumeric => Response::Error(Error::NonNumeric),
+        DeltaOutcome::NoMemory => Response::Error(Error::Server("out of memory")),
+    });
+}
+
+/// touch, binary touch.
+pub fn touch(ctx: &Context<'_>, out: &mut dyn Reply, key: &[u8], exptime: i64) {
+    let c = ctx.counters;
+    c.cmd_touch.incr();
+    if ctx.store.touch(key, exptime) == Lookup::Hit {
+        c.touch_hits.incr();
+        out.reply(Response::Touched);
+    } else {
+        c.touch_misses.incr();
+        out.reply(Response::NotFound);
+    }
+}
