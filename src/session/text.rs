@@ -44,7 +44,10 @@ impl TextSession {
         };
         let tracing = trace::enabled();
         let replies_from = out.len();
-        match text::parse(input, &limits) {
+        // Matched in place: moving a parsed request out of the result costs
+        // a memcpy per request.
+        let mut parsed = text::parse(input, &limits);
+        match &mut parsed {
             Parsed::Incomplete => {
                 info.set_state(ConnState::Nread);
                 Step::NeedMore
@@ -56,7 +59,7 @@ impl TextSession {
                 }
                 Step::Close(0)
             }
-            Parsed::Error { reply, consumed } => {
+            &mut Parsed::Error { reply, consumed } => {
                 if let Some(line) = reply {
                     out.extend_from_slice(line.as_bytes());
                     out.extend_from_slice(b"\r\n");
@@ -67,8 +70,8 @@ impl TextSession {
                 }
                 Step::Handled(consumed)
             }
-            Parsed::Request {
-                mut request,
+            &mut Parsed::Request {
+                ref mut request,
                 consumed,
                 swallow,
             } => {
@@ -82,8 +85,8 @@ impl TextSession {
                     // Continue a multi-get that paused for the client to read.
                     *keys = keys.skip_bytes(self.get_resume);
                 }
-                let mut reply = TextReply::new(out, &request).limit(room);
-                let effect = execute(&request, ctx, &mut reply);
+                let mut reply = TextReply::new(out, request).limit(room);
+                let effect = execute(request, ctx, &mut reply);
                 if tracing {
                     trace::replies(fd, &out[replies_from..]);
                 }

@@ -105,6 +105,7 @@ impl Pages {
     /// class-lock bytes and this thread does not hold the lock of the class
     /// owning the page (a page no class owns may only be touched holding
     /// no class lock: it is in no one's hands but its holder's).
+    #[inline]
     fn check_lock(&self, h: Handle, from: usize) {
         #[cfg(debug_assertions)]
         if from < CLASS_LOCK_BYTES {
@@ -177,6 +178,7 @@ impl Pages {
         (h & ((1 << self.offset_bits) - 1)) as usize * CHUNK_ALIGN
     }
 
+    #[inline]
     fn ptr(&self, h: Handle, len: usize) -> *mut u8 {
         let base = self.slots[self.page_of(h) as usize].load(Ordering::Acquire);
         let offset = self.offset_of(h);
@@ -194,6 +196,7 @@ impl Pages {
     /// The caller holds the lock that guards these bytes (see `store/mod.rs`),
     /// so no other thread writes them while the borrow lives, and the page
     /// is not released while it lives.
+    #[inline]
     pub unsafe fn bytes_at(&self, h: Handle, from: usize, len: usize) -> &[u8] {
         self.check_lock(h, from);
         let ptr = self.ptr(h, from + len);
@@ -209,6 +212,7 @@ impl Pages {
     /// reads or writes them while the borrow lives, and the page is not
     /// released while it lives.
     #[allow(clippy::mut_from_ref)]
+    #[inline]
     pub unsafe fn bytes_mut_at(&self, h: Handle, from: usize, len: usize) -> &mut [u8] {
         self.check_lock(h, from);
         let ptr = self.ptr(h, from + len);
