@@ -49,6 +49,7 @@ fn item_meta(meta: &ReadMeta) -> ItemMeta {
 }
 
 /// get / gets / gat / gats, binary gets, meta `mg`.
+#[inline]
 pub fn get(
     ctx: &Context<'_>,
     out: &mut dyn Reply,
@@ -163,6 +164,7 @@ pub struct Store<'a> {
 }
 
 /// set / add / replace / append / prepend / cas, binary and meta stores.
+#[inline]
 pub fn store(ctx: &Context<'_>, out: &mut dyn Reply, s: &Store<'_>) {
     let c = ctx.counters;
     ctx.stats.detail.record(s.key, Detail::Set);
@@ -245,6 +247,7 @@ fn store_response(
 }
 
 /// delete, binary delete (with its CAS), meta `md`.
+#[inline]
 pub fn delete(ctx: &Context<'_>, out: &mut dyn Reply, key: &[u8], cas: u64, keep: &KeepOptions) {
     let c = ctx.counters;
     ctx.stats.detail.record(key, Detail::Delete);
@@ -289,6 +292,7 @@ pub struct Delta<'a> {
 }
 
 /// incr / decr, binary increment / decrement, meta `ma`.
+#[inline]
 pub fn delta(ctx: &Context<'_>, out: &mut dyn Reply, d: &Delta<'_>) {
     let c = ctx.counters;
     let (op, hits, misses) = match d.mode {
@@ -326,6 +330,7 @@ pub fn delta(ctx: &Context<'_>, out: &mut dyn Reply, d: &Delta<'_>) {
 }
 
 /// touch, binary touch.
+#[inline]
 pub fn touch(ctx: &Context<'_>, out: &mut dyn Reply, key: &[u8], exptime: i64) {
     let c = ctx.counters;
     c.cmd_touch.incr();
