@@ -1,0 +1,23 @@
+//! Authentication: the credentials files (`-Y`'s authfile and the SASL
+//! password database), the binary protocol's SASL exchange, and the text
+//! protocol's `set`-based login. A library for sessions: it knows no
+//! socket, store, engine or session, and imports nothing from the rest of
+//! the crate.
+//!
+//! - [`credentials`]: loading a `user:password` file as memcached does,
+//!   checking a password in constant time, and the shared handle that a
+//!   SIGHUP reload swaps atomically;
+//! - [`file`]: the two file formats, line by line.
+//!
+//! `docs/auth.md` has the file formats, the mechanisms, what is constant
+//! time and why, the table of memcached's text-auth replies, and the
+//! memcached bugs the `regression_` tests guard against.
+
+pub mod credentials;
+pub mod file;
+
+#[cfg(test)]
+mod tests;
+
+pub use credentials::{Credentials, LoadError, ScramSecret, SharedCredentials};
+pub use file::Format;

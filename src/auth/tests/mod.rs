@@ -1,0 +1,4 @@
+//! Unit tests of the auth library: one file per module, and the fuzz
+//! target's contract run over its seed corpus.
+
+mod credentials;
