@@ -6,8 +6,10 @@
 //!
 //! - [`credentials`]: loading a `user:password` file as memcached does,
 //!   checking a password in constant time, and the shared handle that a
-//!   SIGHUP reload swaps atomically;
-//! - [`file`]: the two file formats, line by line.
+//!   SIGHUP reload swaps atomically; [`file`]: the two file formats, line
+//!   by line;
+//! - [`sasl`]: SASL_LIST_MECHS / SASL_AUTH / SASL_STEP, PLAIN and
+//!   SCRAM-SHA-256 through the `rsasl` crate.
 //!
 //! `docs/auth.md` has the file formats, the mechanisms, what is constant
 //! time and why, the table of memcached's text-auth replies, and the
@@ -15,9 +17,11 @@
 
 pub mod credentials;
 pub mod file;
+pub mod sasl;
 
 #[cfg(test)]
 mod tests;
 
 pub use credentials::{Credentials, LoadError, ScramSecret, SharedCredentials};
 pub use file::Format;
+pub use sasl::{Exchange, Mechanism, SaslServer, Step};

@@ -2,3 +2,5 @@
 //! target's contract run over its seed corpus.
 
 mod credentials;
+mod sasl;
+mod sasl_memcached;
