@@ -9,7 +9,9 @@
 //!   SIGHUP reload swaps atomically; [`file`]: the two file formats, line
 //!   by line;
 //! - [`sasl`]: SASL_LIST_MECHS / SASL_AUTH / SASL_STEP, PLAIN and
-//!   SCRAM-SHA-256 through the `rsasl` crate.
+//!   SCRAM-SHA-256 through the `rsasl` crate;
+//! - [`text`]: memcached's ascii auth (`-Y`), as pure functions over the
+//!   bytes a connection has buffered, and its reply lines.
 //!
 //! `docs/auth.md` has the file formats, the mechanisms, what is constant
 //! time and why, the table of memcached's text-auth replies, and the
@@ -18,6 +20,7 @@
 pub mod credentials;
 pub mod file;
 pub mod sasl;
+pub mod text;
 
 #[cfg(test)]
 mod tests;

@@ -4,3 +4,4 @@
 mod credentials;
 mod sasl;
 mod sasl_memcached;
+mod text;
