@@ -349,3 +349,63 @@ fn new_exchanges_see_reloaded_credentials() {
         Some(&Step::Success)
     );
 }
+
+#[test]
+fn regression_rsasl_scram_parser_panics_on_short_attributes() {
+    // Not a memcached bug: rsasl 2.3.1's SCRAM parser slices two bytes of
+    // every attribute unchecked, so a short one panicked the worker. Found
+    // by the `auth` fuzz target (seed sasl-scram-empty-final). The
+    // exchange screens SCRAM messages first; none of these reaches rsasl.
+    let s = server(&Mechanism::ALL);
+    let before = crate::auth::sasl::caught_panics_here();
+    for first in [
+        &b"n"[..],
+        b"n,",
+        b"n,,",
+        b"n,,n",
+        b"n,,n=user,r",
+        b"n,a,n=user,r=abc",
+        b"n,,x,r=abc",
+        b"y,,n=user,r=abc,",
+    ] {
+        assert_eq!(
+            s.exchange().start(b"SCRAM-SHA-256", first),
+            Step::Failure,
+            "{first:?}"
+        );
+    }
+    for last in [
+        &b""[..],
+        b"c",
+        b"c=biws,r",
+        b"c=biws,r=abc,p",
+        b"c=biws,r=abc,x,p=AA==",
+    ] {
+        let mut ex = s.exchange();
+        assert!(matches!(
+            ex.start(b"SCRAM-SHA-256", b"n,,n=user,r=abc"),
+            Step::Continue(_)
+        ));
+        assert_eq!(ex.step(last), Step::Failure, "{last:?}");
+    }
+    // The fuzz target's input: AUTH with no data, then the client-first
+    // message, then an empty client-final.
+    let mut ex = s.exchange();
+    assert_eq!(ex.start(b"SCRAM-SHA-256", b""), Step::Continue(Vec::new()));
+    assert!(matches!(ex.step(b"n,,n=user,r=ab2"), Step::Continue(_)));
+    assert_eq!(ex.step(b""), Step::Failure);
+    assert_eq!(
+        crate::auth::sasl::caught_panics_here(),
+        before,
+        "screened, not caught"
+    );
+}
+
+#[test]
+fn a_panic_inside_the_sasl_library_is_a_failure_not_a_dead_worker() {
+    let before = crate::auth::sasl::caught_panics_here();
+    assert_eq!(crate::auth::sasl::guarded(|| 7), Some(7));
+    let caught: Option<()> = crate::auth::sasl::guarded(|| panic!("a bug in rsasl"));
+    assert_eq!(caught, None);
+    assert!(crate::auth::sasl::caught_panics_here() > before);
+}
