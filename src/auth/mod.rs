@@ -17,6 +17,8 @@
 //! time and why, the table of memcached's text-auth replies, and the
 //! memcached bugs the `regression_` tests guard against.
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod contract;
 pub mod credentials;
 pub mod file;
 pub mod sasl;
