@@ -10,6 +10,7 @@
 //!
 //! See `docs/architecture.md` for the threads and the data flow.
 
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod daemon;
