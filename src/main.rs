@@ -7,6 +7,7 @@ use ferrocache::config::{Invocation, Listen, Settings};
 use ferrocache::daemon::{self, PidFile, Startup};
 use ferrocache::privileges::{self, Fatal, EX_USAGE};
 use ferrocache::server::Server;
+use ferrocache::session::Gate;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use std::process::ExitCode;
 
@@ -55,6 +56,17 @@ fn run(mut settings: Settings) -> Result<(), Fatal> {
     // Everything that can be refused is refused before forking, so the
     // error reaches the terminal that started us.
     let user = privileges::user_to_become(settings.user.as_deref(), privileges::is_root())?;
+    // Credentials files are read as the user who started us (they may be
+    // readable by root only), before forking so an error reaches the
+    // terminal.
+    let gate = Gate::from_settings(
+        &settings,
+        std::env::var_os("MEMCACHED_SASL_PWDB").map(Into::into),
+    )
+    .map_err(|message| Fatal {
+        code: EX_USAGE,
+        message,
+    })?;
     if settings.core_dumps {
         privileges::enable_core_dumps()?;
     }
@@ -86,7 +98,7 @@ fn run(mut settings: Settings) -> Result<(), Fatal> {
         Listen::Tcp(addrs) => addrs.iter().any(|a| a.port == 0),
         Listen::Unix(..) => false,
     };
-    let bound = Server::bind(settings)?;
+    let bound = Server::bind(settings, gate)?;
     let pidfile = pidfile_path.as_deref().map(PidFile::write).transpose()?;
     if let Some(user) = &user {
         if let Some(p) = &pidfile {
@@ -104,7 +116,11 @@ fn run(mut settings: Settings) -> Result<(), Fatal> {
         .spawn(move || {
             for sig in signals.forever() {
                 if sig == SIGHUP {
-                    log::info!("SIGHUP: nothing to reload; still serving");
+                    match shared.gate.reload() {
+                        None => log::info!("SIGHUP: nothing to reload; still serving"),
+                        Some(Ok(line)) => log::info!("SIGHUP: reloaded {line}"),
+                        Some(Err(line)) => log::error!("SIGHUP: {line}"),
+                    }
                     continue;
                 }
                 log::info!("{}: shutting down", signal_name(sig));

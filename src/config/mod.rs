@@ -6,11 +6,13 @@
 
 mod extended;
 mod listen;
+mod protocols;
 #[cfg(test)]
 mod tests;
 
 pub use extended::{known_keys as extended_keys, Notice};
 pub use listen::ListenAddr;
+pub use protocols::{AuthSettings, BindingProtocol};
 
 use clap::{ArgAction, Parser};
 use std::path::PathBuf;
@@ -126,9 +128,9 @@ struct Cli {
     /// Backlog queue limit
     #[arg(short = 'b', long = "listen-backlog", default_value_t = DEFAULT_BACKLOG)]
     backlog: i32,
-    /// Protocol: auto or ascii (the binary protocol is not implemented)
-    #[arg(short = 'B', long = "protocol", default_value = "auto")]
-    protocol: String,
+    /// Protocol: auto, ascii or binary [default: auto; binary with -S, ascii with -Y]
+    #[arg(short = 'B', long = "protocol")]
+    protocol: Option<String>,
     /// Max item size (k/m suffixes; 1k to 1024m)
     #[arg(short = 'I', long = "max-item-size", default_value = "1m", value_parser = parse_size)]
     max_item_size: u64,
@@ -144,10 +146,10 @@ struct Cli {
     /// Number of NAPI ids: accepted, no effect here
     #[arg(short = 'N', long = "napi-ids", value_name = "NUM", value_parser = clap::value_parser!(u32))]
     napi_ids: Option<u32>,
-    /// SASL authentication: not implemented (refused)
+    /// SASL authentication (binary protocol) against MEMCACHED_SASL_PWDB or -Y's file
     #[arg(short = 'S', long = "enable-sasl")]
     sasl: bool,
-    /// ASCII authentication file: not implemented (refused)
+    /// ASCII authentication: text clients log in with a user:password from FILE
     #[arg(short = 'Y', long = "auth-file", value_name = "FILE")]
     auth_file: Option<PathBuf>,
     /// TLS: not implemented (refused)
@@ -244,6 +246,10 @@ pub struct Settings {
     /// Lines to log at start-up about options that are accepted but have
     /// no effect (or are already so).
     pub notices: Vec<Notice>,
+    /// `-B`, settled with `-S` and `-Y` as memcached settles them.
+    pub protocol: BindingProtocol,
+    /// `-S`, `-Y`.
+    pub auth: AuthSettings,
 }
 
 /// What the command line asks the process to do.
@@ -302,11 +308,11 @@ impl Settings {
 
     fn from_cli(cli: Cli) -> Result<Settings, String> {
         refuse_missing_features(&cli)?;
-        match cli.protocol.as_str() {
-            "auto" | "ascii" => {}
-            "binary" => return Err("-B binary: the binary protocol is not implemented".into()),
-            other => return Err(format!("Invalid value for binding protocol: {other} -- should be one of auto, binary, or ascii")),
-        }
+        let auth = AuthSettings {
+            sasl: cli.sasl,
+            auth_file: cli.auth_file.clone(),
+        };
+        let protocol = protocols::resolve(cli.protocol.as_deref(), &auth)?;
         if cli.growth_factor <= 1.0 || !cli.growth_factor.is_finite() {
             return Err("Factor must be greater than 1".into());
         }
@@ -350,6 +356,8 @@ impl Settings {
             notices.push(Notice::info("-W: already so: there are no watch commands"));
         }
         let mut settings = Settings {
+            protocol,
+            auth,
             listen,
             max_bytes,
             disable_evictions: cli.disable_evictions,
@@ -401,10 +409,6 @@ impl Settings {
 fn refuse_missing_features(cli: &Cli) -> Result<(), String> {
     let missing = if cli.udp_port != 0 {
         "-U: UDP is not implemented: use -U 0 (memcached's default since 1.5.6)"
-    } else if cli.sasl {
-        "-S: SASL authentication is not implemented"
-    } else if cli.auth_file.is_some() {
-        "-Y: ASCII authentication (auth file) is not implemented"
     } else if cli.ssl {
         "-Z: TLS is not implemented"
     } else if cli.memory_file.is_some() {

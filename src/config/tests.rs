@@ -52,8 +52,9 @@ fn bad_values_are_one_clear_line() {
         &["-I", "64m"],
         &["-o", "bogus=1"],
         &["-U", "11211"],
-        &["-B", "binary"],
         &["-B", "nonsense"],
+        &["-S", "-B", "ascii"],
+        &["-Y", "/etc/auth", "-B", "auto"],
         &["-c", "0"],
         &["--no-such-flag"],
     ] {
@@ -162,15 +163,24 @@ fn accepted_without_effect_flags_say_so_once() {
 }
 
 #[test]
+fn protocols_and_authentication_combine_as_in_memcached() {
+    let s = run(&[]).unwrap();
+    assert_eq!((s.protocol, s.auth.sasl), (BindingProtocol::Auto, false));
+    let s = run(&["-S"]).unwrap();
+    assert_eq!((s.protocol, s.auth.sasl), (BindingProtocol::Binary, true));
+    let s = run(&["-Y", "/etc/auth"]).unwrap();
+    assert_eq!(s.protocol, BindingProtocol::Ascii);
+    assert!(s.auth.ascii());
+    let s = run(&["-B", "binary"]).unwrap();
+    assert_eq!(s.protocol, BindingProtocol::Binary);
+}
+
+#[test]
 fn missing_features_are_refused_naming_them() {
     for (args, names) in [
-        (&["-S"][..], "SASL"),
-        (&["--enable-sasl"], "SASL"),
-        (&["-Y", "/etc/auth"], "auth file"),
-        (&["-Z"], "TLS"),
+        (&["-Z"][..], "TLS"),
         (&["-e", "/dev/shm/x"], "memory file"),
         (&["-U", "11211"], "UDP"),
-        (&["-B", "binary"], "binary protocol"),
     ] {
         let err = run(args).expect_err(&format!("{args:?}"));
         assert!(

@@ -151,8 +151,8 @@ const PROCESS: [Metric; 12] = [
 /// memcached figures for machinery ferrocache does not have (a response
 /// object pool, read buffer caches, listen back-off, the segmented LRU, the
 /// LRU maintainer and the slab rebalancer thread, the logger, NAPI ids) or
-/// does not serve yet (meta commands, authentication): always 0.
-const ABSENT: [Metric; 35] = [
+/// does not serve yet (meta commands): always 0.
+const ABSENT: [Metric; 33] = [
     gauge("response_obj_oom", "Always 0: no response object pool"),
     gauge("response_obj_count", "Always 0: no response object pool"),
     gauge("response_obj_bytes", "Always 0: no response object pool"),
@@ -174,8 +174,6 @@ const ABSENT: [Metric; 35] = [
     ),
     gauge("reserved_fds", "Always 0: no descriptors are reserved"),
     counter("cmd_meta", "Always 0: meta commands are not served"),
-    counter("auth_cmds", "Always 0: authentication is not served"),
-    counter("auth_errors", "Always 0: authentication is not served"),
     counter("listen_disabled_num", "Always 0: listening never pauses"),
     counter(
         "time_in_listen_disabled_us",

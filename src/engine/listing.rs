@@ -119,9 +119,13 @@ fn settings(ctx: &Context<'_>, out: &mut dyn Reply) {
     stat(out, "reqs_per_event", s.reqs_per_event);
     stat(out, "cas_enabled", yes_no(s.use_cas));
     stat(out, "tcp_backlog", s.backlog);
-    stat(out, "binding_protocol", "ascii");
-    stat(out, "auth_enabled_sasl", "no");
-    stat(out, "auth_enabled_ascii", "no");
+    stat(out, "binding_protocol", s.protocol.name());
+    stat(out, "auth_enabled_sasl", yes_no(s.auth.sasl));
+    // memcached shows -Y's path, or "no".
+    match &s.auth.auth_file {
+        Some(file) => stat(out, "auth_enabled_ascii", file.display()),
+        None => stat(out, "auth_enabled_ascii", "no"),
+    }
     stat(out, "item_size_max", s.item_size_max);
     stat(out, "maxconns_fast", "yes");
     stat(out, "hashpower_init", 0);

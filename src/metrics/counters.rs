@@ -91,6 +91,8 @@ worker_counters! {
     touch_misses: Counter "Touches (and gat misses) that found nothing",
     store_too_large: Counter "Stores refused because the item was larger than -I",
     store_no_memory: Counter "Stores refused for want of memory (-M, or nothing evictable)",
+    auth_cmds: Counter "Authentication attempts (a user and password checked)",
+    auth_errors: Counter "Failed authentication attempts",
     idle_kicks: Counter "Connections closed by -o idle_timeout",
     bytes_read: Counter "Bytes read from clients",
     bytes_written: Counter "Bytes written to clients",

@@ -149,10 +149,14 @@ impl Connection {
             }
             // A read of many keys pauses once this much is queued unsent.
             let room = self.wpos + WRITE_HIGH_WATER;
-            match self
-                .session
-                .handle(self.rbuf.data(), &mut self.wbuf, room, &ctx, &self.info)
-            {
+            match self.session.handle(
+                self.rbuf.data(),
+                &mut self.wbuf,
+                room,
+                &ctx,
+                &self.info,
+                &shared.gate,
+            ) {
                 Step::Handled(used) => {
                     self.rbuf.consume(used);
                     done += 1;

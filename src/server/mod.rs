@@ -14,6 +14,7 @@ pub use shutdown::Shutdown;
 
 use crate::config::Settings;
 use crate::metrics::{PrefixStats, ServerStats};
+use crate::session::Gate;
 use crate::store::{Store, StoreConfig};
 use std::io;
 use std::net::SocketAddr;
@@ -32,6 +33,8 @@ pub struct Shared {
     pub stats: ServerStats,
     /// The stop signal.
     pub shutdown: Shutdown,
+    /// Which protocols clients may speak, and their credentials.
+    pub gate: Gate,
 }
 
 /// A started server.
@@ -87,7 +90,7 @@ impl Bound {
 
 impl Server {
     /// Sets up the store and binds the listeners, starting no thread.
-    pub fn bind(settings: Settings) -> io::Result<Bound> {
+    pub fn bind(settings: Settings, gate: Gate) -> io::Result<Bound> {
         let store = Store::new(StoreConfig {
             max_bytes: settings.max_bytes,
             item_size_max: settings.item_size_max,
@@ -108,6 +111,7 @@ impl Server {
             settings,
             stats,
             shutdown: Shutdown::default(),
+            gate,
         });
         let listeners = listener::bind_all(&shared.settings)?;
         let tcp_addrs = listeners.iter().filter_map(|l| l.tcp_addr()).collect();
@@ -120,8 +124,8 @@ impl Server {
 
     /// Binds the listeners and starts the worker and timer threads; the
     /// acceptor runs when [`Server::run`] is called.
-    pub fn start(settings: Settings) -> io::Result<Server> {
-        Server::bind(settings)?.start()
+    pub fn start(settings: Settings, gate: Gate) -> io::Result<Server> {
+        Server::bind(settings, gate)?.start()
     }
 
     /// The TCP addresses actually bound (ephemeral ports resolved).

@@ -6,8 +6,13 @@
 //! paused for the client to read, an oversized data block being
 //! discarded) lives here, so the server only moves bytes and events.
 
+mod gate;
 mod text;
 
+pub use gate::Gate;
+
+use crate::auth::text::{authenticate, Action};
+use crate::auth::SharedCredentials;
 use crate::engine::Context;
 use crate::metrics::ConnInfo;
 
@@ -34,6 +39,8 @@ pub enum Step {
 pub struct Session {
     /// The connection's id in logs and `stats conns`.
     fd: u64,
+    /// Logged in, where the gate asks for it.
+    authenticated: bool,
     text: text::TextSession,
 }
 
@@ -42,6 +49,7 @@ impl Session {
     pub fn new(fd: u64) -> Session {
         Session {
             fd,
+            authenticated: false,
             text: text::TextSession::default(),
         }
     }
@@ -56,7 +64,56 @@ impl Session {
         room: usize,
         ctx: &Context<'_>,
         info: &ConnInfo,
+        gate: &Gate,
     ) -> Step {
+        if !self.authenticated {
+            if let Some(credentials) = gate.ascii_login() {
+                return self.login(input, out, ctx, credentials);
+            }
+        }
         self.text.handle(self.fd, input, out, room, ctx, info)
+    }
+
+    /// memcached's ascii login (`-Y`): until a client has sent its user
+    /// and password in a `set`, that is all it may send; every other
+    /// command, meta ones too, is answered `CLIENT_ERROR unauthenticated`.
+    #[cold]
+    fn login(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        ctx: &Context<'_>,
+        credentials: &SharedCredentials,
+    ) -> Step {
+        if input.is_empty() {
+            return Step::NeedMore;
+        }
+        match authenticate(input, &credentials.current()) {
+            Action::Wait => Step::NeedMore,
+            Action::Close => Step::Close(0),
+            Action::Reply {
+                consumed,
+                reply,
+                close,
+            } => {
+                out.extend_from_slice(reply.line().as_bytes());
+                out.extend_from_slice(b"\r\n");
+                if reply.is_attempt() {
+                    ctx.counters.auth_cmds.incr();
+                    if !reply.authenticated() {
+                        ctx.counters.auth_errors.incr();
+                    }
+                }
+                if reply.authenticated() {
+                    self.authenticated = true;
+                    log::info!("<{} authenticated", self.fd);
+                }
+                if close {
+                    Step::Close(consumed)
+                } else {
+                    Step::Handled(consumed)
+                }
+            }
+        }
     }
 }
