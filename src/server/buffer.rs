@@ -25,11 +25,13 @@ pub struct BufPool(Vec<Vec<u8>>);
 impl BufPool {
     /// A buffer from the pool (an empty `Vec` when the pool is dry); its
     /// length and contents are whatever the last user left.
+    #[inline]
     pub fn take(&mut self) -> Vec<u8> {
         self.0.pop().unwrap_or_default()
     }
 
     /// Returns a buffer for reuse (or frees it if large or the pool is full).
+    #[inline]
     pub fn give(&mut self, buf: Vec<u8>) {
         if buf.capacity() == 0 || buf.capacity() > POOL_BUFFER_MAX || self.0.len() >= POOL_SIZE {
             return;
@@ -61,16 +63,19 @@ pub struct ReadBuf {
 
 impl ReadBuf {
     /// The unconsumed bytes.
+    #[inline]
     pub fn data(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }
 
     /// Whether nothing is buffered.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.start == self.end
     }
 
     /// Marks `n` bytes as used.
+    #[inline]
     pub fn consume(&mut self, n: usize) {
         self.start += n;
         debug_assert!(self.start <= self.end);
@@ -82,12 +87,14 @@ impl ReadBuf {
 
     /// Room for the next read: at least [`READ_CHUNK`] bytes after the
     /// data. Report what was read into it with [`ReadBuf::filled`].
+    #[inline]
     pub fn spare(&mut self, pool: &mut BufPool) -> &mut [u8] {
         self.make_room(pool);
         &mut self.buf[self.end..]
     }
 
     /// Appends the `n` bytes just read into [`ReadBuf::spare`].
+    #[inline]
     pub fn filled(&mut self, n: usize) {
         debug_assert!(self.end + n <= self.buf.len());
         self.end += n;
@@ -124,6 +131,7 @@ impl ReadBuf {
     /// Before the connection waits for its client: gives the buffer back
     /// to the pool when nothing is buffered, and moves a short partial
     /// request (up to [`PARK_MAX`] bytes) into a buffer of its own size.
+    #[inline]
     pub fn park(&mut self, pool: &mut BufPool) {
         let len = self.end - self.start;
         if len == 0 {
@@ -137,6 +145,7 @@ impl ReadBuf {
     }
 
     /// Gives the memory back to the pool when nothing is buffered.
+    #[inline]
     pub fn release_if_empty(&mut self, pool: &mut BufPool) {
         if self.is_empty() && self.buf.capacity() > 0 {
             pool.give(std::mem::take(&mut self.buf));

@@ -140,6 +140,7 @@ impl Transport {
     }
 
     /// Takes note of a readiness event.
+    #[inline]
     pub fn on_readiness(&mut self, ready: Readiness) {
         if ready.readable || ready.hangup {
             self.drained = false;
@@ -148,11 +149,13 @@ impl Transport {
     }
 
     /// Whether a read now would find nothing: wait for a readiness event.
+    #[inline]
     pub fn drained(&self) -> bool {
         self.drained
     }
 
     /// Reads once into `buf`.
+    #[inline]
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<Received> {
         loop {
             return match self.stream.read(buf) {
@@ -172,6 +175,7 @@ impl Transport {
     }
 
     /// Writes from `buf`; `Ok(0)` means the socket would block.
+    #[inline]
     pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         loop {
             return match self.stream.write(buf) {
@@ -187,6 +191,7 @@ impl Transport {
     /// Whether the transport has bytes of its own to send (none in
     /// plaintext; a TLS handshake or close_notify would): the worker keeps
     /// write interest while this or a reply is pending.
+    #[inline]
     pub fn wants_write(&self) -> bool {
         false
     }

@@ -87,6 +87,7 @@ pub struct ItemRef<'a> {
 }
 
 impl Store {
+    #[inline]
     pub(super) fn value(&self, h: Handle, hdr: &Header) -> Value<'_> {
         Value {
             pages: &self.pages,
@@ -99,6 +100,7 @@ impl Store {
     }
 
     /// Value bytes held in an item's head chunk (all of them unless LARGE).
+    #[inline]
     pub(super) fn first_len(&self, hdr: &Header) -> usize {
         let vlen = hdr.vlen as usize;
         if hdr.bits & LARGE != 0 {
@@ -109,6 +111,7 @@ impl Store {
     }
 
     /// Value bytes one continuation chunk of a LARGE item holds.
+    #[inline]
     pub(super) fn cont_capacity(&self) -> usize {
         self.sizes.chunk_max() - CONT_HEADER
     }

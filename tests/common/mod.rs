@@ -297,7 +297,14 @@ impl Client {
                 out.truncate(pos);
                 return out;
             }
-            let n = self.stream.read(&mut buf).expect("read");
+            let n = self.stream.read(&mut buf).unwrap_or_else(|e| {
+                panic!(
+                    "read from {:?} after sending {:?}: {e}; got so far {:?}",
+                    self.stream.peer_addr(),
+                    String::from_utf8_lossy(request),
+                    String::from_utf8_lossy(&out)
+                )
+            });
             assert!(
                 n > 0,
                 "connection closed; got so far {:?}",
