@@ -4,7 +4,7 @@
 
 use super::item::{self, Header, CONT_HEADER, HAS_FLAGS, LARGE};
 use super::lock;
-use super::lru::TAIL_SEARCH_DEPTH;
+use super::lru::{Freed, TAIL_SEARCH_DEPTH};
 use super::pages::{Handle, NIL};
 use super::Store;
 use std::sync::atomic::Ordering;
@@ -33,17 +33,6 @@ pub(super) struct PagePool {
     pub(super) allocated: usize,
     /// Page budget (`-m` / page size).
     pub(super) limit: usize,
-}
-
-/// What an attempt to free memory for an allocation did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Freed {
-    /// Freed a chunk (or moved a page).
-    Yes,
-    /// Found only items or pages in use by other threads right now.
-    Busy,
-    /// Found nothing it may free.
-    No,
 }
 
 /// Waits before an allocation's next look at busy items or pages: a yield

@@ -2,7 +2,6 @@
 //! mark them fetched, and an allocation with no free chunk frees one from
 //! the tail.
 
-use super::alloc::Freed;
 use super::classes::Class;
 use super::index::Removal;
 use super::item::{self, Header, FETCHED};
@@ -16,6 +15,17 @@ const ITEM_UPDATE_INTERVAL: u32 = 60;
 /// How many LRU-tail items an allocation looks at for one it may free
 /// (doubling, up to 64 times as many, while it finds them all busy).
 pub(super) const TAIL_SEARCH_DEPTH: usize = 5;
+
+/// What an attempt to free memory for an allocation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Freed {
+    /// Freed a chunk (or moved a page).
+    Yes,
+    /// Found only items or pages in use by other threads right now.
+    Busy,
+    /// Found nothing it may free.
+    No,
+}
 
 impl Store {
     /// Bumps a read item in its LRU (at most once a minute) and marks it

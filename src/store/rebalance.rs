@@ -10,11 +10,10 @@
 //! A move that meets a stripe busy for too long gives up, with every chunk
 //! it emptied back on the free list.
 
-use super::alloc::Freed;
 use super::classes::Class;
 use super::index::Removal;
 use super::item::{self, ALLOCATING, CONT, LARGE, LINKED};
-use super::lru::TAIL_SEARCH_DEPTH;
+use super::lru::{Freed, TAIL_SEARCH_DEPTH};
 use super::pages::Handle;
 use super::{lock, Store};
 use std::sync::atomic::Ordering;
