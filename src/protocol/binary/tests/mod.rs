@@ -5,8 +5,11 @@
 //!   `scripts/binary-probe.py`), row by row: each packet parsed, the
 //!   engine's responses encoded, the replies compared with memcached's;
 //! - `encode`: every response kind, model to bytes and back;
-//! - `regression`: the CVE and desync rows, one named test each.
+//! - `regression`: the CVE and desync rows, one named test each;
+//! - `corpus`: the fuzz seeds keep the contract, and broken parsers are
+//!   caught by it.
 
+mod corpus;
 mod decode;
 mod encode;
 mod regression;
