@@ -31,6 +31,7 @@ Python 3.11 standard library only.
 import argparse
 import json
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -200,6 +201,8 @@ class Server:
     def stop(self):
         self.proc.terminate()
         self.proc.wait()
+        if getattr(self, "tmpdir", None):
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
 def free_port():
@@ -527,6 +530,8 @@ SERVERS = {
 
 
 def start_servers(needed):
+    """The servers the cases need, by name; the SASL one's configuration
+    lives in a temporary directory, removed when it stops."""
     servers = {}
     saslconf = None
     for name in needed:
@@ -547,6 +552,7 @@ def start_servers(needed):
                       "show a failure", file=sys.stderr)
             env = dict(os.environ, SASL_CONF_PATH=saslconf)
         servers[name] = Server(SERVERS[name], env)
+        servers[name].tmpdir = saslconf if name == "sasl" else None
     return servers
 
 
