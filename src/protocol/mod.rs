@@ -3,4 +3,5 @@
 //! [`Response`](crate::model::Response)s back into bytes. Nothing here
 //! touches a socket, the store or the engine.
 
+pub mod binary;
 pub mod text;
