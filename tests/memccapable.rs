@@ -1,7 +1,8 @@
-//! Runs libmemcached's protocol checker, `memccapable -a` (the ASCII protocol
-//! tests), against ferrocache with one and with four worker threads, and
-//! against Debian's memcached to prove that the harness itself reads the
-//! output right. Every one of its 27 tests must pass.
+//! Runs libmemcached's protocol checker, `memccapable -a` (its 27 ASCII
+//! protocol tests) and `memccapable -b` (its 27 binary protocol tests),
+//! against ferrocache with one and with four worker threads, and against
+//! Debian's memcached to prove that the harness itself reads the output
+//! right. Every test must pass.
 //!
 //! memccapable prints one line per test, `<name padded to 40> [pass]` (a
 //! failing test prints `[FAIL]` on stderr, sometimes after the server's
@@ -19,8 +20,24 @@ use std::time::{Duration, Instant};
 use common::Server;
 
 const MEMCCAPABLE: &str = "/usr/bin/memccapable";
-/// How many ASCII tests memccapable (libmemcached-tools 1.1) runs.
+/// How many tests memccapable (libmemcached-tools 1.1) runs per protocol.
 const EXPECTED_TESTS: usize = 27;
+
+/// Which of memccapable's test sets to run.
+#[derive(Debug, Clone, Copy)]
+enum Protocol {
+    Ascii,
+    Binary,
+}
+
+impl Protocol {
+    fn flag(self) -> &'static str {
+        match self {
+            Protocol::Ascii => "-a",
+            Protocol::Binary => "-b",
+        }
+    }
+}
 /// The whole run is killed after this long.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 /// Per I/O operation timeout handed to memccapable (`-t`), so that a server
@@ -129,11 +146,12 @@ fn parse(output: &str) -> (Vec<TestResult>, Vec<String>) {
     (results, summary)
 }
 
-/// Runs `memccapable -a` against the server at `addr` and fails with a per-test report
-/// unless all 27 tests passed.
-fn check(addr: std::net::SocketAddr, what: &str) {
+/// Runs `memccapable -a` or `-b` against the server at `addr` and fails
+/// with a per-test report unless all 27 tests passed.
+fn check(addr: std::net::SocketAddr, protocol: Protocol, what: &str) {
     let started = Instant::now();
-    let (output, status) = run_memccapable(addr, &["-a", "-t", IO_TIMEOUT_SECS], RUN_LIMIT);
+    let flag = protocol.flag();
+    let (output, status) = run_memccapable(addr, &[flag, "-t", IO_TIMEOUT_SECS], RUN_LIMIT);
     let (results, summary) = parse(&output);
     let passed = results
         .iter()
@@ -151,7 +169,7 @@ fn check(addr: std::net::SocketAddr, what: &str) {
         && summary.iter().any(|s| s == "All tests passed");
     if ok {
         eprintln!(
-            "memccapable against {what}: {passed}/{EXPECTED_TESTS} passed in {:?}",
+            "memccapable {flag} against {what}: {passed}/{EXPECTED_TESTS} passed in {:?}",
             started.elapsed()
         );
         return;
@@ -169,7 +187,7 @@ fn check(addr: std::net::SocketAddr, what: &str) {
         if r.verdict == Verdict::Fail && started.elapsed() < RUN_LIMIT {
             let (verbose, _) = run_memccapable(
                 addr,
-                &["-a", "-v", "-t", IO_TIMEOUT_SECS, "-T", &r.name],
+                &[flag, "-v", "-t", IO_TIMEOUT_SECS, "-T", &r.name],
                 Duration::from_secs(30),
             );
             let asserts: Vec<&str> = verbose
@@ -180,7 +198,7 @@ fn check(addr: std::net::SocketAddr, what: &str) {
         }
     }
     panic!(
-        "memccapable -a against {what}: {passed} of {EXPECTED_TESTS} expected tests passed \
+        "memccapable {flag} against {what}: {passed} of {EXPECTED_TESTS} expected tests passed \
          ({} test lines parsed, exit status {}, summary {:?}); not passing:{report}\n\
          full output:\n{output}",
         results.len(),
@@ -192,13 +210,13 @@ fn check(addr: std::net::SocketAddr, what: &str) {
 #[test]
 fn memccapable_ascii_ferrocache_one_thread() {
     let server = Server::ferrocache(&["-t", "1"]);
-    check(server.addr, "ferrocache -t 1");
+    check(server.addr, Protocol::Ascii, "ferrocache -t 1");
 }
 
 #[test]
 fn memccapable_ascii_ferrocache_four_threads() {
     let server = Server::ferrocache(&["-t", "4"]);
-    check(server.addr, "ferrocache -t 4");
+    check(server.addr, Protocol::Ascii, "ferrocache -t 4");
 }
 
 /// The same run against the reference server: if this fails, the harness
@@ -206,7 +224,32 @@ fn memccapable_ascii_ferrocache_four_threads() {
 #[test]
 fn memccapable_ascii_reference_memcached() {
     let server = Server::memcached(&["-t", "4"]);
-    check(server.addr, "memcached (reference)");
+    check(server.addr, Protocol::Ascii, "memcached (reference)");
+}
+
+#[test]
+fn memccapable_binary_ferrocache_one_thread() {
+    let server = Server::ferrocache(&["-t", "1"]);
+    check(server.addr, Protocol::Binary, "ferrocache -t 1");
+}
+
+#[test]
+fn memccapable_binary_ferrocache_four_threads() {
+    let server = Server::ferrocache(&["-t", "4"]);
+    check(server.addr, Protocol::Binary, "ferrocache -t 4");
+}
+
+/// A binary-only server (`-B binary`) passes them too.
+#[test]
+fn memccapable_binary_ferrocache_binary_only() {
+    let server = Server::ferrocache(&["-t", "2", "-B", "binary"]);
+    check(server.addr, Protocol::Binary, "ferrocache -B binary");
+}
+
+#[test]
+fn memccapable_binary_reference_memcached() {
+    let server = Server::memcached(&["-t", "4"]);
+    check(server.addr, Protocol::Binary, "memcached (reference)");
 }
 
 #[test]

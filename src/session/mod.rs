@@ -6,6 +6,7 @@
 //! paused for the client to read, an oversized data block being
 //! discarded) lives here, so the server only moves bytes and events.
 
+mod binary;
 mod gate;
 mod text;
 
@@ -13,8 +14,13 @@ pub use gate::Gate;
 
 use crate::auth::text::{authenticate, Action};
 use crate::auth::SharedCredentials;
+use crate::config::BindingProtocol;
 use crate::engine::Context;
 use crate::metrics::ConnInfo;
+use crate::protocol::binary::{error_reply, Header, Status, HEADER_LEN, REQUEST_MAGIC};
+
+/// The line a text client gets from a binary-only server before it closes.
+const ONLY_BINARY: &[u8] = b"CLIENT_ERROR this server speaks only the binary protocol\r\n";
 
 /// What the session did with the buffered bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,14 +40,26 @@ pub enum Step {
     Shutdown,
 }
 
+/// The protocol a connection speaks, decided by its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// Classic text and meta commands.
+    Text,
+    /// Binary packets (the first byte is the request magic, 0x80).
+    Binary,
+}
+
 /// One connection's protocol state.
 #[derive(Debug)]
 pub struct Session {
     /// The connection's id in logs and `stats conns`.
     fd: u64,
+    /// Decided by the first byte.
+    protocol: Option<Protocol>,
     /// Logged in, where the gate asks for it.
     authenticated: bool,
     text: text::TextSession,
+    binary: binary::BinarySession,
 }
 
 impl Session {
@@ -49,8 +67,10 @@ impl Session {
     pub fn new(fd: u64) -> Session {
         Session {
             fd,
+            protocol: None,
             authenticated: false,
             text: text::TextSession::default(),
+            binary: binary::BinarySession::default(),
         }
     }
 
@@ -66,12 +86,80 @@ impl Session {
         info: &ConnInfo,
         gate: &Gate,
     ) -> Step {
-        if !self.authenticated {
-            if let Some(credentials) = gate.ascii_login() {
-                return self.login(input, out, ctx, credentials);
+        let protocol = match self.protocol {
+            Some(protocol) => protocol,
+            None => match self.negotiate(input, out, gate) {
+                Ok(protocol) => protocol,
+                Err(step) => return step,
+            },
+        };
+        match protocol {
+            Protocol::Text => {
+                if !self.authenticated {
+                    if let Some(credentials) = gate.ascii_login() {
+                        return self.login(input, out, ctx, credentials);
+                    }
+                }
+                self.text.handle(self.fd, input, out, room, ctx, info)
+            }
+            Protocol::Binary => self.binary.handle(
+                self.fd,
+                input,
+                out,
+                ctx,
+                info,
+                gate,
+                &mut self.authenticated,
+            ),
+        }
+    }
+
+    /// Decides the connection's protocol from its first byte (0x80: binary,
+    /// anything else: text), as far as `-B` allows it. memcached waits in
+    /// silence for bytes that never come when a client speaks the protocol
+    /// the server does not; here such a client is told, in the protocol it
+    /// speaks, and the connection closes.
+    #[cold]
+    fn negotiate(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        gate: &Gate,
+    ) -> Result<Protocol, Step> {
+        let Some(&first) = input.first() else {
+            return Err(Step::NeedMore);
+        };
+        let protocol = if first == REQUEST_MAGIC {
+            Protocol::Binary
+        } else {
+            Protocol::Text
+        };
+        match (protocol, gate.protocol) {
+            (Protocol::Binary, BindingProtocol::Ascii) => {
+                if input.len() < HEADER_LEN {
+                    return Err(Step::NeedMore);
+                }
+                log::info!(
+                    "<{} refused: a binary client on a text-only server (-B ascii)",
+                    self.fd
+                );
+                error_reply(out, &Header::decode(input), Status::UnknownCommand);
+                Err(Step::Close(0))
+            }
+            (Protocol::Text, BindingProtocol::Binary) => {
+                log::info!(
+                    "<{} refused: a text client on a binary-only server (-B binary)",
+                    self.fd
+                );
+                out.extend_from_slice(ONLY_BINARY);
+                Err(Step::Close(0))
+            }
+            _ => {
+                log::debug!("<{} speaks the {protocol:?} protocol", self.fd);
+                self.protocol = Some(protocol);
+                Ok(protocol)
             }
         }
-        self.text.handle(self.fd, input, out, room, ctx, info)
     }
 
     /// memcached's ascii login (`-Y`): until a client has sent its user
