@@ -418,3 +418,13 @@ fn extended_values_are_checked_as_memcached_checks_them() {
         assert!(!err.contains('\n') && !err.is_empty(), "{bad}: {err}");
     }
 }
+
+/// memcached before 1.5.20 let a client skip SASL over UDP when both were
+/// enabled (its fix: refuse to start with both). UDP is never opened here,
+/// so `-S` with a UDP port is refused at start-up too.
+#[test]
+fn regression_sasl_with_udp_is_refused() {
+    let err = run(&["-S", "-U", "11211"]).expect_err("SASL with UDP");
+    assert!(err.contains("UDP"), "{err}");
+    assert!(run(&["-S", "-U", "0"]).is_ok());
+}
