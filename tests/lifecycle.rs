@@ -242,3 +242,50 @@ fn regression_idle_timeout_closes_a_client_stuck_mid_request() {
     assert!(mid_block.read_to_close().is_empty());
     assert_eq!(common::stat(&server, "idle_kicks"), "2");
 }
+
+/// A connection closing after large replies (`quit` after a multi-get)
+/// whose last bytes went out in the worker's end-of-batch flush, rather
+/// than in its own turn, was never served again: no request waited in its
+/// buffer and no writable event would come, so it stayed open until the
+/// client gave up (2 in 200 such clients here, 0 with memcached).
+#[test]
+fn regression_closing_after_a_deferred_flush_still_closes() {
+    let server = server();
+    let mut setup = server.connect();
+    let value = vec![b'v'; 900_000];
+    let mut keys = Vec::new();
+    for i in 0..10 {
+        let mut set = format!("set k{i} 0 0 {}\r\n", value.len()).into_bytes();
+        set.extend_from_slice(&value);
+        set.extend_from_slice(b"\r\n");
+        assert_eq!(setup.call(&set), b"STORED\r\n");
+        keys.push(format!("k{i}"));
+    }
+    drop(setup);
+    let request = format!("get {}\r\nquit\r\n", keys.join(" ")).into_bytes();
+    let expected = 10 * ("VALUE k0 0 900000\r\n".len() + 900_000 + 2) + "END\r\n".len();
+    assert_no_leak(&server, "large replies + quit", 50, |_| {
+        let clients: Vec<_> = (0..4)
+            .map(|_| {
+                let request = request.clone();
+                let addr = server.addr;
+                std::thread::spawn(move || {
+                    let s = TcpStream::connect(addr).expect("connect");
+                    socket2::SockRef::from(&s)
+                        .set_recv_buffer_size(64 * 1024)
+                        .expect("SO_RCVBUF");
+                    s.set_read_timeout(Some(SETTLE)).unwrap();
+                    (&s).write_all(&request).expect("write");
+                    let mut replies = Vec::new();
+                    (&s).read_to_end(&mut replies)
+                        .map(|_| replies.len())
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        for client in clients {
+            let got = client.join().expect("client thread");
+            assert_eq!(got, Ok(expected), "every reply, then the server's close");
+        }
+    });
+}

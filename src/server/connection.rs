@@ -234,12 +234,13 @@ impl Connection {
         !self.wants_write()
     }
 
-    /// Requests may wait in the read buffer (a multi-get paused for its
-    /// client to read, or a pipeline stopped at the write bound): once its
-    /// replies are written, it must be served again whatever readiness
-    /// events come.
-    pub fn has_buffered_input(&self) -> bool {
-        !self.rbuf.is_empty()
+    /// Whether the connection must be served again once its replies are
+    /// written, whatever readiness events come: requests wait in the read
+    /// buffer (a multi-get paused for its client to read, a pipeline
+    /// stopped at the write bound), or it is closing (`quit`, `shutdown`, a
+    /// junk line) and only waited for its replies to go out.
+    pub fn resumes_once_flushed(&self) -> bool {
+        self.closing || !self.rbuf.is_empty()
     }
 
     /// Writes pending replies until done or the socket would block.

@@ -184,6 +184,10 @@ impl Worker {
                     if self.unflushed.len() >= MAX_UNFLUSHED {
                         self.flush_deferred();
                     }
+                } else if conn.watching_writes {
+                    // Everything went out inside `serve`: stop asking for
+                    // writable events.
+                    self.watch_writes(key);
                 }
             }
             Status::Yielded => {
@@ -211,10 +215,11 @@ impl Worker {
                 self.close(key);
                 continue;
             }
-            if conn.unsent() == 0 && conn.has_buffered_input() {
+            if conn.unsent() == 0 && conn.resumes_once_flushed() {
                 // Everything went out, so no writable event will come: serve
                 // what is buffered (a paused multi-get, a pipeline stopped at
-                // the write bound) on the next turn of the loop.
+                // the write bound), or finish closing, on the next turn of
+                // the loop.
                 self.ready.push(key);
             }
             self.watch_writes(key);
