@@ -15,7 +15,8 @@ use crate::metrics::{ConnInfo, ConnState};
 use crate::model::Limits;
 use crate::protocol::binary::{
     self, error_reply, quit_reply, sasl_authenticated, sasl_continue, sasl_failed, sasl_mechanisms,
-    trace, BinaryReply, Header, Parsed, SaslOp, Status, Then,
+    trace, BinaryReply, Header, Opcode, Parsed, SaslOp, Status, Then, HEADER_LEN, MAX_BODY_LEN,
+    REQUEST_MAGIC,
 };
 use std::sync::atomic::Ordering;
 
@@ -60,6 +61,9 @@ impl BinarySession {
             self.swallow -= n;
             info.set_state(ConnState::Swallow);
             return Step::Handled(n);
+        }
+        if let Some(step) = self.refuse_early(input, out, gate, *authenticated) {
+            return step;
         }
         let limits = Limits {
             max_value_len: ctx.settings.item_size_max,
@@ -116,6 +120,7 @@ impl BinarySession {
             } => {
                 let server = gate.sasl.as_ref().expect("SASL results only with -S");
                 self.sasl(
+                    fd,
                     server,
                     op,
                     mechanism,
@@ -163,12 +168,52 @@ impl BinarySession {
         step
     }
 
+    /// What is decided from a packet's header alone, before its body is
+    /// buffered, so that a client cannot make the server hold a large body
+    /// it will refuse: a request before authentication (AUTH_ERROR and
+    /// close, as memcached answers it before reading the value), and SASL
+    /// data over the authentication library's bound (memcached's
+    /// OUT_OF_MEMORY, the data discarded as it arrives). Lengths that
+    /// cannot fit the body are left to the codec, which refuses them (once
+    /// the bounded extras and key are in) before authentication too.
+    fn refuse_early(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        gate: &Gate,
+        authenticated: bool,
+    ) -> Option<Step> {
+        if input.len() < HEADER_LEN || gate.sasl.is_none() {
+            return None;
+        }
+        let header = Header::decode(input);
+        let head = header.head_len();
+        let value_len = (header.bodylen as usize).checked_sub(head - HEADER_LEN)?;
+        if header.magic != REQUEST_MAGIC || header.bodylen > MAX_BODY_LEN {
+            return None;
+        }
+        if !authenticated && !header.allowed_before_auth() {
+            return Some(refuse_unauthenticated(out, &header, 0));
+        }
+        let sasl_data = matches!(header.opcode, Opcode::SASL_AUTH | Opcode::SASL_STEP);
+        if sasl_data && value_len > auth::sasl::MAX_SASL_DATA_LEN {
+            if input.len() < head {
+                return Some(Step::NeedMore);
+            }
+            error_reply(out, &header, Status::OutOfMemory);
+            self.swallow = value_len;
+            return Some(Step::Handled(head));
+        }
+        None
+    }
+
     /// SASL_LIST_MECHS, SASL_AUTH, SASL_STEP. A failure keeps the
     /// connection open for another try; a success logs the connection in
     /// for good, as memcached keeps it logged in whatever follows.
     #[allow(clippy::too_many_arguments)]
     fn sasl(
         &mut self,
+        fd: u64,
         server: &auth::SaslServer,
         op: SaslOp,
         mechanism: &[u8],
@@ -192,21 +237,24 @@ impl BinarySession {
                 None => auth::Step::Failure,
             },
         };
-        ctx.counters.auth_cmds.incr();
+        // As memcached: an exchange that goes on counts in neither figure.
         match step {
             auth::Step::Success => {
+                ctx.counters.auth_cmds.incr();
                 *authenticated = true;
                 let user = self
                     .sasl
                     .as_ref()
                     .and_then(|e| e.user())
                     .unwrap_or_default();
-                log::info!("authenticated as {}", String::from_utf8_lossy(user));
+                log::info!("<{fd} authenticated as {}", String::from_utf8_lossy(user));
                 sasl_authenticated(out, header);
             }
             auth::Step::Continue(challenge) => sasl_continue(out, header, &challenge),
             auth::Step::Failure => {
+                ctx.counters.auth_cmds.incr();
                 ctx.counters.auth_errors.incr();
+                log::info!("<{fd} SASL authentication failed");
                 sasl_failed(out, header);
             }
         }
