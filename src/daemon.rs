@@ -14,6 +14,7 @@ use nix::unistd::{fork, ForkResult, Pid};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// The byte the daemon sends its parent once it serves.
@@ -128,9 +129,15 @@ fn wait_for_daemon(read: OwnedFd, child: Pid) -> i32 {
 
 /// The pidfile (`-P`): written once the sockets are bound, removed when the
 /// process ends (also on a start-up error after it was written).
+///
+/// It is written while still root, in a directory the `-u` user may write
+/// to (so that it can remove the file on exit): the file is created anew,
+/// never through a link someone put at its path, and handed to that user
+/// through the open file, not the path.
 #[derive(Debug)]
 pub struct PidFile {
     path: PathBuf,
+    file: File,
 }
 
 impl PidFile {
@@ -151,14 +158,31 @@ impl PidFile {
                 );
             }
         }
-        std::fs::write(path, format!("{me}\n")).map_err(|e| {
+        let fail = |e: io::Error| {
             io::Error::new(
                 e.kind(),
                 format!("cannot write the pidfile {}: {e}", path.display()),
             )
-        })?;
+        };
+        // Whatever is at the path (an old pidfile, or a link planted by
+        // whoever may write to the directory) goes; the new file must not
+        // exist (O_EXCL, which also refuses to follow a link).
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(fail(e)),
+        }
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(path)
+            .map_err(fail)?;
+        file.write_all(format!("{me}\n").as_bytes())
+            .map_err(fail)?;
         Ok(PidFile {
             path: path.to_path_buf(),
+            file,
         })
     }
 
@@ -171,7 +195,7 @@ impl PidFile {
     /// it can remove the file on exit (memcached, which drops root before
     /// writing it, leaves it owned by that user too).
     pub fn give_to(&self, user: &nix::unistd::User) -> io::Result<()> {
-        nix::unistd::chown(&self.path, Some(user.uid), Some(user.gid))?;
+        nix::unistd::fchown(&self.file, Some(user.uid), Some(user.gid))?;
         Ok(())
     }
 }
@@ -203,6 +227,30 @@ mod tests {
             assert_eq!(text, format!("{}\n", std::process::id()));
         }
         assert!(!path.exists());
+    }
+
+    /// The pidfile was written and chowned through whatever was at its
+    /// path: the `-u` user, who may write to the pidfile's directory, could
+    /// plant a link there to a root-only file and have it truncated and
+    /// given to them. Now the link itself is replaced.
+    #[test]
+    fn regression_pidfile_never_writes_through_a_link() {
+        let dir = std::env::temp_dir().join(format!("ferrocache-pidlink-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "root-only secret").unwrap();
+        let path = dir.join("x.pid");
+        let _ = std::fs::remove_file(&path);
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        {
+            let _pid = PidFile::write(&path).unwrap();
+            assert!(!std::fs::symlink_metadata(&path)
+                .unwrap()
+                .file_type()
+                .is_symlink());
+            assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root-only secret");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

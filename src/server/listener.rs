@@ -3,13 +3,14 @@
 use super::transport::Stream;
 use crate::config::{Listen, ListenAddr, Settings};
 use mio::event::Source;
+use nix::sys::stat::{umask, Mode};
 use mio::net::{TcpListener, UnixListener};
 use mio::{Interest, Registry, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::PathBuf;
 
 /// A bound listening socket.
@@ -86,9 +87,15 @@ pub fn bind_all(settings: &Settings) -> io::Result<Vec<Listener>> {
             if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
                 let _ = std::fs::remove_file(path);
             }
-            let l = UnixListener::bind(path)?;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mask))?;
-            Ok(vec![Listener::Unix(l, path.clone())])
+            // The mask applies as the socket file is created, as memcached
+            // does it (a chmod afterwards would follow whatever link was
+            // put at the path in between). No other thread runs yet, so the
+            // process-wide umask is ours to set for a moment.
+            let keep = Mode::from_bits_truncate(!*mask & 0o777);
+            let old = umask(keep);
+            let bound = UnixListener::bind(path);
+            umask(old);
+            Ok(vec![Listener::Unix(bound?, path.clone())])
         }
         Listen::Tcp(addrs) => {
             let mut out = Vec::new();
