@@ -289,3 +289,26 @@ fn regression_closing_after_a_deferred_flush_still_closes() {
         }
     });
 }
+
+/// `-o idle_timeout` measured from the last request, so a client sending a
+/// large value slowly, or sending lines answered with errors, was closed
+/// while it was still sending; memcached keeps both. It now measures from
+/// the last byte received.
+#[test]
+fn regression_idle_timeout_spares_clients_that_keep_sending() {
+    let server = Server::ferrocache(&["-t", "1", "-o", "idle_timeout=1"]);
+    let mut slow = server.connect();
+    let mut errors = server.connect();
+    slow.send(b"set slow 0 0 40\r\n");
+    for _ in 0..8 {
+        slow.send(&[b'v'; 5]);
+        errors.send(b"bogus\r\n");
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    slow.send(b"\r\n");
+    assert_eq!(slow.call(b""), b"STORED\r\n", "3.2 s of a slow value, stored");
+    let mut answered = vec![0u8; 8 * "ERROR\r\n".len()];
+    errors.stream.read_exact(&mut answered).unwrap();
+    assert_eq!(errors.call(b""), b"", "still open after 3.2 s of errors");
+    assert_eq!(common::stat(&server, "idle_kicks"), "0");
+}

@@ -49,11 +49,14 @@ pub struct Connection {
     /// Registered for writable events (only while there is something to
     /// write).
     pub watching_writes: bool,
+    /// When bytes last arrived (relative clock).
+    active_at: u32,
 }
 
 impl Connection {
     /// Wraps an accepted socket.
     pub fn new(stream: Stream, fd: u64, info: Arc<ConnInfo>) -> Connection {
+        let connected_at = info.last_cmd.load(Ordering::Relaxed);
         Connection {
             transport: Transport::new(stream),
             session: Session::new(fd),
@@ -66,6 +69,7 @@ impl Connection {
             shutdown: false,
             eof: false,
             watching_writes: false,
+            active_at: connected_at,
         }
     }
 
@@ -79,9 +83,11 @@ impl Connection {
         self.fd
     }
 
-    /// Relative time of the last request.
+    /// Relative time bytes last arrived from the client (or it connected):
+    /// `-o idle_timeout` measures from here, so a client sending a large
+    /// value slowly, or lines the server answers with errors, is not idle.
     pub fn last_active(&self) -> u32 {
-        self.info.last_cmd.load(Ordering::Relaxed)
+        self.active_at
     }
 
     /// Returns buffers to the pool.
@@ -187,6 +193,7 @@ impl Connection {
                         Ok(Received::Data(n)) => {
                             self.rbuf.filled(n);
                             counters.bytes_read.add(n as u64);
+                            self.active_at = shared.store.clock().now();
                         }
                         Ok(Received::Eof) => self.eof = true,
                         Ok(Received::WouldBlock) => break Status::Idle,
@@ -225,11 +232,12 @@ impl Connection {
     }
 
     /// Whether the connection waits for its client with no reply unsent:
-    /// the state in which `-o idle_timeout` may close it. A partial request
-    /// (a line without its newline, a data block cut short, an oversized
-    /// block being discarded) is a client that stopped sending, and counts
-    /// as idle too; a connection whose replies wait for the client to read
-    /// does not.
+    /// the state in which `-o idle_timeout` may close it, once no byte has
+    /// arrived for that long ([`Connection::last_active`]). A partial
+    /// request (a line without its newline, a data block cut short, an
+    /// oversized block being discarded) is a client that stopped sending,
+    /// and counts as idle too; a connection whose replies wait for the
+    /// client to read does not.
     pub fn is_idle(&self) -> bool {
         !self.wants_write()
     }
