@@ -356,6 +356,21 @@ fn plain_get_neither_hands_out_nor_consumes_tokens() {
     assert_eq!(meta(&s, b"k", &plain()).token, Token::Won);
 }
 
+/// flush_all invalidates by CAS (everything below the counter), and an
+/// explicit CAS above the counter used to survive it; the counter now moves
+/// past every explicit CAS.
+#[test]
+fn regression_an_explicit_cas_above_the_counter_is_flushed_too() {
+    let s = store();
+    let e = StoreOptions {
+        new_cas: Some(1_000_000),
+        ..StoreOptions::default()
+    };
+    s.store_with(StoreMode::Set, b"k", 0, 0, b"v", &e);
+    s.flush_all(0);
+    assert!(get(&s, b"k").is_none());
+}
+
 #[test]
 fn store_with_explicit_cas_sets_what_the_client_asked() {
     let s = store();
@@ -378,7 +393,7 @@ fn store_with_explicit_cas_sets_what_the_client_asked() {
         StoreOutcome::Exists
     );
     let next = stored(s.store_with(StoreMode::Cas, b"k", 0, 0, b"x", &compare(1_000_000)));
-    assert!(next < 1_000_000, "without E the counter's next value");
+    assert!(next > 1_000_000, "without E the counter's next value, past E's");
     // Append and prepend, too, take an explicit CAS.
     let appended = s.store_with(StoreMode::Append, b"k", 0, 0, b"y", &e);
     assert_eq!(appended, (StoreOutcome::Stored, 1_000_000));

@@ -288,9 +288,15 @@ impl Store {
     }
 
     /// A CAS the client asked an item to take (meta `E`): kept only while
-    /// CAS values are (without `-C`, as memcached stores no CAS then).
+    /// CAS values are (without `-C`, as memcached stores no CAS then). The
+    /// counter moves past it, so that `flush_all`, which invalidates by CAS
+    /// (everything below the counter), covers an item with such a CAS too,
+    /// and later writes to the key still get a higher one.
     fn explicit_cas(&self, requested: Option<u64>) -> Option<u64> {
-        requested.filter(|_| self.use_cas)
+        let cas = requested.filter(|_| self.use_cas)?;
+        self.next_cas
+            .fetch_max(cas.saturating_add(1), Ordering::Relaxed);
+        Some(cas)
     }
 
     /// Seconds an item with relative expiry `exptime` has left to live: -1
