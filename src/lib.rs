@@ -14,6 +14,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod described;
 pub mod engine;
 pub mod metrics;
 pub mod model;

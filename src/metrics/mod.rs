@@ -9,7 +9,8 @@
 //! - [`server`]: connection accounting and `stats conns`;
 //! - [`detail`]: `stats detail` per-prefix counts.
 //!
-//! The store describes its own figures the same way (`store::StoreStats`).
+//! The store describes its own figures the same way (`store::StoreStats`),
+//! with the leaf module [`crate::described`].
 
 pub mod counters;
 pub mod detail;
@@ -19,62 +20,4 @@ pub use counters::{Counter, Counters, Snapshot};
 pub use detail::{Detail, PrefixStats};
 pub use server::{ConnInfo, ConnState, ServerStats};
 
-/// How a statistic moves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Only rises (until `stats reset`).
-    Counter,
-    /// Rises and falls.
-    Gauge,
-    /// A fact about the server (a version, a setting), not a measurement.
-    Info,
-}
-
-/// What one statistic is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Metric {
-    /// memcached's `stats` name.
-    pub name: &'static str,
-    /// How it moves.
-    pub kind: Kind,
-    /// What it means, in one line.
-    pub help: &'static str,
-}
-
-/// Declares a struct of `u64` statistics, each field with its kind and
-/// description, and `METRICS` (the descriptions, in field order) and
-/// `readings()` (each description with its value).
-#[macro_export]
-macro_rules! described {
-    (
-        $(#[$meta:meta])*
-        $vis:vis struct $name:ident {
-            $($field:ident: $kind:ident $help:literal,)*
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-        $vis struct $name {
-            $(
-                #[doc = $help]
-                pub $field: u64,
-            )*
-        }
-
-        impl $name {
-            /// What each field is, in field order.
-            pub const METRICS: &'static [$crate::metrics::Metric] = &[
-                $($crate::metrics::Metric {
-                    name: stringify!($field),
-                    kind: $crate::metrics::Kind::$kind,
-                    help: $help,
-                },)*
-            ];
-
-            /// Each field's description with its value.
-            pub fn readings(&self) -> impl Iterator<Item = (&'static $crate::metrics::Metric, u64)> {
-                Self::METRICS.iter().zip([$(self.$field),*])
-            }
-        }
-    };
-}
+pub use crate::described::{Kind, Metric};

@@ -4,7 +4,7 @@
 //! The text, binary and meta codecs turn bytes into a [`Request`] and
 //! [`Response`]s back into bytes; the engine executes requests against the
 //! store. This module imports nothing else in the crate, so every layer
-//! above may share it. `docs/architecture.md` maps each text command,
+//! above may share it. `docs/protocol-model.md` maps each text command,
 //! binary opcode and meta flag onto it.
 
 mod request;
