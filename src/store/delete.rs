@@ -105,9 +105,11 @@ impl Store {
     /// flush_all: `delay` ≤ 0 invalidates every item now; otherwise at that
     /// expiry time (relative seconds or Unix time, as for exptime).
     pub fn flush_all(&self, delay: i64) {
-        if delay > 0 {
-            self.pending_flush
-                .store(self.clock.realtime(delay).max(1), Ordering::Release);
+        // As memcached: items last written up to a second before the
+        // delay's end are dead from then on, so `flush_all 1` acts at once.
+        let due = self.clock.realtime(delay).saturating_sub(1);
+        if delay > 0 && due > self.clock.now() {
+            self.pending_flush.store(due, Ordering::Release);
         } else {
             self.pending_flush.store(0, Ordering::Release);
             self.flush_now();

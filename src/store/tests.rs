@@ -144,6 +144,17 @@ fn flush_all_now_and_delayed() {
     assert!(get(&s, b"b").is_none());
 }
 
+/// memcached flushes what was written up to a second before a delay ends,
+/// so `flush_all 1` acts at once; ferrocache waited for the next tick at
+/// or after the delay, leaving items readable for up to a second more.
+#[test]
+fn regression_flush_all_one_second_acts_at_once() {
+    let s = store();
+    set(&s, b"k", b"1");
+    s.flush_all(1);
+    assert!(get(&s, b"k").is_none());
+}
+
 #[test]
 fn too_large_set_removes_old_value() {
     let s = store();
