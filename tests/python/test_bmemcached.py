@@ -287,18 +287,44 @@ def test_sasl_login_refused(sasl_server, key, user, password):
 
 
 def test_sasl_required(sasl_server, key):
-    """No credentials: the store is refused with AUTH_ERROR; a read returns
-    nothing (bmemcached reads the AUTH_ERROR reply to GET as no value)."""
+    """No credentials: a request is refused with AUTH_ERROR and the server
+    closes the connection; bmemcached then answers None for reads on it
+    (a server it lost) until it reconnects."""
     good = client(sasl_server, username=SASL_USER, password=SASL_PASSWORD)
     k = key("guarded")
     assert good.set(k, "kept") is True
-    anon = client(sasl_server)
     start = time.monotonic()
-    with pytest.raises(MemcachedException) as e:
-        anon.set(k, "overwritten")
-    assert e.value.code == AUTH_ERROR
-    assert anon.get(k) is None
+    for request in [lambda c: c.get(k), lambda c: c.set(k, "overwritten")]:
+        anon = client(sasl_server)
+        with pytest.raises(MemcachedException) as e:
+            request(anon)
+        assert e.value.code == AUTH_ERROR
+        assert anon.get(k) is None  # closed after the refusal
+        anon.disconnect_all()
     assert time.monotonic() - start < FAST
     assert good.get(k) == "kept"
     good.disconnect_all()
-    anon.disconnect_all()
+
+
+def test_sasl_counters(sasl_server):
+    """A PLAIN login is one auth_cmd; a refused one also an auth_error; a
+    request refused for want of a login neither."""
+    stats = client(sasl_server, username=SASL_USER, password=SASL_PASSWORD)
+
+    def counters():
+        s = stats.stats()[sasl_server.spec]
+        return int(s["auth_cmds"]), int(s["auth_errors"])
+
+    before = counters()  # the stats client's own login comes first
+    assert client(sasl_server, username=SASL_USER, password=SASL_PASSWORD).get("x") is None
+    after_ok = counters()
+    with pytest.raises(MemcachedException):
+        client(sasl_server, username=SASL_USER, password="wrong").get("x")
+    after_bad = counters()
+    with pytest.raises(MemcachedException):
+        client(sasl_server).get("x")
+    after_anon = counters()
+    assert (after_ok[0] - before[0], after_ok[1] - before[1]) == (1, 0)
+    assert (after_bad[0] - after_ok[0], after_bad[1] - after_ok[1]) == (1, 1)
+    assert after_anon == after_bad
+    stats.disconnect_all()

@@ -478,3 +478,32 @@ def test_text_client_on_binary_only_server(sasl_server, key):
         text.set(key("t"), b"x")
     assert time.monotonic() - start < FAST
     text.disconnect_all()
+
+
+def auth_counters(stats_client, spec):
+    s = stats_client.stats()[spec]
+    return int(s["auth_cmds"]), int(s["auth_errors"])
+
+
+def test_sasl_scram_sha256_counts_one_auth_cmd_per_login(request, sasl_server, key):
+    """memcached counts a SASL exchange in auth_cmds when it ends (success,
+    or failure with auth_errors too), never for an AUTH_CONTINUE reply: a
+    SCRAM-SHA-256 login (AUTH -> 0x21, STEP -> 0x21, STEP -> 0x00) is one
+    auth_cmd, a refused one (AUTH -> 0x21, STEP -> 0x20) one auth_cmd and
+    one auth_error. docs/auth.md says ferrocache does the same."""
+    if sasl_server.kind == "ferrocache":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "ferrocache bug: session::binary counts every SASL_AUTH/SASL_STEP "
+            "in auth_cmds, AUTH_CONTINUE replies included (3 per SCRAM login, "
+            "2 per refused one; memcached 1)")))
+    import bmemcached  # a PLAIN client to read the counters with
+
+    stats = bmemcached.Client([sasl_server.spec], SASL_USER, SASL_PASSWORD, socket_timeout=3)
+    before = auth_counters(stats, sasl_server.spec)  # logs in (counted) first
+    assert run_scram_child(sasl_server, SASL_USER, SASL_PASSWORD, key("c1"))["set"] is True
+    after_ok = auth_counters(stats, sasl_server.spec)
+    assert "error" in run_scram_child(sasl_server, SASL_USER, "wrong", key("c2"))
+    after_bad = auth_counters(stats, sasl_server.spec)
+    stats.disconnect_all()
+    assert (after_ok[0] - before[0], after_ok[1] - before[1]) == (1, 0)
+    assert (after_bad[0] - after_ok[0], after_bad[1] - after_ok[1]) == (1, 1)
