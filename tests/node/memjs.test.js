@@ -18,7 +18,7 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const memjs = require('memjs');
-const { TARGETS, USER, PASSWORD, start } = require('./servers');
+const { TARGETS, USER, PASSWORD, USERS, start } = require('./servers');
 
 const TEST = { timeout: 20000 };
 const FAST_MS = 1000; // a refusal answers at once; a hang takes the 2 s timeout
@@ -183,6 +183,17 @@ for (const kind of TARGETS) {
       before(async () => { server = await start(kind, { sasl: true }); });
       after(async () => { await server.stop(); });
       operations(() => server, { username: USER, password: PASSWORD });
+
+      it('logs in as a user with a UTF-8 name and a password with spaces', TEST, async () => {
+        const k = keyMaker();
+        const c = client(server, { username: 'émile', password: USERS['émile'] });
+        try {
+          assert.equal(await c.set(k('e'), 'émile'), true);
+          assert.equal((await c.get(k('e'))).value.toString(), 'émile');
+        } finally {
+          c.close();
+        }
+      });
 
       for (const [name, credentials] of [
         ['a wrong password', { username: USER, password: `${PASSWORD}x` }],

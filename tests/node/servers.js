@@ -8,7 +8,7 @@
  * line (bounded), never guessed. memcached gets a port the OS just handed
  * out and is polled with connect() (bounded) until it answers.
  *
- * SASL: ferrocache reads USER/PASSWORD from a `user:password` file named by
+ * SASL: ferrocache reads USERS from a `user:password` file named by
  * MEMCACHED_SASL_PWDB; Debian's memcached (Cyrus SASL, no SASL pwdb) from a
  * Cyrus sasldb made with saslpasswd2 (sasl2-bin), with `mech_list: plain
  * scram-sha-256` in a memcached.conf found through SASL_CONF_PATH, as
@@ -32,6 +32,8 @@ const MEMCACHED_BIN = '/usr/bin/memcached';
 const STARTUP_MS = 10000;
 const USER = 'ferro-user';
 const PASSWORD = 'c0rrect-h0rse';
+// A second user: a name beyond ASCII, a password with spaces.
+const USERS = { [USER]: PASSWORD, 'émile': 'pa ss wörd' };
 
 const TARGETS = (process.env.FERROCACHE_CLIENT_TARGETS || 'ferrocache,memcached')
   .split(',').map((t) => t.trim()).filter(Boolean);
@@ -133,7 +135,7 @@ function saslpasswd2() {
 
 /**
  * Starts `kind` ('ferrocache' or 'memcached'); with `sasl` true, as `-S`
- * knowing USER with PASSWORD. Resolves to { kind, port, pid, spec, stop }.
+ * knowing USERS. Resolves to { kind, port, pid, spec, stop }.
  * stop() kills the server and throws if it had died before.
  */
 async function start(kind, { sasl = false } = {}) {
@@ -145,14 +147,16 @@ async function start(kind, { sasl = false } = {}) {
     folder = fs.mkdtempSync(path.join(os.tmpdir(), `memjs-${kind}-`));
     if (kind === 'ferrocache') {
       const pwdb = path.join(folder, 'pwdb');
-      fs.writeFileSync(pwdb, `${USER}:${PASSWORD}\n`);
+      fs.writeFileSync(pwdb, Object.entries(USERS).map(([u, p]) => `${u}:${p}\n`).join(''));
       env.MEMCACHED_SASL_PWDB = pwdb;
     } else {
       const db = path.join(folder, 'sasldb2');
-      const made = spawnSync(saslpasswd2(), ['-p', '-a', 'memcached', '-f', db, '-c', USER],
-        { input: PASSWORD, timeout: 30000 });
-      if (made.status !== 0 || !fs.existsSync(db)) {
-        throw new Error(`saslpasswd2 failed: ${made.stderr}`);
+      for (const [user, password] of Object.entries(USERS)) {
+        const made = spawnSync(saslpasswd2(), ['-p', '-a', 'memcached', '-f', db, '-c', user],
+          { input: password, timeout: 30000 });
+        if (made.status !== 0 || !fs.existsSync(db)) {
+          throw new Error(`saslpasswd2 failed: ${made.stderr}`);
+        }
       }
       fs.writeFileSync(path.join(folder, 'memcached.conf'),
         `mech_list: plain scram-sha-256\nsasldb_path: ${db}\n`);
@@ -182,4 +186,4 @@ async function start(kind, { sasl = false } = {}) {
   };
 }
 
-module.exports = { TARGETS, USER, PASSWORD, start };
+module.exports = { TARGETS, USER, PASSWORD, USERS, start };

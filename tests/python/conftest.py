@@ -19,7 +19,7 @@ FERROCACHE_CLIENT_TARGETS (default ``ferrocache,memcached``: every test runs
 against both, and memcached is how each claim is checked):
 
 - ``binary_server``: started as above, no authentication;
-- ``sasl_server``: ``-S``; ferrocache reads SASL_USER/SASL_PASSWORD from a
+- ``sasl_server``: ``-S``; ferrocache reads SASL_USERS from a
   ``user:password`` file named by MEMCACHED_SASL_PWDB, memcached (Debian's is
   built with Cyrus SASL, without the SASL pwdb) from a Cyrus sasldb made with
   ``saslpasswd2`` and a ``memcached.conf`` with ``mech_list: plain
@@ -246,6 +246,11 @@ def key():
 # memcached's ascii auth (`-Y`) splits the user from the password at a space.
 SASL_USER = "ferro-user"
 SASL_PASSWORD = "c0rrect-h0rse"
+# A second SASL user (not in the -Y authfile): a name beyond ASCII, a
+# password with spaces.
+SASL_USER2 = "émile"
+SASL_PASSWORD2 = "pa ss wörd"
+SASL_USERS = {SASL_USER: SASL_PASSWORD, SASL_USER2: SASL_PASSWORD2}
 # What the -vv log of each server says when a SASL_AUTH names a mechanism.
 MECHANISM_LOG = {
     "ferrocache": "SASL_AUTH {mech} ",  # `<17 SASL_AUTH PLAIN +14 bytes`
@@ -341,16 +346,17 @@ def binary_server(request):
 
 
 def _make_sasldb(folder: Path) -> Path:
-    """A Cyrus sasldb holding SASL_USER, and the memcached.conf naming it."""
+    """A Cyrus sasldb holding SASL_USERS, and the memcached.conf naming it."""
     saslpasswd2 = shutil.which("saslpasswd2") or "/usr/sbin/saslpasswd2"
     if not Path(saslpasswd2).exists():
         pytest.fail("saslpasswd2 is missing: apt-get install -y sasl2-bin", pytrace=False)
     db = folder / "sasldb2"
-    subprocess.run(
-        [saslpasswd2, "-p", "-a", "memcached", "-f", str(db), "-c", SASL_USER],
-        input=SASL_PASSWORD.encode(), check=True, timeout=30,
-        env=_server_env(),  # with our SASL_PATH it finds no sasldb plugin
-    )
+    for user, password in SASL_USERS.items():
+        subprocess.run(
+            [saslpasswd2, "-p", "-a", "memcached", "-f", str(db), "-c", user],
+            input=password.encode(), check=True, timeout=30,
+            env=_server_env(),  # with our SASL_PATH it finds no sasldb plugin
+        )
     if not db.exists():
         pytest.fail(f"saslpasswd2 made no {db}", pytrace=False)
     (folder / "memcached.conf").write_text(
@@ -366,7 +372,7 @@ def sasl_server(request, tmp_path_factory):
     log = folder / "server.log"
     if request.param == "ferrocache":
         pwdb = folder / "pwdb"
-        pwdb.write_text(f"{SASL_USER}:{SASL_PASSWORD}\n")
+        pwdb.write_text("".join(f"{u}:{p}\n" for u, p in SASL_USERS.items()))
         env = _server_env(MEMCACHED_SASL_PWDB=str(pwdb))
     else:
         env = _server_env(SASL_CONF_PATH=str(_make_sasldb(folder)))

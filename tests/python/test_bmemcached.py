@@ -19,7 +19,7 @@ import bmemcached
 import pytest
 from bmemcached.exceptions import MemcachedException
 
-from conftest import SASL_PASSWORD, SASL_USER
+from conftest import SASL_PASSWORD, SASL_USER, SASL_USERS
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -241,8 +241,9 @@ def test_keys(binary_server, mc, key):
 # --- SASL (-S) -------------------------------------------------------------
 
 
-def test_sasl_login(sasl_server, key):
-    c = client(sasl_server, username=SASL_USER, password=SASL_PASSWORD)
+@pytest.mark.parametrize("user", list(SASL_USERS), ids=["ascii", "utf8-spaces"])
+def test_sasl_login(sasl_server, key, user):
+    c = client(sasl_server, username=user, password=SASL_USERS[user])
     k = key("s")
     assert c.set(k, "secret") is True
     assert c.get(k) == "secret"

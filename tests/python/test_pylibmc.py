@@ -30,6 +30,7 @@ from conftest import (
     MECHANISM_LOG,
     SASL_PASSWORD,
     SASL_USER,
+    SASL_USERS,
     TARGETS,
     _run_target,
     _server_env,
@@ -391,11 +392,12 @@ def sasl_client(server, user=SASL_USER, password=SASL_PASSWORD, **kwargs):
     return client(server, username=user, password=password, **kwargs)
 
 
-def test_sasl_plain_login(sasl_server, key):
+@pytest.mark.parametrize("user", list(SASL_USERS), ids=["ascii", "utf8-spaces"])
+def test_sasl_plain_login(sasl_server, key, user):
     if CYRUS_PLAIN_MISSING:
         pytest.fail(CYRUS_PLAIN_MISSING)
     offset = sasl_server.log_size()
-    c = sasl_client(sasl_server)
+    c = sasl_client(sasl_server, user, SASL_USERS[user])
     k = key("s")
     assert c.set(k, b"secret") is True
     assert c.get(k) == b"secret"
@@ -478,12 +480,13 @@ def run_scram_child(server, user, password, key):
     return json.loads(done.stdout)
 
 
-def test_sasl_scram_sha256(sasl_server, key):
+@pytest.mark.parametrize("user", list(SASL_USERS), ids=["ascii", "utf8-spaces"])
+def test_sasl_scram_sha256(sasl_server, key, user):
     """pylibmc whose Cyrus has only the SCRAM-SHA-256 plugin logs in with
     it (three round trips, the server's signature checked by Cyrus)."""
     mech = MECHANISM_LOG[sasl_server.kind].format(mech="SCRAM-SHA-256")
     offset = sasl_server.log_size()
-    assert run_scram_child(sasl_server, SASL_USER, SASL_PASSWORD, key("scram")) == {
+    assert run_scram_child(sasl_server, user, SASL_USERS[user], key("scram")) == {
         "set": True, "get": "scram",
     }
     log = sasl_server.log_since(offset)
@@ -491,7 +494,7 @@ def test_sasl_scram_sha256(sasl_server, key):
     assert MECHANISM_LOG[sasl_server.kind].format(mech="PLAIN") not in log
 
     offset = sasl_server.log_size()
-    refused = run_scram_child(sasl_server, SASL_USER, "wrong", key("scram2"))
+    refused = run_scram_child(sasl_server, user, "wrong", key("scram2"))
     assert "AUTHENTICATION FAILURE" in refused.get("error", ""), refused
     assert mech in sasl_server.log_since(offset)
     good = sasl_client(sasl_server)
