@@ -1,4 +1,4 @@
-"""Fixtures for the pymemcache compatibility suite.
+"""Fixtures for the real-client suites (pymemcache, pylibmc, bmemcached).
 
 By default every test runs against the ferrocache binary named by the
 FERROCACHE_BIN environment variable (default: <repo>/target/release/ferrocache),
@@ -25,7 +25,7 @@ against both, and memcached is how each claim is checked):
   ``saslpasswd2`` and a ``memcached.conf`` with ``mech_list: plain
   scram-sha-256`` (SASL_CONF_PATH). Both run with ``-vv`` and write their log
   to ``Server.log``, so that a test can tell which mechanism a client chose;
-- ``ascii_auth_server``: ``-Y`` with an authfile holding the same user.
+- ``ascii_auth_server``: ``-Y`` with an authfile holding SASL_USER.
 """
 
 import atexit
@@ -372,7 +372,7 @@ def sasl_server(request, tmp_path_factory):
     log = folder / "server.log"
     if request.param == "ferrocache":
         pwdb = folder / "pwdb"
-        pwdb.write_text("".join(f"{u}:{p}\n" for u, p in SASL_USERS.items()))
+        pwdb.write_text("".join(f"{u}:{p}\n" for u, p in SASL_USERS.items()), encoding="utf-8")
         env = _server_env(MEMCACHED_SASL_PWDB=str(pwdb))
     else:
         env = _server_env(SASL_CONF_PATH=str(_make_sasldb(folder)))
