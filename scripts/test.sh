@@ -2,9 +2,11 @@
 # Runs every test ferrocache has, installing what is missing first:
 #   formatting and lints, unit tests, integration tests that start the real
 #   binary (wire tables, differential runs against Debian's memcached,
-#   memccapable, network fuzzing), the pymemcache suite, and a bounded
-#   coverage-guided fuzz run of the parsers (scripts/fuzz.sh, which installs
-#   cargo-fuzz if it is missing).
+#   memccapable, network fuzzing), the real-client suites (pymemcache;
+#   pylibmc, python-binary-memcached and memjs over the binary protocol and
+#   SASL; ascii auth), each client suite against ferrocache and against
+#   Debian's memcached, and a bounded coverage-guided fuzz run of the
+#   parsers (scripts/fuzz.sh, which installs cargo-fuzz if it is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +21,23 @@ python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 [ -x /bin/kill ] || [ -x /usr/bin/kill ] || missing+=(procps)
 # The lifecycle tests drive the server with `nc -q1`, as users do.
 [ -x /usr/bin/nc.openbsd ] || missing+=(netcat-openbsd)
+# SASL against Debian's memcached: a Cyrus sasldb made with saslpasswd2.
+[ -x /usr/sbin/saslpasswd2 ] || missing+=(sasl2-bin)
+# pylibmc's Cyrus client plugins (PLAIN, SCRAM-SHA-256).
+ls /usr/lib/*/sasl2/libplain.so >/dev/null 2>&1 || missing+=(libsasl2-modules)
+# pylibmc is built from source against Debian's libmemcached (and zlib),
+# with a C compiler and the headers of the Python the venv is made from.
+[ -e /usr/include/libmemcached/memcached.h ] || missing+=(libmemcached-dev)
+[ -e /usr/include/zlib.h ] || missing+=(zlib1g-dev)
+command -v cc >/dev/null || missing+=(build-essential)
+if command -v python3 >/dev/null &&
+    ! python3 -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
+    missing+=(python3-dev)
+fi
+# memjs runs on Node.js (node:test) and installs with npm ci. Each only if
+# absent: Debian's npm would replace a Node.js from elsewhere.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing ${missing[*]}"
     sudo=""
@@ -32,11 +51,15 @@ fi
 venv=.venv
 stamp="$venv/.requirements"
 if [ ! -x "$venv/bin/python" ] || ! cmp -s tests/python/requirements.txt "$stamp"; then
-    echo "== creating $venv"
+    echo "== creating $venv (pip install -r tests/python/requirements.txt; pylibmc builds from source)"
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check -r tests/python/requirements.txt
     cp tests/python/requirements.txt "$stamp"
 fi
+
+# --- Node packages (memjs) ------------------------------------------------
+echo "== npm ci (tests/node)"
+(cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
 
 # --- Rust -----------------------------------------------------------------
 echo "== cargo fmt --check"
@@ -49,9 +72,15 @@ echo "== unit tests again with debug assertions (overflow checks, store invarian
 cargo test --lib
 
 # --- real client libraries -----------------------------------------------
-echo "== pymemcache suite"
+# The client suites run each test against ferrocache and against Debian's
+# memcached (FERROCACHE_CLIENT_TARGETS narrows that); the pymemcache suite
+# against ferrocache.
 cargo build --release --bin ferrocache
-FERROCACHE_BIN="$PWD/target/release/ferrocache" "$venv/bin/python" -m pytest -q tests/python
+export FERROCACHE_BIN="$PWD/target/release/ferrocache"
+echo "== Python client suites (pymemcache, pylibmc, python-binary-memcached, ascii auth)"
+"$venv/bin/python" -m pytest -q tests/python
+echo "== memjs suite (node --test)"
+node --test tests/node/memjs.test.js
 
 # --- coverage-guided fuzzing of the parsers (about 60 s once built) ------
 echo "== fuzz (scripts/fuzz.sh: cargo-fuzz, 60 s)"

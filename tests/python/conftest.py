@@ -1,4 +1,4 @@
-"""Fixtures for the pymemcache compatibility suite.
+"""Fixtures for the real-client suites (pymemcache, pylibmc, bmemcached).
 
 By default every test runs against the ferrocache binary named by the
 FERROCACHE_BIN environment variable (default: <repo>/target/release/ferrocache),
@@ -12,18 +12,36 @@ With FERROCACHE_TEST_AGAINST_MEMCACHED=1 the same tests run against Debian's
 connect() (bounded) until it answers. That is how the suite itself is checked.
 
 The server fixture is parametrised over worker thread counts 1 and 4.
+
+The client suites (test_pylibmc.py, test_bmemcached.py, test_ascii_auth.py)
+use three more fixtures, each parametrised over the targets named by
+FERROCACHE_CLIENT_TARGETS (default ``ferrocache,memcached``: every test runs
+against both, and memcached is how each claim is checked):
+
+- ``binary_server``: started as above, no authentication;
+- ``sasl_server``: ``-S``; ferrocache reads SASL_USERS from a
+  ``user:password`` file named by MEMCACHED_SASL_PWDB, memcached (Debian's is
+  built with Cyrus SASL, without the SASL pwdb) from a Cyrus sasldb made with
+  ``saslpasswd2`` and a ``memcached.conf`` with ``mech_list: plain
+  scram-sha-256`` (SASL_CONF_PATH). Both run with ``-vv`` and write their log
+  to ``Server.log``, so that a test can tell which mechanism a client chose;
+- ``ascii_auth_server``: ``-Y`` with an authfile holding SASL_USER.
 """
 
+import atexit
 import os
 import re
 import select
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import pytest
 from pymemcache.client.base import Client
@@ -42,10 +60,25 @@ class Server:
     pid: int
     threads: int
     kind: str  # "ferrocache" or "memcached"
+    log: Optional[Path] = None  # the server's stderr, where it was kept
 
     @property
     def addr(self):
         return (self.host, self.port)
+
+    @property
+    def spec(self) -> str:
+        """``host:port``, as pylibmc, bmemcached and memjs take a server."""
+        return f"{self.host}:{self.port}"
+
+    def log_size(self) -> int:
+        return self.log.stat().st_size
+
+    def log_since(self, offset: int) -> str:
+        """What the server logged after byte `offset` of its log."""
+        with open(self.log, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
 
 
 def against_memcached() -> bool:
@@ -71,7 +104,7 @@ def _drain(stream) -> None:
         pass
 
 
-def _start_ferrocache(threads: int):
+def _start_ferrocache(threads: int, args=(), env=None, stderr=None):
     binary = Path(os.environ.get("FERROCACHE_BIN", str(DEFAULT_BIN)))
     if not binary.is_absolute():
         binary = (Path.cwd() / binary).resolve()
@@ -84,11 +117,13 @@ def _start_ferrocache(threads: int):
     cmd = [str(binary), "-p", "0", "-l", "127.0.0.1", "-t", str(threads)]
     if _is_root():
         cmd += ["-u", "root"]  # like memcached, ferrocache refuses root without -u
+    cmd += list(args)
     proc = subprocess.Popen(
         cmd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
-        stderr=None,  # inherited: start-up errors show in pytest's output
+        stderr=stderr,  # None: inherited, start-up errors show in pytest's output
+        env=env,
     )
     # Read the single listening line without risking an unbounded hang.
     fd = proc.stdout.fileno()
@@ -125,7 +160,7 @@ def _start_ferrocache(threads: int):
     return proc, int(m.group(1))
 
 
-def _start_memcached(threads: int):
+def _start_memcached(threads: int, args=(), env=None, stderr=None):
     if not Path(MEMCACHED_BIN).exists():
         pytest.fail(
             f"{MEMCACHED_BIN} is missing: apt-get install -y memcached",
@@ -136,8 +171,9 @@ def _start_memcached(threads: int):
            "-t", str(threads)]
     if _is_root():
         cmd += ["-u", "root"]
+    cmd += list(args)
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=None)
+                            stdout=subprocess.DEVNULL, stderr=stderr, env=env)
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while True:
         if proc.poll() is not None:
@@ -202,3 +238,155 @@ def key():
         return f"{prefix}:{name}"
 
     return make
+
+
+# --- the client suites: both targets, with and without authentication ------
+
+# The one user every authenticating server knows. The password has no space:
+# memcached's ascii auth (`-Y`) splits the user from the password at a space.
+SASL_USER = "ferro-user"
+SASL_PASSWORD = "c0rrect-h0rse"
+# A second SASL user (not in the -Y authfile): a name beyond ASCII, a
+# password with spaces.
+SASL_USER2 = "émile"
+SASL_PASSWORD2 = "pa ss wörd"
+SASL_USERS = {SASL_USER: SASL_PASSWORD, SASL_USER2: SASL_PASSWORD2}
+# What the -vv log of each server says when a SASL_AUTH names a mechanism.
+MECHANISM_LOG = {
+    "ferrocache": "SASL_AUTH {mech} ",  # `<17 SASL_AUTH PLAIN +14 bytes`
+    "memcached": "mech:  ``{mech}''",  # `mech:  ``PLAIN'' with 14 bytes of data`
+}
+
+
+def _targets():
+    names = os.environ.get("FERROCACHE_CLIENT_TARGETS", "ferrocache,memcached")
+    targets = [t.strip() for t in names.split(",") if t.strip()]
+    unknown = set(targets) - {"ferrocache", "memcached"}
+    if unknown or not targets:
+        raise pytest.UsageError(
+            f"FERROCACHE_CLIENT_TARGETS={names!r}: name ferrocache and/or memcached"
+        )
+    return targets
+
+
+TARGETS = _targets()
+
+
+def cyrus_plugin_dir(mechanism: str) -> Path:
+    """A folder holding only the Cyrus SASL client plugin for `mechanism`
+    (a link to Debian's, from libsasl2-modules), for SASL_PATH.
+
+    libmemcached lets Cyrus pick the mechanism among those the server
+    lists, and Cyrus prefers SCRAM-SHA-256 to PLAIN; a client process whose
+    SASL_PATH holds one plugin can use that mechanism only.
+    """
+    name = {"PLAIN": "libplain.so", "SCRAM-SHA-256": "libscram.so"}[mechanism]
+    found = sorted(Path("/usr/lib").glob(f"*/sasl2/{name}")) + sorted(
+        Path("/usr/lib/sasl2").glob(name)
+    )
+    if not found:
+        raise FileNotFoundError(
+            f"Cyrus SASL plugin {name} not found under /usr/lib: "
+            "apt-get install -y libsasl2-modules"
+        )
+    folder = Path(tempfile.mkdtemp(prefix=f"cyrus-{mechanism.lower()}-"))
+    atexit.register(shutil.rmtree, folder, True)
+    (folder / name).symlink_to(found[0])
+    return folder
+
+
+# pylibmc in this process logs in with PLAIN: Cyrus reads SASL_PATH once,
+# when libmemcached first starts it, so it is set before any test runs
+# (test_pylibmc.py checks the servers' logs for the mechanism, and runs
+# SCRAM-SHA-256 in a child process of its own).
+try:
+    os.environ["SASL_PATH"] = str(cyrus_plugin_dir("PLAIN"))
+except FileNotFoundError as e:
+    CYRUS_PLAIN_MISSING = str(e)
+else:
+    CYRUS_PLAIN_MISSING = None
+
+
+def _server_env(**extra):
+    """The environment for a server: ours, less SASL_PATH (test_pylibmc.py
+    narrows the Cyrus plugins of its own process with it; a Cyrus server
+    given it would offer those mechanisms only), plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if k != "SASL_PATH"}
+    env.update(extra)
+    return env
+
+
+def _run_target(kind, args=(), env=None, log=None, threads=4):
+    """Starts `kind` with `args`; returns (proc, Server)."""
+    stderr = open(log, "wb") if log else None
+    try:
+        start = _start_ferrocache if kind == "ferrocache" else _start_memcached
+        proc, port = start(threads, args=args, env=env, stderr=stderr)
+    finally:
+        if stderr:
+            stderr.close()  # the child has its own copy
+    return proc, Server("127.0.0.1", port, proc.pid, threads, kind, log)
+
+
+def _stop(proc, server):
+    alive = proc.poll() is None
+    proc.kill()
+    proc.wait()
+    if proc.stdout:
+        proc.stdout.close()
+    assert alive, f"{server.kind} exited during the tests with status {proc.returncode}"
+
+
+@pytest.fixture(scope="session", params=TARGETS)
+def binary_server(request):
+    """ferrocache or memcached, no authentication: both protocols."""
+    proc, server = _run_target(request.param, env=_server_env())
+    yield server
+    _stop(proc, server)
+
+
+def _make_sasldb(folder: Path) -> Path:
+    """A Cyrus sasldb holding SASL_USERS, and the memcached.conf naming it."""
+    saslpasswd2 = shutil.which("saslpasswd2") or "/usr/sbin/saslpasswd2"
+    if not Path(saslpasswd2).exists():
+        pytest.fail("saslpasswd2 is missing: apt-get install -y sasl2-bin", pytrace=False)
+    db = folder / "sasldb2"
+    for user, password in SASL_USERS.items():
+        subprocess.run(
+            [saslpasswd2, "-p", "-a", "memcached", "-f", str(db), "-c", user],
+            input=password.encode(), check=True, timeout=30,
+            env=_server_env(),  # with our SASL_PATH it finds no sasldb plugin
+        )
+    if not db.exists():
+        pytest.fail(f"saslpasswd2 made no {db}", pytrace=False)
+    (folder / "memcached.conf").write_text(
+        f"mech_list: plain scram-sha-256\nsasldb_path: {db}\n"
+    )
+    return folder
+
+
+@pytest.fixture(scope="session", params=TARGETS)
+def sasl_server(request, tmp_path_factory):
+    """`-S`: binary protocol only, SASL login first; logs with -vv."""
+    folder = tmp_path_factory.mktemp(f"sasl-{request.param}")
+    log = folder / "server.log"
+    if request.param == "ferrocache":
+        pwdb = folder / "pwdb"
+        pwdb.write_text("".join(f"{u}:{p}\n" for u, p in SASL_USERS.items()), encoding="utf-8")
+        env = _server_env(MEMCACHED_SASL_PWDB=str(pwdb))
+    else:
+        env = _server_env(SASL_CONF_PATH=str(_make_sasldb(folder)))
+    proc, server = _run_target(request.param, ["-S", "-vv"], env=env, log=log)
+    yield server
+    _stop(proc, server)
+
+
+@pytest.fixture(scope="session", params=TARGETS)
+def ascii_auth_server(request, tmp_path_factory):
+    """`-Y authfile`: text protocol only, a `set` carrying user and password first."""
+    folder = tmp_path_factory.mktemp(f"authfile-{request.param}")
+    authfile = folder / "authfile"
+    authfile.write_text(f"{SASL_USER}:{SASL_PASSWORD}\n")
+    proc, server = _run_target(request.param, ["-Y", str(authfile)], env=_server_env())
+    yield server
+    _stop(proc, server)
