@@ -255,18 +255,12 @@ def own_server(request):
     _stop(proc, server)
 
 
-def test_flush_all_with_delay_of_one_second(request, own_server):
+def test_flush_all_with_delay_of_one_second(own_server):
     """memcached takes a flush_all delay of N seconds as "items last
     touched up to realtime(N) - 1", which is now for N = 1: flush_all(1)
     empties the cache at once (proto_text.c: new_oldest = realtime(exptime)
     - 1). Three rounds, so that a clock tick between the flush and the read
     cannot make a server that waits look right."""
-    if own_server.kind == "ferrocache":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "ferrocache bug: a flush_all delay of N seconds takes effect at "
-            "the first clock tick at or after now + N (store::flush_all), one "
-            "second later than memcached; flush_all 1 leaves items readable "
-            "for up to a second")))
     mc = client(own_server)
     for i in range(3):
         k = f"delayed-flush-{i}"
@@ -522,17 +516,12 @@ def auth_counters(stats_client, spec):
     return int(s["auth_cmds"]), int(s["auth_errors"])
 
 
-def test_sasl_scram_sha256_counts_one_auth_cmd_per_login(request, sasl_server, key):
+def test_sasl_scram_sha256_counts_one_auth_cmd_per_login(sasl_server, key):
     """memcached counts a SASL exchange in auth_cmds when it ends (success,
     or failure with auth_errors too), never for an AUTH_CONTINUE reply: a
     SCRAM-SHA-256 login (AUTH -> 0x21, STEP -> 0x21, STEP -> 0x00) is one
     auth_cmd, a refused one (AUTH -> 0x21, STEP -> 0x20) one auth_cmd and
-    one auth_error. docs/auth.md says ferrocache does the same."""
-    if sasl_server.kind == "ferrocache":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "ferrocache bug: session::binary counts every SASL_AUTH/SASL_STEP "
-            "in auth_cmds, AUTH_CONTINUE replies included (3 per SCRAM login, "
-            "2 per refused one; memcached 1)")))
+    one auth_error, and so does ferrocache."""
     import bmemcached  # a PLAIN client to read the counters with
 
     stats = bmemcached.Client([sasl_server.spec], SASL_USER, SASL_PASSWORD, socket_timeout=3)
