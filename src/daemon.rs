@@ -178,8 +178,7 @@ impl PidFile {
             .mode(0o644)
             .open(path)
             .map_err(fail)?;
-        file.write_all(format!("{me}\n").as_bytes())
-            .map_err(fail)?;
+        file.write_all(format!("{me}\n").as_bytes()).map_err(fail)?;
         Ok(PidFile {
             path: path.to_path_buf(),
             file,
@@ -248,7 +247,10 @@ mod tests {
                 .unwrap()
                 .file_type()
                 .is_symlink());
-            assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root-only secret");
+            assert_eq!(
+                std::fs::read_to_string(&victim).unwrap(),
+                "root-only secret"
+            );
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

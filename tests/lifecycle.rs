@@ -306,7 +306,11 @@ fn regression_idle_timeout_spares_clients_that_keep_sending() {
         std::thread::sleep(Duration::from_millis(400));
     }
     slow.send(b"\r\n");
-    assert_eq!(slow.call(b""), b"STORED\r\n", "3.2 s of a slow value, stored");
+    assert_eq!(
+        slow.call(b""),
+        b"STORED\r\n",
+        "3.2 s of a slow value, stored"
+    );
     let mut answered = vec![0u8; 8 * "ERROR\r\n".len()];
     errors.stream.read_exact(&mut answered).unwrap();
     assert_eq!(errors.call(b""), b"", "still open after 3.2 s of errors");

@@ -3,9 +3,9 @@
 use super::transport::Stream;
 use crate::config::{Listen, ListenAddr, Settings};
 use mio::event::Source;
-use nix::sys::stat::{umask, Mode};
 use mio::net::{TcpListener, UnixListener};
 use mio::{Interest, Registry, Token};
+use nix::sys::stat::{umask, Mode};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};

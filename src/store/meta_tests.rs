@@ -393,7 +393,10 @@ fn store_with_explicit_cas_sets_what_the_client_asked() {
         StoreOutcome::Exists
     );
     let next = stored(s.store_with(StoreMode::Cas, b"k", 0, 0, b"x", &compare(1_000_000)));
-    assert!(next > 1_000_000, "without E the counter's next value, past E's");
+    assert!(
+        next > 1_000_000,
+        "without E the counter's next value, past E's"
+    );
     // Append and prepend, too, take an explicit CAS.
     let appended = s.store_with(StoreMode::Append, b"k", 0, 0, b"y", &e);
     assert_eq!(appended, (StoreOutcome::Stored, 1_000_000));
