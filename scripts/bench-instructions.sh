@@ -11,7 +11,9 @@
 # Workloads (as in scripts/bench.sh): a = 1:10 set:get, e = sets only,
 # g = gets only, c = gets pipelined 16 deep, and cb = the same with memcached
 # spoken to in its binary protocol (ferrocache stays on text: a text get
-# set against memcached's binary one); 100-byte values,
+# set against memcached's binary one), cbin = the same with both servers in
+# binary (set beside c: ferrocache's binary get against its text get), abin
+# = 1:10 set:get with both in binary; 100-byte values,
 # 20-byte keys, 100,000 keys, 50 connections.
 # FERROCACHE_BIN=path measures that ferrocache binary instead of a fresh
 # build (to compare two builds under the same conditions).
@@ -26,9 +28,14 @@ WORKLOADS=${WORKLOADS:-"a e"}
 CONNS=${CONNS:-50}
 MEMCACHED=/usr/bin/memcached
 declare -A ARGS=([a]="--ratio 1:10" [e]="--ratio 1:0" [g]="--ratio 0:1"
-    [c]="--ratio 0:1 --pipeline 16" [cb]="--ratio 0:1 --pipeline 16")
+    [c]="--ratio 0:1 --pipeline 16" [cb]="--ratio 0:1 --pipeline 16"
+    [cbin]="--ratio 0:1 --pipeline 16" [abin]="--ratio 1:10")
 declare -A DESC=([a]="1:10 set:get" [e]="sets only" [g]="gets only"
-    [c]="gets pipelined 16 deep" [cb]="gets pipelined 16 deep, memcached in binary")
+    [c]="gets pipelined 16 deep" [cb]="gets pipelined 16 deep, memcached in binary"
+    [cbin]="gets pipelined 16 deep, both in binary" [abin]="1:10 set:get, both in binary")
+# Options for one server only (the protocol each speaks).
+declare -A MC_ARGS=([cb]="--protocol binary" [cbin]="--protocol binary" [abin]="--protocol binary")
+declare -A FC_ARGS=([cbin]="--protocol binary" [abin]="--protocol binary")
 
 for tool in valgrind callgrind_control callgrind_annotate python3; do
     command -v "$tool" >/dev/null || { echo "bench-instructions.sh: $tool is needed (apt-get install valgrind python3)" >&2; exit 1; }
@@ -73,7 +80,8 @@ measure() {
     # shellcheck disable=SC2206
     local common=(--server "127.0.0.1:$port" --threads 1 --keys 100000 --key-size 20
         --value-size 100 ${ARGS[$w]})
-    [ "$server" = memcached ] && [ "$w" = cb ] && common+=(--protocol binary)
+    # shellcheck disable=SC2206
+    if [ "$server" = memcached ]; then common+=(${MC_ARGS[$w]:-}); else common+=(${FC_ARGS[$w]:-}); fi
     "$LOADGEN" "${common[@]}" --connections 8 --active 8 --prefill --duration 0 >/dev/null 2>&1
     callgrind_control -z "$vg_pid" >/dev/null 2>&1 # count from here...
     "$LOADGEN" "${common[@]}" --connections "$CONNS" --duration "$DURATION" --json >"$tmp/run.json" 2>/dev/null

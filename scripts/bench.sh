@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
-WORKLOADS=${WORKLOADS:-"a b c cb d e f"}
+WORKLOADS=${WORKLOADS:-"a b c cb cbin abin d e f"}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 SLOW_CONNS=${SLOW_CONNS:-1000}
 SERVER_THREADS=2
@@ -31,15 +31,17 @@ KEYS=100000
 MEMCACHED=/usr/bin/memcached
 
 # --- the workloads: name, description, prefill (0/1), loadgen options,
-# and options for memcached only (cb: memcached in its binary protocol,
-# ferrocache in text: issue #4 wants a text get as cheap as memcached's
-# binary one) -----
-declare -A W_DESC W_PREFILL W_ARGS W_MC_ARGS
-add() { W_DESC[$1]=$2; W_PREFILL[$1]=$3; W_ARGS[$1]=$4; W_MC_ARGS[$1]=${5:-}; }
+# options for memcached only and options for ferrocache only (cb: memcached
+# in its binary protocol, ferrocache in text, to set a text get beside
+# memcached's cheaper binary one; abin, cbin: both servers in binary) -----
+declare -A W_DESC W_PREFILL W_ARGS W_MC_ARGS W_FC_ARGS
+add() { W_DESC[$1]=$2; W_PREFILL[$1]=$3; W_ARGS[$1]=$4; W_MC_ARGS[$1]=${5:-}; W_FC_ARGS[$1]=${6:-}; }
 add a "1:10 set:get, 100 B values, 50 conns" 1 "--ratio 1:10 --value-size 100 --connections 50"
 add b "1:10 set:get, 4 KiB values, 50 conns" 1 "--ratio 1:10 --value-size 4096 --connections 50"
 add c "gets pipelined 16 deep, 50 conns" 1 "--ratio 0:1 --value-size 100 --connections 50 --pipeline 16"
 add cb "gets pipelined 16 deep; memcached in binary" 1 "--ratio 0:1 --value-size 100 --connections 50 --pipeline 16" "--protocol binary"
+add cbin "gets pipelined 16 deep; both in binary" 1 "--ratio 0:1 --value-size 100 --connections 50 --pipeline 16" "--protocol binary" "--protocol binary"
+add abin "1:10 set:get, 100 B values, 50 conns; both in binary" 1 "--ratio 1:10 --value-size 100 --connections 50" "--protocol binary" "--protocol binary"
 add d "multi-get of 100 keys, 50 conns" 1 "--ratio 0:1 --value-size 100 --connections 50 --multiget 100"
 add e "sets only, 100 B values, 50 conns" 0 "--ratio 1:0 --value-size 100 --connections 50"
 add f "1:10, 1000 conns of which 50 active" 1 "--ratio 1:10 --value-size 100 --connections 1000 --active 50"
@@ -160,7 +162,7 @@ for w in $WORKLOADS; do
             if [ "$server" = ferrocache ]; then pid=$FC_PID addr=$FC_ADDR; else pid=$MC_PID addr=$MC_ADDR; fi
             sargs=("${args[@]}")
             # shellcheck disable=SC2206
-            if [ "$server" = memcached ]; then sargs+=(${W_MC_ARGS[$w]}); fi
+            if [ "$server" = memcached ]; then sargs+=(${W_MC_ARGS[$w]}); else sargs+=(${W_FC_ARGS[$w]}); fi
             kill -0 "$pid" 2>/dev/null || { echo "bench.sh: $server died" >&2; exit 1; }
             if [ "${W_PREFILL[$w]}" = 1 ]; then
                 # The prefill is not measured: its own run, before the CPU reading.

@@ -45,74 +45,26 @@
 
 mod common;
 
+use common::diff::{
+    config_label, esc, exchange, find, first_difference, open, piece_sizes, process_gone, short,
+    show, show_reply, start_subject, subject_name, End, Mismatch, Reply, CONFIGS,
+    REFERENCE_TIMEOUT, SUBJECT_TIMEOUT,
+};
 use common::Server;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::io::{ErrorKind, Read, Write};
+use std::io::Write as _;
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Flag sets the differential tests run with.
-const CONFIGS: &[&[&str]] = &[&["-t", "1"], &["-t", "4"]];
 /// Appended to every call; its `VERSION ...` reply marks the end of the reply.
 const FENCE: &[u8] = b"version\r\n";
-/// How long the subject may take to answer one exchange.
-const SUBJECT_TIMEOUT: Duration = Duration::from_secs(4);
-/// How long memcached may take (it never should).
-const REFERENCE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default -I.
 const ITEM_MAX: usize = 1024 * 1024;
 
 // ---------------------------------------------------------------------------
-// Servers
-// ---------------------------------------------------------------------------
-
-fn self_check() -> bool {
-    std::env::var("FERROCACHE_DIFF_SUBJECT").is_ok_and(|v| v == "memcached")
-}
-
-fn subject_name() -> &'static str {
-    if self_check() {
-        "memcached-as-subject"
-    } else {
-        "ferrocache"
-    }
-}
-
-fn start_subject(flags: &[&str]) -> Server {
-    if self_check() {
-        Server::memcached(flags)
-    } else {
-        Server::ferrocache(flags)
-    }
-}
-
-fn open(server: &Server) -> Option<TcpStream> {
-    let stream = TcpStream::connect(server.addr).ok()?;
-    stream.set_nodelay(true).ok()?;
-    Some(stream)
-}
-
-/// Whether the process has exited (it stays a zombie: nobody waits for it).
-fn process_gone(server: &Server) -> bool {
-    match std::fs::read_to_string(format!("/proc/{}/stat", server.pid())) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
-        Err(_) => true,
-    }
-}
-
-// ---------------------------------------------------------------------------
 // Byte helpers, reply parsing, masking
 // ---------------------------------------------------------------------------
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.len() > hay.len() {
-        return None;
-    }
-    hay.windows(needle.len()).position(|w| w == needle)
-}
 
 fn parse_u64(token: &[u8]) -> Option<u64> {
     if token.is_empty() || !token.iter().all(u8::is_ascii_digit) {
@@ -278,85 +230,15 @@ enum Until {
     FirstLine,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum End {
-    Complete,
-    Closed,
-    Timeout,
-}
-
-#[derive(Clone, PartialEq, Eq, Debug)]
-struct Reply {
-    bytes: Vec<u8>,
-    end: End,
-}
-
-/// Writes `pieces` (each after its pause) from a helper thread while reading
-/// the reply, so large requests and large replies cannot deadlock.
-fn exchange(
-    stream: &TcpStream,
-    pieces: Vec<(Duration, Vec<u8>)>,
-    until: Until,
-    timeout: Duration,
-) -> Reply {
-    let mut writer = stream.try_clone().expect("clone stream");
-    writer
-        .set_write_timeout(Some(timeout))
-        .expect("set write timeout");
-    let handle = std::thread::spawn(move || {
-        for (pause, piece) in pieces {
-            if !pause.is_zero() {
-                std::thread::sleep(pause);
-            }
-            if writer.write_all(&piece).is_err() {
-                return;
-            }
+impl Until {
+    /// Where the reply ends in what has arrived so far (see [`exchange`]).
+    fn cut(self, out: &[u8]) -> Option<(usize, usize)> {
+        match self {
+            Until::Fence(n) => fence_cut(out, n),
+            Until::FirstLine => find(out, b"\r\n").map(|i| (i + 2, i + 2)),
+            Until::Close => None,
         }
-    });
-    stream
-        .set_read_timeout(Some(Duration::from_millis(20)))
-        .expect("set read timeout");
-    let deadline = Instant::now() + timeout;
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut reader = stream;
-    let end = loop {
-        match until {
-            Until::Fence(n) => {
-                if let Some((start, stop)) = fence_cut(&out, n) {
-                    let extra = out.split_off(stop);
-                    out.truncate(start);
-                    if !extra.is_empty() {
-                        out.extend_from_slice(b"<<bytes after the fence:>>");
-                        out.extend_from_slice(&extra);
-                    }
-                    break End::Complete;
-                }
-            }
-            Until::FirstLine => {
-                if let Some(i) = find(&out, b"\r\n") {
-                    out.truncate(i + 2);
-                    break End::Complete;
-                }
-            }
-            Until::Close => {}
-        }
-        if Instant::now() >= deadline {
-            break End::Timeout;
-        }
-        match reader.read(&mut buf) {
-            Ok(0) => break End::Closed,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                ) => {}
-            Err(_) => break End::Closed,
-        }
-    };
-    let _ = handle.join();
-    Reply { bytes: out, end }
+    }
 }
 
 /// One server with its connections and cas memory.
@@ -417,8 +299,13 @@ impl Side {
         if kind == Kind::Call {
             bytes.extend_from_slice(FENCE);
         }
-        let pieces = split_into(bytes, pieces, pause);
-        let raw = exchange(&self.conns[conn], pieces, until, self.timeout);
+        let pieces = common::diff::split_into(bytes, pieces, pause);
+        let raw = exchange(
+            &self.conns[conn],
+            pieces,
+            |out| until.cut(out),
+            self.timeout,
+        );
         let masked = self.book.mask(&raw.bytes);
         (
             req,
@@ -434,162 +321,15 @@ impl Side {
     }
 }
 
-/// Cuts `bytes` at the given sizes (cycling), pausing before each later piece.
-fn split_into(
-    bytes: Vec<u8>,
-    sizes: Option<&[usize]>,
-    pause: Duration,
-) -> Vec<(Duration, Vec<u8>)> {
-    let Some(sizes) = sizes else {
-        return vec![(Duration::ZERO, bytes)];
-    };
-    let mut out = Vec::new();
-    let mut pos = 0;
-    let mut i = 0;
-    while pos < bytes.len() {
-        let n = sizes[i % sizes.len()].max(1).min(bytes.len() - pos);
-        let wait = if i == 0 { Duration::ZERO } else { pause };
-        out.push((wait, bytes[pos..pos + n].to_vec()));
-        pos += n;
-        i += 1;
-    }
-    out
-}
-
-// ---------------------------------------------------------------------------
-// Reporting
-// ---------------------------------------------------------------------------
-
-fn esc_byte(b: u8, out: &mut String) {
-    match b {
-        b'\r' => out.push_str("\\r"),
-        b'\n' => out.push_str("\\n"),
-        b'\t' => out.push_str("\\t"),
-        b'\\' => out.push_str("\\\\"),
-        b'"' => out.push_str("\\\""),
-        0x20..=0x7e => out.push(b as char),
-        _ => {
-            let _ = write!(out, "\\x{b:02x}");
-        }
-    }
-}
-
-/// Escapes bytes; runs of 12+ equal bytes are shown as ⟨N×'c'⟩.
-fn esc(bytes: &[u8], max_chars: usize) -> String {
-    let mut s = String::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if s.len() > max_chars {
-            let _ = write!(s, "…⟨{} more bytes⟩", bytes.len() - i);
-            break;
-        }
-        let b = bytes[i];
-        let run = bytes[i..].iter().take_while(|&&c| c == b).count();
-        if run >= 12 {
-            let mut one = String::new();
-            esc_byte(b, &mut one);
-            let _ = write!(s, "⟨{run}×'{one}'⟩");
-            i += run;
-        } else {
-            esc_byte(b, &mut s);
-            i += 1;
-        }
-    }
-    s
-}
-
-/// Shows bytes as quoted escaped strings, one protocol line per output line.
-fn show(bytes: &[u8], indent: &str) -> String {
-    if bytes.is_empty() {
-        return format!("{indent}(nothing)\n");
-    }
-    let mut out = String::new();
-    let mut lines = 0;
-    let mut pos = 0;
-    while pos < bytes.len() {
-        let end = bytes[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(bytes.len(), |p| pos + p + 1);
-        if lines == 40 {
-            let _ = writeln!(out, "{indent}… ⟨{} more bytes⟩", bytes.len() - pos);
-            break;
-        }
-        let _ = writeln!(out, "{indent}\"{}\"", esc(&bytes[pos..end], 400));
-        lines += 1;
-        pos = end;
-    }
-    out
-}
-
-fn show_reply(name: &str, reply: &Reply) -> String {
-    let how = match reply.end {
-        End::Complete => String::new(),
-        End::Closed => " — then CLOSED the connection".to_string(),
-        End::Timeout => " — INCOMPLETE: no (full) reply within the time limit".to_string(),
-    };
-    format!("  {name} replied{how}:\n{}", show(&reply.bytes, "      "))
-}
-
-/// Points at the first line where two masked replies differ.
-fn first_difference(a: &Reply, b: &Reply) -> String {
-    let la: Vec<&[u8]> = a.bytes.split_inclusive(|&c| c == b'\n').collect();
-    let lb: Vec<&[u8]> = b.bytes.split_inclusive(|&c| c == b'\n').collect();
-    let i = la.iter().zip(&lb).take_while(|(x, y)| x == y).count();
-    if i == la.len() && i == lb.len() {
-        return String::new();
-    }
-    let get = |v: &Vec<&[u8]>| {
-        v.get(i).map_or("(end of reply)".to_string(), |l| {
-            format!("\"{}\"", esc(l, 200))
-        })
-    };
-    format!(
-        "  first difference at reply line {}: memcached {} vs {} {}\n",
-        i + 1,
-        get(&la),
-        subject_name(),
-        get(&lb)
-    )
-}
-
-struct Mismatch {
-    config: String,
-    text: String,
-}
-
-fn config_label(flags: &[&str]) -> String {
-    flags.join(" ")
-}
-
-/// Fails the test with every mismatch (identical ones across flag sets merged).
-fn finish(test: &str, what: &str, found: Vec<Mismatch>) {
-    if found.is_empty() {
-        return;
-    }
-    let mut merged: Vec<(String, Vec<String>)> = Vec::new();
-    for m in found {
-        match merged.iter_mut().find(|(t, _)| *t == m.text) {
-            Some((_, configs)) => configs.push(m.config),
-            None => merged.push((m.text, vec![m.config])),
-        }
-    }
-    let mut msg = format!(
-        "\n{test}: {} difference(s) between memcached 1.6.18 (the truth) and {} ({what}).\n\
-         Replies are masked: cas values in VALUE lines -> <cas#N> (N = per-key ordinal of the \
-         distinct cas values that server returned), version string -> <version>.\n",
-        merged.len(),
-        subject_name()
+/// Fails the test with every mismatch ([`common::diff::finish`]).
+fn finish_text(test: &str, what: &str, found: Vec<Mismatch>) {
+    common::diff::finish(
+        test,
+        what,
+        "Replies are masked: cas values in VALUE lines -> <cas#N> (N = per-key ordinal of the \
+         distinct cas values that server returned), version string -> <version>.",
+        found,
     );
-    for (i, (text, configs)) in merged.iter().enumerate() {
-        let _ = write!(
-            msg,
-            "\n--- #{} [flags: {}] {text}",
-            i + 1,
-            configs.join(" | ")
-        );
-    }
-    panic!("{msg}");
 }
 
 // ---------------------------------------------------------------------------
@@ -647,10 +387,6 @@ impl Case {
     fn first_line(self, req: impl AsRef<[u8]>) -> Case {
         self.push(Kind::FirstLine, req, true)
     }
-}
-
-fn short(bytes: &[u8]) -> String {
-    format!("\"{}\"", esc(bytes, 160))
 }
 
 /// Runs one case on fresh servers; returns its mismatches.
@@ -751,7 +487,7 @@ fn run_cases(test: &str, cases: &[Case]) {
             found.extend(run_case(c, flags));
         }
     }
-    finish(
+    finish_text(
         test,
         &format!("{} hand-written cases, each on fresh servers", cases.len()),
         found,
@@ -1521,7 +1257,7 @@ fn compare_stat_fields(test: &str, cmd: &str) {
             });
         }
     }
-    finish(test, "stats field names", found);
+    finish_text(test, "stats field names", found);
 }
 
 #[test]
@@ -1571,7 +1307,7 @@ fn stats_settings_values_follow_flags() {
             });
         }
     }
-    finish(
+    finish_text(
         "stats_settings_values_follow_flags",
         "stats settings values",
         found,
@@ -1655,7 +1391,7 @@ fn stats_counters_after_identical_ops() {
             }
         }
     }
-    finish(
+    finish_text(
         "stats_counters_after_identical_ops",
         "stats counters",
         found,
@@ -1912,18 +1648,6 @@ fn stream_of(cmds: &[Vec<u8>]) -> Vec<u8> {
     cmds.concat()
 }
 
-/// Seeded random piece sizes: mostly tiny, sometimes large.
-fn piece_sizes(seed: u64, n: usize) -> Vec<usize> {
-    let mut rng = fastrand::Rng::with_seed(seed);
-    (0..n)
-        .map(|_| match rng.u32(..10) {
-            0..=5 => rng.usize(1..8),
-            6..=8 => rng.usize(8..200),
-            _ => rng.usize(200..20_000),
-        })
-        .collect()
-}
-
 /// Index of the first command whose expected reply (from per-command replies)
 /// differs from `got`, with a description.
 fn locate(cmds: &[Vec<u8>], per_cmd: &[Reply], got: &Reply, what: &str) -> Option<String> {
@@ -2052,7 +1776,7 @@ fn run_pipeline(test: &str, split: bool) {
             });
         }
     }
-    finish(
+    finish_text(
         test,
         &format!(
             "pipeline of {} commands, {} bytes",
@@ -2241,7 +1965,7 @@ fn run_random_stream(test: &str, flags: &[&str], seed: u64) {
             Mismatch { config: config_label(flags), text: format!("{text}{seen}") }
         })
         .collect();
-    finish(
+    finish_text(
         test,
         &format!(
             "{commands} random commands in {BATCHES} batches over {CONNS} connections, 8 keys; numbers padded by in-place decr shown unpadded; one report per kind of difference"

@@ -316,3 +316,183 @@ fn regression_idle_timeout_spares_clients_that_keep_sending() {
     assert_eq!(errors.call(b""), b"", "still open after 3.2 s of errors");
     assert_eq!(common::stat(&server, "idle_kicks"), "0");
 }
+
+// ---------------------------------------------------------------------------
+// The same over the binary protocol
+// ---------------------------------------------------------------------------
+
+/// A binary request packet (opaque `opaque`, CAS 0).
+fn packet(opcode: u8, key: &[u8], extras: &[u8], value: &[u8], opaque: u32) -> Vec<u8> {
+    let body = extras.len() + key.len() + value.len();
+    let mut p = vec![0x80, opcode];
+    p.extend_from_slice(&(key.len() as u16).to_be_bytes());
+    p.push(extras.len() as u8);
+    p.extend_from_slice(&[0, 0, 0]); // data type, vbucket
+    p.extend_from_slice(&(body as u32).to_be_bytes());
+    p.extend_from_slice(&opaque.to_be_bytes());
+    p.extend_from_slice(&[0; 8]);
+    p.extend_from_slice(extras);
+    p.extend_from_slice(key);
+    p.extend_from_slice(value);
+    p
+}
+
+const GET: u8 = 0x00;
+const SET: u8 = 0x01;
+const GETQ: u8 = 0x09;
+const GETKQ: u8 = 0x0d;
+const SETQ: u8 = 0x11;
+const NOOP: u8 = 0x0a;
+/// SET's extras: flags 0, exptime 0.
+const SET_EXTRAS: [u8; 8] = [0; 8];
+
+/// A binary response packet's bytes, its CAS field (16..24) zeroed.
+fn response(
+    opcode: u8,
+    status: u16,
+    extras: &[u8],
+    key: &[u8],
+    value: &[u8],
+    opaque: u32,
+) -> Vec<u8> {
+    let mut p = packet(opcode, key, extras, value, opaque);
+    p[0] = 0x81;
+    p[6..8].copy_from_slice(&status.to_be_bytes());
+    p
+}
+
+/// Zeroes the CAS field of every response packet in `bytes`.
+fn without_cas(mut bytes: Vec<u8>) -> Vec<u8> {
+    let mut pos = 0;
+    while bytes.len() - pos >= 24 {
+        let body = u32::from_be_bytes(bytes[pos + 8..pos + 12].try_into().unwrap()) as usize;
+        bytes[pos + 16..pos + 24].fill(0);
+        pos += 24 + body;
+    }
+    bytes
+}
+
+#[test]
+fn binary_fin_in_the_middle_of_a_header() {
+    let server = server();
+    let get = packet(GET, b"key", &[], &[], 1);
+    assert_no_leak(&server, "binary: part of a header + FIN", TRIES, |i| {
+        send_and_close(&server, &get[..1 + i % 23])
+    });
+}
+
+#[test]
+fn binary_fin_in_the_middle_of_a_body() {
+    let server = server();
+    let set = packet(SET, b"k", &SET_EXTRAS, &[b'v'; 1000], 1);
+    assert_no_leak(
+        &server,
+        "binary: header and part of a body + FIN",
+        TRIES,
+        |i| {
+            // From inside the extras to one byte short of the end.
+            send_and_close(&server, &set[..25 + i % (set.len() - 25)])
+        },
+    );
+}
+
+/// Quiet requests (silent sets, hits and misses) and a half-close: every
+/// reply the batch owes arrives, then EOF; a trailing partial packet is
+/// dropped, as a partial text line is.
+#[test]
+fn binary_quiet_batch_then_half_close_gets_every_reply_then_eof() {
+    let server = server();
+    let mut batch = Vec::new();
+    let mut expected = Vec::new();
+    for k in 0..20u32 {
+        let key = format!("q{k}");
+        batch.extend(packet(
+            SETQ,
+            key.as_bytes(),
+            &SET_EXTRAS,
+            format!("v{k}").as_bytes(),
+            k,
+        ));
+    }
+    for k in 0..20u32 {
+        let key = format!("q{k}");
+        let value = format!("v{k}");
+        batch.extend(packet(GETKQ, key.as_bytes(), &[], &[], 100 + k));
+        expected.extend(response(
+            GETKQ,
+            0,
+            &[0; 4],
+            key.as_bytes(),
+            value.as_bytes(),
+            100 + k,
+        ));
+        batch.extend(packet(
+            GETQ,
+            format!("missing{k}").as_bytes(),
+            &[],
+            &[],
+            200 + k,
+        ));
+    }
+    batch.extend(packet(GET, b"nope", &[], &[], 300));
+    expected.extend(response(GET, 1, &[], &[], b"Not found", 300));
+    batch.extend(packet(GETKQ, b"q1", &[], &[], 301));
+    expected.extend(response(GETKQ, 0, &[0; 4], b"q1", b"v1", 301));
+    batch.extend_from_slice(&packet(NOOP, &[], &[], &[], 302)[..13]);
+    assert_no_leak(&server, "binary: quiet batch + half-close", TRIES, |_| {
+        let mut s = TcpStream::connect(server.addr).expect("connect");
+        s.set_read_timeout(Some(SETTLE)).unwrap();
+        s.write_all(&batch).expect("write");
+        s.shutdown(Shutdown::Write).expect("half-close");
+        let mut replies = Vec::new();
+        s.read_to_end(&mut replies)
+            .expect("the server closes its side");
+        assert_eq!(without_cas(replies), expected);
+    });
+}
+
+#[test]
+fn binary_reset_with_packets_in_flight() {
+    let server = server();
+    let gets: Vec<u8> = (0..3)
+        .flat_map(|i| packet(GET, format!("k{i}").as_bytes(), &[], &[], i))
+        .collect();
+    let mut set_get = packet(SET, b"k", &SET_EXTRAS, b"x", 1);
+    set_get.extend(packet(GET, b"k", &[], &[], 2));
+    let partial = packet(SET, b"k", &SET_EXTRAS, &[b'v'; 10], 3)[..30].to_vec();
+    let mut quiet = packet(SETQ, b"q", &SET_EXTRAS, b"x", 4);
+    quiet.extend(packet(GETQ, b"q", &[], &[], 5));
+    assert_no_leak(&server, "binary: packets + RST", TRIES, |i| {
+        let bytes = [&gets, &set_get, &partial, &quiet][i % 4];
+        send_and_reset(&server, bytes)
+    });
+}
+
+/// A binary client that asks for more than the socket buffers hold and
+/// closes (or resets) without reading.
+#[test]
+fn binary_close_without_reading_large_replies() {
+    let server = server();
+    let mut setup = TcpStream::connect(server.addr).expect("connect");
+    setup.set_read_timeout(Some(SETTLE)).unwrap();
+    let set = packet(SET, b"big", &SET_EXTRAS, &vec![b'v'; 500_000], 1);
+    setup.write_all(&set).expect("write");
+    let mut reply = [0u8; 24];
+    setup.read_exact(&mut reply).expect("SET's reply");
+    assert_eq!(
+        &reply[..8],
+        &[0x81, SET, 0, 0, 0, 0, 0, 0],
+        "SET big stored"
+    );
+    drop(setup);
+    let requests: Vec<u8> = (0..20)
+        .flat_map(|i| packet(GET, b"big", &[], &[], i))
+        .collect();
+    assert_no_leak(&server, "binary: unread replies + close", TRIES, |i| {
+        if i % 2 == 0 {
+            send_and_close(&server, &requests)
+        } else {
+            send_and_reset(&server, &requests)
+        }
+    });
+}

@@ -11,6 +11,8 @@
 //! refuses to run as root without `-u`.
 #![allow(dead_code)]
 
+pub mod diff;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, ChildStderr, Command, Stdio};
