@@ -181,8 +181,10 @@ fn settings(ctx: &Context<'_>, out: &mut dyn Reply) {
     stat(out, "memory_file", "(null)");
 }
 
-/// `stats items`: per slab class, memcached's field names. ferrocache's LRU
-/// is flat (no hot/warm/temp segments): every item counts as cold.
+/// `stats items`: per slab class, memcached's field names and order (its
+/// segmented LRU without the temporary segment, as memcached prints it
+/// unless `temp_lru` is on). ferrocache's LRU is flat: every item counts
+/// as cold, and hits are not counted per class, so `hits_to_*` are 0.
 fn items(ctx: &Context<'_>, out: &mut dyn Reply) {
     for r in ctx.store.class_reports() {
         let c = &r.stats;
@@ -190,12 +192,11 @@ fn items(ctx: &Context<'_>, out: &mut dyn Reply) {
             continue;
         }
         let evicted_time = u64::from(ctx.store.clock().now()).saturating_sub(c.evicted_time);
-        let rows: [(&str, u64); 25] = [
+        let rows: [(&str, u64); 28] = [
             ("number", c.number),
             ("number_hot", 0),
             ("number_warm", 0),
             ("number_cold", c.number),
-            ("number_temp", 0),
             ("age_hot", 0),
             ("age_warm", 0),
             ("age", r.age as u64),
@@ -216,6 +217,10 @@ fn items(ctx: &Context<'_>, out: &mut dyn Reply) {
             ("moves_to_warm", 0),
             ("moves_within_lru", c.moves_within_lru),
             ("direct_reclaims", c.direct_reclaims),
+            ("hits_to_hot", 0),
+            ("hits_to_warm", 0),
+            ("hits_to_cold", 0),
+            ("hits_to_temp", 0),
         ];
         for (name, value) in rows {
             stat(out, &format!("items:{}:{name}", r.id), value);
