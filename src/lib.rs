@@ -24,6 +24,7 @@ pub mod protocol;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod tls;
 
 /// The `log` level for a memcached verbosity (`-v` count): warnings and
 /// errors by default; `-v` adds info (start-up, connections, signals);

@@ -7,12 +7,14 @@
 mod extended;
 mod listen;
 mod protocols;
+mod ssl;
 #[cfg(test)]
 mod tests;
 
 pub use extended::{known_keys as extended_keys, Notice};
 pub use listen::ListenAddr;
 pub use protocols::{AuthSettings, BindingProtocol};
+pub use ssl::{MinVersion, SslSettings};
 
 use clap::{ArgAction, Parser};
 use std::path::PathBuf;
@@ -152,7 +154,7 @@ struct Cli {
     /// ASCII authentication: text clients log in with a user:password from FILE
     #[arg(short = 'Y', long = "auth-file", value_name = "FILE")]
     auth_file: Option<PathBuf>,
-    /// TLS: not implemented (refused)
+    /// TLS on every TCP listener but `notls:` ones (certificates from -o ssl_chain_cert, ssl_key)
     #[arg(short = 'Z', long = "enable-ssl")]
     ssl: bool,
     /// Restartable cache in a memory file: not implemented (refused)
@@ -250,6 +252,8 @@ pub struct Settings {
     pub protocol: BindingProtocol,
     /// `-S`, `-Y`.
     pub auth: AuthSettings,
+    /// `-Z` and the `-o ssl_*` keys.
+    pub ssl: SslSettings,
 }
 
 /// What the command line asks the process to do.
@@ -388,10 +392,15 @@ impl Settings {
             prefix_delimiter,
             detail_enabled: cli.delimiter.is_some(),
             notices,
+            ssl: SslSettings {
+                enabled: cli.ssl,
+                ..SslSettings::default()
+            },
         };
         for option in cli.extended.iter().flat_map(|o| o.split(',')) {
             extended::apply(&mut settings, option)?;
         }
+        ssl::finish(&settings.ssl, &mut settings.notices)?;
         // Item handles are 32 bits: page number and offset / 8.
         let max_pages = (1usize << (32 - (settings.slab_page_size / 8).trailing_zeros())) - 1;
         if settings.max_bytes / settings.slab_page_size > max_pages {
@@ -409,8 +418,6 @@ impl Settings {
 fn refuse_missing_features(cli: &Cli) -> Result<(), String> {
     let missing = if cli.udp_port != 0 {
         "-U: UDP is not implemented: use -U 0 (memcached's default since 1.5.6)"
-    } else if cli.ssl {
-        "-Z: TLS is not implemented"
     } else if cli.memory_file.is_some() {
         "-e: the restartable cache (memory file) is not implemented"
     } else {
