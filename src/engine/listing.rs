@@ -166,17 +166,22 @@ fn settings(ctx: &Context<'_>, out: &mut dyn Reply) {
     stat(out, "ext_max_frag", "0.00");
     stat(out, "slab_automove_freeratio", "0.000");
     stat(out, "ext_drop_unread", "no");
-    stat(out, "ssl_enabled", "no");
-    stat(out, "ssl_chain_cert", "NULL");
-    stat(out, "ssl_key", "NULL");
-    stat(out, "ssl_verify_mode", 0);
-    stat(out, "ssl_keyformat", 1);
-    stat(out, "ssl_ciphers", "NULL");
-    stat(out, "ssl_ca_cert", "NULL");
-    stat(out, "ssl_wbuf_size", 16384);
-    stat(out, "ssl_session_cache", "no");
+    let ssl = &s.ssl;
+    let path = |p: &Option<std::path::PathBuf>| {
+        p.as_ref()
+            .map_or_else(|| "NULL".to_string(), |p| p.display().to_string())
+    };
+    stat(out, "ssl_enabled", yes_no(ssl.enabled));
+    stat(out, "ssl_chain_cert", path(&ssl.chain_cert));
+    stat(out, "ssl_key", path(&ssl.key));
+    stat(out, "ssl_verify_mode", ssl.verify_mode);
+    stat(out, "ssl_keyformat", ssl.keyformat);
+    stat(out, "ssl_ciphers", ssl.ciphers.as_deref().unwrap_or("NULL"));
+    stat(out, "ssl_ca_cert", path(&ssl.ca_cert));
+    stat(out, "ssl_wbuf_size", ssl.wbuf_size);
+    stat(out, "ssl_session_cache", yes_no(ssl.session_cache));
     stat(out, "ssl_kernel_tls", "no");
-    stat(out, "ssl_min_version", "tlsv1.2");
+    stat(out, "ssl_min_version", ssl.min_version.name());
     stat(out, "num_napi_ids", "(null)");
     stat(out, "memory_file", "(null)");
 }

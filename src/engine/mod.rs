@@ -133,6 +133,20 @@ pub fn execute(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Eff
                 out.reply(Response::Ok);
             }
         }
+        Command::RefreshCerts => match ctx.tls {
+            // memcached's words; its errors show even with noreply.
+            None => out.reply(Response::Line("Error TLS not enabled")),
+            Some(tls) => match tls.refresh() {
+                Ok(()) => {
+                    log::info!("refresh_certs: certificates reloaded");
+                    out.reply(Response::Ok)
+                }
+                Err(line) => {
+                    log::error!("refresh_certs: {line}");
+                    out.reply(Response::Line(&line))
+                }
+            },
+        },
         Command::Noop => out.reply(Response::Ok),
         Command::Quit => return Effect::Close,
     }

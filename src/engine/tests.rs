@@ -77,6 +77,7 @@ impl Engine {
             settings: &self.settings,
             stats: &self.stats,
             counters: &self.counters,
+            tls: None,
         };
         let mut out = Recorder::default();
         execute(&Request::new(command), &ctx, &mut out);

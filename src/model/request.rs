@@ -211,6 +211,8 @@ pub enum Command<'a> {
         /// The mode.
         mode: u32,
     },
+    /// Reload the TLS certificates (text `refresh_certs`).
+    RefreshCerts,
     /// Do nothing but answer: ends a quiet batch (binary NOOP, meta `mn`).
     Noop,
     /// Close the connection once earlier replies are written.

@@ -7,6 +7,7 @@ mod buffer;
 mod connection;
 mod listener;
 mod shutdown;
+mod tls;
 mod transport;
 mod worker;
 
@@ -16,6 +17,7 @@ use crate::config::Settings;
 use crate::metrics::{PrefixStats, ServerStats};
 use crate::session::Gate;
 use crate::store::{Store, StoreConfig};
+use crate::tls::Tls;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,6 +37,8 @@ pub struct Shared {
     pub shutdown: Shutdown,
     /// Which protocols clients may speak, and their credentials.
     pub gate: Gate,
+    /// TLS (`-Z`): the configuration new connections get.
+    pub tls: Option<Arc<Tls>>,
 }
 
 /// A started server.
@@ -89,8 +93,21 @@ impl Bound {
 }
 
 impl Server {
-    /// Sets up the store and binds the listeners, starting no thread.
+    /// Sets up the store and binds the listeners, starting no thread;
+    /// reads the TLS certificates `-Z` names.
     pub fn bind(settings: Settings, gate: Gate) -> io::Result<Bound> {
+        let tls = Tls::load(&settings.ssl)
+            .map_err(|line| io::Error::new(io::ErrorKind::InvalidInput, line))?;
+        Server::bind_with_tls(settings, gate, tls)
+    }
+
+    /// [`Server::bind`] with the TLS state already loaded (the daemon reads
+    /// the certificates before it forks, so an error reaches its terminal).
+    pub fn bind_with_tls(
+        settings: Settings,
+        gate: Gate,
+        tls: Option<Arc<Tls>>,
+    ) -> io::Result<Bound> {
         let store = Store::new(StoreConfig {
             max_bytes: settings.max_bytes,
             item_size_max: settings.item_size_max,
@@ -112,6 +129,7 @@ impl Server {
             stats,
             shutdown: Shutdown::default(),
             gate,
+            tls,
         });
         let listeners = listener::bind_all(&shared.settings)?;
         let tcp_addrs = listeners.iter().filter_map(|l| l.tcp_addr()).collect();

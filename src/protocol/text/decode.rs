@@ -278,6 +278,19 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
             b"flush_all" if n <= 3 => flush_all(&t, consumed),
             b"version" => ok(Command::Version),
             b"quit" => ok(Command::Quit),
+            b"refresh_certs" if n <= 2 => {
+                // noreply hides the OK; an error shows, as in memcached.
+                let policy = if t.noreply() {
+                    ReplyPolicy::ErrorsOnly
+                } else {
+                    ReplyPolicy::Always
+                };
+                Parsed::Request {
+                    request: Request::new(Command::RefreshCerts).with_policy(policy),
+                    consumed,
+                    swallow: 0,
+                }
+            }
             b"verbosity" if n == 2 || n == 3 => {
                 let noreply = t.noreply();
                 match c_strtoul32(t.get(1)) {
