@@ -252,3 +252,28 @@ fn junk_records_and_plaintext_noise() {
         b"VALUE alive 0 1\r\ny\r\nEND\r\n"
     );
 }
+
+/// A client that reads slowly gets every byte: the last records of a
+/// reply, held by rustls after the socket filled up, go out on the
+/// writable edge (the transport asks for writability while rustls holds
+/// records, not only while replies wait to be encrypted).
+#[test]
+fn a_slow_reader_gets_every_byte() {
+    let f = fixture("slow-reader");
+    let mut c = f.tls();
+    let mut set = b"set big 0 0 500000\r\n".to_vec();
+    set.extend(std::iter::repeat_n(b'v', 500_000));
+    set.extend_from_slice(b"\r\n");
+    assert_eq!(c.call(&set), b"STORED\r\n");
+    let want = 20 * ("VALUE big 0 500000\r\n".len() + 500_002 + 5);
+    for _ in 0..3 {
+        // Nothing is sent after the requests: no readable event may push
+        // the server's last records out.
+        c.tls.write_all(&b"get big\r\n".repeat(20)).unwrap();
+        c.tls.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let mut got = vec![0u8; want];
+        c.tls.read_exact(&mut got).expect("every reply byte");
+        assert!(got.ends_with(b"END\r\n"));
+    }
+}
