@@ -4,8 +4,8 @@
 #   binary (wire tables, differential runs against Debian's memcached,
 #   memccapable, network fuzzing), the real-client suites (pymemcache;
 #   pylibmc, python-binary-memcached and memjs over the binary protocol and
-#   SASL; ascii auth), each client suite against ferrocache and against
-#   Debian's memcached, and a bounded coverage-guided fuzz run of the
+#   SASL; ascii auth; TLS), each client suite against ferrocache and against
+#   Debian's memcached, pymemcache once more over TLS, and a bounded coverage-guided fuzz run of the
 #   parsers (scripts/fuzz.sh, which installs cargo-fuzz if it is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,8 @@ python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 [ -x /usr/bin/nc.openbsd ] || missing+=(netcat-openbsd)
 # SASL against Debian's memcached: a Cyrus sasldb made with saslpasswd2.
 [ -x /usr/sbin/saslpasswd2 ] || missing+=(sasl2-bin)
+# TLS tests make their certificates with openssl and drive s_client.
+command -v openssl >/dev/null || missing+=(openssl)
 # pylibmc's Cyrus client plugins (PLAIN, SCRAM-SHA-256).
 ls /usr/lib/*/sasl2/libplain.so >/dev/null 2>&1 || missing+=(libsasl2-modules)
 # pylibmc is built from source against Debian's libmemcached (and zlib),
@@ -79,6 +81,9 @@ cargo build --release --bin ferrocache
 export FERROCACHE_BIN="$PWD/target/release/ferrocache"
 echo "== Python client suites (pymemcache, pylibmc, python-binary-memcached, ascii auth)"
 "$venv/bin/python" -m pytest -q tests/python
+echo "== pymemcache suite again over TLS (-Z, tls_context), against ferrocache and memcached"
+FERROCACHE_TEST_TLS=1 "$venv/bin/python" -m pytest -q tests/python/test_pymemcache.py
+FERROCACHE_TEST_TLS=1 FERROCACHE_TEST_AGAINST_MEMCACHED=1 "$venv/bin/python" -m pytest -q tests/python/test_pymemcache.py
 echo "== memjs suite (node --test)"
 node --test tests/node/memjs.test.js
 
