@@ -438,3 +438,47 @@ fn binary_protocol_with_sasl_over_tls() {
     let (_, status, body) = response(&mut c);
     assert_eq!((status, &body[4..]), (0, &b"v"[..]));
 }
+
+/// rustls never renegotiates: a TLS 1.2 client asking to (`R` in
+/// `openssl s_client`) is told `no_renegotiation`, and the server goes on
+/// serving others with nothing left open.
+#[test]
+fn tls12_renegotiation_is_refused() {
+    let certs = Certs::new("reneg");
+    let server = tls_server(&certs, "", &[]);
+    let mut before = TlsClient::connect(&server, certs.client_config(None)).unwrap();
+    let baseline = before.stat("", "curr_connections").unwrap();
+    let mut child = Command::new("openssl")
+        .args(["s_client", "-tls1_2", "-connect", &server.addr.to_string()])
+        .args(["-CAfile", &certs.path("ca.pem")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("openssl s_client");
+    let mut stdin = child.stdin.take().unwrap();
+    for (line, pause) in [
+        (&b"set a 0 0 1\r\nx\r\n"[..], 500),
+        (b"R\n", 500),
+        (b"get a\r\n", 500),
+    ] {
+        let _ = stdin.write_all(line); // s_client exits once refused
+        std::thread::sleep(Duration::from_millis(pause));
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        all.contains("STORED") && all.contains("RENEGOTIATING"),
+        "{all}"
+    );
+    assert!(all.contains("no renegotiation"), "{all}");
+    assert!(eventually(Duration::from_secs(5), || {
+        before.stat("", "curr_connections").as_deref() == Some(baseline.as_str())
+    }));
+    assert_eq!(before.call(b"get a\r\n"), b"VALUE a 0 1\r\nx\r\nEND\r\n");
+}
