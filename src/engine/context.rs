@@ -1,6 +1,7 @@
 //! What a request may touch while it executes: the store, the settings,
 //! the server-wide statistics and the executing worker's counters.
 
+use crate::cluster::Cluster;
 use crate::config::Settings;
 use crate::metrics::{Counters, ServerStats};
 use crate::store::Store;
@@ -16,4 +17,6 @@ pub struct Context<'a> {
     pub stats: &'a ServerStats,
     /// The executing worker's counters.
     pub counters: &'a Counters,
+    /// The node list of auto-discovery, when the server has one.
+    pub cluster: Option<&'a Cluster>,
 }

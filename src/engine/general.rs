@@ -315,6 +315,7 @@ mod tests {
             store: &store,
             settings: &settings,
             stats: &stats,
+            cluster: None,
             counters: &counters,
         };
         let all = readings(&ctx);

@@ -4,6 +4,7 @@
 
 mod context;
 mod data;
+mod discovery;
 pub mod general;
 mod listing;
 
@@ -133,6 +134,7 @@ pub fn execute(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Eff
                 out.reply(Response::Ok);
             }
         }
+        Command::ConfigGet { key } => discovery::config_get(ctx, out, key),
         Command::Noop => out.reply(Response::Ok),
         Command::Quit => return Effect::Close,
     }

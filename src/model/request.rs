@@ -211,6 +211,12 @@ pub enum Command<'a> {
         /// The mode.
         mode: u32,
     },
+    /// Read a configuration key (ElastiCache's `config get <key>`, binary
+    /// 0x60): `cluster` is the node list of auto-discovery.
+    ConfigGet {
+        /// The configuration key.
+        key: &'a [u8],
+    },
     /// Do nothing but answer: ends a quiet batch (binary NOOP, meta `mn`).
     Noop,
     /// Close the connection once earlier replies are written.

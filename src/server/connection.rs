@@ -115,6 +115,7 @@ impl Connection {
             settings: &shared.settings,
             stats: &shared.stats,
             counters,
+            cluster: shared.cluster.as_ref(),
         };
         if self.wbuf.capacity() == 0 {
             self.wbuf = pools.write.take();
