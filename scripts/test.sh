@@ -5,7 +5,9 @@
 #   memccapable, network fuzzing), the real-client suites (pymemcache;
 #   pylibmc, python-binary-memcached and memjs over the binary protocol and
 #   SASL; ascii auth), each client suite against ferrocache and against
-#   Debian's memcached, and a bounded coverage-guided fuzz run of the
+#   Debian's memcached, the ElastiCache auto-discovery clients
+#   (elasticache-auto-discovery, django-elastipymemcache, emcache,
+#   memcache-plus) against three ferrocache nodes, and a bounded coverage-guided fuzz run of the
 #   parsers (scripts/fuzz.sh, which installs cargo-fuzz if it is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,10 +79,12 @@ cargo test --lib
 # against ferrocache.
 cargo build --release --bin ferrocache
 export FERROCACHE_BIN="$PWD/target/release/ferrocache"
-echo "== Python client suites (pymemcache, pylibmc, python-binary-memcached, ascii auth)"
+echo "== Python client suites (pymemcache, pylibmc, python-binary-memcached, ascii auth, auto-discovery)"
 "$venv/bin/python" -m pytest -q tests/python
 echo "== memjs suite (node --test)"
 node --test tests/node/memjs.test.js
+echo "== memcache-plus auto-discovery suite (node --test)"
+node --test tests/node/discovery.test.js
 
 # --- coverage-guided fuzzing of the parsers (about 60 s once built) ------
 echo "== fuzz (scripts/fuzz.sh: cargo-fuzz, 60 s)"
