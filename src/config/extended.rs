@@ -1,6 +1,7 @@
 //! `-o`: memcached 1.6's extended options, every key its 1.6.18 build
 //! accepts (with TLS and extstore compiled in, as Debian ships it), plus
-//! ferrocache's own `slab_page_size`.
+//! ferrocache's own `slab_page_size` and `cluster_nodes` (auto-discovery's
+//! node file, `docs/autodiscovery.md`).
 //!
 //! Each key is one of three kinds:
 //! - it works here (`idle_timeout`, `slab_automove`, `track_sizes`, …);
@@ -153,7 +154,7 @@ const SSL: [&str; 10] = [
 
 /// Every `-o` key accepted, for `--help`-style listings and tests.
 pub fn known_keys() -> impl Iterator<Item = &'static str> {
-    const OWN: [&str; 9] = [
+    const OWN: [&str; 10] = [
         "idle_timeout",
         "slab_page_size",
         "slab_automove",
@@ -163,6 +164,7 @@ pub fn known_keys() -> impl Iterator<Item = &'static str> {
         "lru_crawler",
         "no_lru_crawler",
         "no_modern",
+        "cluster_nodes",
     ];
     OWN.into_iter()
         .chain(SSL.iter().copied())
@@ -194,6 +196,7 @@ pub(super) fn apply(s: &mut Settings, option: &str) -> Result<(), String> {
         "track_sizes" => s.track_sizes = true,
         "lru_crawler" => s.lru_crawler = true,
         "no_lru_crawler" => s.lru_crawler = false,
+        "cluster_nodes" => s.cluster_nodes = Some(required(key, value)?.into()),
         "no_slab_reassign" => {
             s.slab_automove = 0;
             notice(s, log::Level::Warn, option, "slab automove is off, but a slab class with no page still takes one from the pool and `slabs reassign` still works");

@@ -231,6 +231,9 @@ pub struct Settings {
     pub track_sizes: bool,
     /// `-o no_lru_crawler` turns the expired-item crawler off.
     pub lru_crawler: bool,
+    /// `-o cluster_nodes=PATH`: the node file auto-discovery serves
+    /// (`config get cluster`); none: `config` is an unknown command.
+    pub cluster_nodes: Option<PathBuf>,
     /// `-l` as given, comma separated (`stats settings` shows it as `inter`).
     pub inter: String,
     /// `-d`: fork into the background.
@@ -384,6 +387,7 @@ impl Settings {
             slab_automove: DEFAULT_SLAB_AUTOMOVE,
             track_sizes: false,
             lru_crawler: true,
+            cluster_nodes: None,
             inter: cli.listen.join(","),
             daemonize: cli.daemon,
             user: cli.user,

@@ -362,8 +362,11 @@ fn every_memcached_extended_key_is_accepted() {
     }
     // All at once, comma separated, as one -o.
     assert!(run(&["-o", &MEMCACHED_KEYS.join(",")]).is_ok());
-    // The table and the list agree (plus ferrocache's own slab_page_size).
-    let mut ours: Vec<&str> = extended_keys().filter(|k| *k != "slab_page_size").collect();
+    // The table and the list agree (plus ferrocache's own slab_page_size
+    // and cluster_nodes).
+    let mut ours: Vec<&str> = extended_keys()
+        .filter(|k| !["slab_page_size", "cluster_nodes"].contains(k))
+        .collect();
     let mut theirs: Vec<&str> = MEMCACHED_KEYS
         .iter()
         .map(|o| o.split('=').next().unwrap())
@@ -371,6 +374,22 @@ fn every_memcached_extended_key_is_accepted() {
     ours.sort_unstable();
     theirs.sort_unstable();
     assert_eq!(ours, theirs);
+}
+
+#[test]
+fn cluster_nodes_names_the_node_file() {
+    let s = run(&["-o", "cluster_nodes=/etc/ferrocache/nodes"]).unwrap();
+    assert_eq!(
+        s.cluster_nodes.as_deref(),
+        Some(std::path::Path::new("/etc/ferrocache/nodes"))
+    );
+    assert!(s.notices.is_empty());
+    assert_eq!(run(&[]).unwrap().cluster_nodes, None);
+    assert!(run(&["-o", "cluster_nodes"]).is_err(), "a path is required");
+    assert!(
+        run(&["-o", "cluster_nodes="]).is_err(),
+        "a path is required"
+    );
 }
 
 #[test]

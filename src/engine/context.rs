@@ -2,6 +2,7 @@
 //! the server-wide statistics, the executing worker's counters and the
 //! TLS state.
 
+use crate::cluster::Cluster;
 use crate::config::Settings;
 use crate::metrics::{Counters, ServerStats};
 use crate::store::Store;
@@ -20,4 +21,6 @@ pub struct Context<'a> {
     pub counters: &'a Counters,
     /// TLS, under `-Z` (`refresh_certs`, the `ssl_*` statistics).
     pub tls: Option<&'a Tls>,
+    /// The node list of auto-discovery, when the server has one.
+    pub cluster: Option<&'a Cluster>,
 }

@@ -342,6 +342,7 @@ mod tests {
             store: &store,
             settings: &settings,
             stats: &stats,
+            cluster: None,
             counters: &counters,
             tls: None,
         };

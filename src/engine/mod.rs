@@ -4,6 +4,7 @@
 
 mod context;
 mod data;
+mod discovery;
 pub mod general;
 mod listing;
 
@@ -147,6 +148,7 @@ pub fn execute(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Eff
                 }
             },
         },
+        Command::ConfigGet { key } => discovery::config_get(ctx, out, key),
         Command::Noop => out.reply(Response::Ok),
         Command::Quit => return Effect::Close,
     }

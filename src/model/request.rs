@@ -213,6 +213,12 @@ pub enum Command<'a> {
     },
     /// Reload the TLS certificates (text `refresh_certs`).
     RefreshCerts,
+    /// Read a configuration key (ElastiCache's `config get <key>`, binary
+    /// 0x60): `cluster` is the node list of auto-discovery.
+    ConfigGet {
+        /// The configuration key.
+        key: &'a [u8],
+    },
     /// Do nothing but answer: ends a quiet batch (binary NOOP, meta `mn`).
     Noop,
     /// Close the connection once earlier replies are written.

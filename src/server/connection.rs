@@ -121,6 +121,7 @@ impl Connection {
             stats: &shared.stats,
             counters,
             tls: shared.tls.as_deref(),
+            cluster: shared.cluster.as_ref(),
         };
         if self.wbuf.capacity() == 0 {
             self.wbuf = pools.write.take();

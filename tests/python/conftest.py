@@ -18,6 +18,12 @@ With FERROCACHE_TEST_TLS=1 the ``server`` fixture starts its server with
 (``tls_certs``), and ``make_client`` gives pymemcache a ``tls_context``
 trusting their CA: the pymemcache suite runs again over TLS, against either
 server. test_tls.py uses the same certificates.
+With FERROCACHE_TEST_THROUGH_TWEMPROXY=1 the ``server`` fixture is instead
+twemproxy (Debian's ``nutcracker``, NUTCRACKER_BIN) in front of three
+ferrocache nodes, hashing keys with ketama: the text-protocol suite
+(test_pymemcache.py) then runs through the proxy. Tests of commands
+twemproxy does not forward (it answers them with an error or closes) are
+marked ``not_through_proxy`` and skipped there, with the reason.
 
 The client suites (test_pylibmc.py, test_bmemcached.py, test_ascii_auth.py)
 use three more fixtures, each parametrised over the targets named by
@@ -152,6 +158,70 @@ def tls_context(client_cert: Optional[str] = None) -> ssl.SSLContext:
     if client_cert:
         ctx.load_cert_chain(str(folder / f"{client_cert}.pem"), str(folder / f"{client_cert}.key"))
     return ctx
+def through_twemproxy() -> bool:
+    return os.environ.get("FERROCACHE_TEST_THROUGH_TWEMPROXY") == "1"
+
+
+NUTCRACKER_BIN = os.environ.get("NUTCRACKER_BIN", "/usr/sbin/nutcracker")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "not_through_proxy(reason): the command is not forwarded by twemproxy",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if not through_twemproxy():
+        return
+    for item in items:
+        mark = item.get_closest_marker("not_through_proxy")
+        if mark:
+            reason = mark.args[0] if mark.args else "not forwarded by twemproxy"
+            item.add_marker(pytest.mark.skip(reason=f"through twemproxy: {reason}"))
+
+
+def _start_twemproxy(threads: int):
+    """twemproxy with ketama over three ferrocache nodes; (procs, port)."""
+    if not Path(NUTCRACKER_BIN).exists():
+        pytest.fail(f"{NUTCRACKER_BIN} is missing: apt-get install -y nutcracker",
+                    pytrace=False)
+    nodes = [_start_ferrocache(threads) for _ in range(3)]
+    port = _free_port()
+    folder = Path(tempfile.mkdtemp(prefix="twemproxy-"))
+    conf = folder / "nutcracker.yml"
+    servers = "\n".join(f"    - 127.0.0.1:{p}:1" for _, p in nodes)
+    conf.write_text(
+        "ferrocache:\n"
+        f"  listen: 127.0.0.1:{port}\n"
+        "  hash: fnv1a_64\n"
+        "  distribution: ketama\n"
+        "  timeout: 5000\n"
+        "  auto_eject_hosts: false\n"
+        "  servers:\n"
+        f"{servers}\n"
+    )
+    proxy = subprocess.Popen(
+        [NUTCRACKER_BIN, "-c", str(conf), "-o", str(folder / "nutcracker.log"),
+         "-s", str(_free_port())],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        if proxy.poll() is not None:
+            pytest.fail(f"nutcracker exited with status {proxy.returncode}: "
+                        f"{(folder / 'nutcracker.log').read_text()}", pytrace=False)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                proxy.kill()
+                pytest.fail("nutcracker did not answer", pytrace=False)
+            time.sleep(0.01)
+    atexit.register(shutil.rmtree, folder, True)
+    return [proxy] + [p for p, _ in nodes], port
 
 
 def _is_root() -> bool:
@@ -269,19 +339,27 @@ def server(request):
     if against_memcached():
         kind = "memcached"
         proc, port = _start_memcached(threads, args)
+        procs = [proc]
+    elif through_twemproxy():
+        kind = "twemproxy"
+        procs, port = _start_twemproxy(threads)
     else:
         kind = "ferrocache"
         proc, port = _start_ferrocache(threads, args)
+        procs = [proc]
     try:
-        yield Server("127.0.0.1", port, proc.pid, threads, kind)
+        yield Server("127.0.0.1", port, procs[0].pid, threads, kind)
     finally:
-        alive = proc.poll() is None
-        proc.kill()
-        proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
+        alive = all(p.poll() is None for p in procs)
+        codes = []
+        for p in procs:
+            p.kill()
+            p.wait()
+            codes.append(p.returncode)
+            if p.stdout:
+                p.stdout.close()
     # A server that died during the tests is a failure in its own right.
-    assert alive, f"{kind} (-t {threads}) exited during the tests with status {proc.returncode}"
+    assert alive, f"{kind} (-t {threads}) exited during the tests with status {codes}"
 
 
 def make_client(server, **kwargs):

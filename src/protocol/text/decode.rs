@@ -250,6 +250,8 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
         },
         b'c' => match cmd {
             b"cas" => storage(&t, StoreMode::Cas, buf, consumed, limits),
+            // ElastiCache's `config get <key>` (auto-discovery).
+            b"config" if n == 3 && t.get(1) == b"get" => ok(Command::ConfigGet { key: t.get(2) }),
             b"cache_memlimit" if n == 2 || n == 3 => {
                 let noreply = t.noreply();
                 match c_strtoul32(t.get(1)) {
