@@ -39,10 +39,25 @@ pub fn stats(group: StatsGroup<'_>, ctx: &Context<'_>, out: &mut dyn Reply) {
             out.reply(Response::Reset);
             return;
         }
+        StatsGroup::HotKeys => hot_keys(ctx, out),
         StatsGroup::Detail(arg) => return detail(arg, ctx, out),
         StatsGroup::Unknown(_) => return out.reply(Response::Error(Error::UnknownCommand)),
     }
     out.reply(Response::End);
+}
+
+/// `stats hotkeys`: the hottest keys read or written, with their estimated
+/// operations per second, hottest first (`-o hotkeys`).
+fn hot_keys(ctx: &Context<'_>, out: &mut dyn Reply) {
+    match ctx.stats.hot_keys(ctx.store.clock().now()) {
+        Some(report) => {
+            for h in report.all {
+                let key = crate::metrics::hotkeys::printable(&h.key);
+                stat(out, &key, format!("{:.1}", h.per_second));
+            }
+        }
+        None => stat(out, "hotkeys_status", "disabled"),
+    }
 }
 
 /// `stats detail on|off|dump`

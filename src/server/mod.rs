@@ -106,6 +106,7 @@ impl Server {
         });
         let mut stats = ServerStats::new(settings.threads, settings.verbose as u32);
         stats.detail = PrefixStats::new(settings.prefix_delimiter, settings.detail_enabled);
+        stats.observe(false, settings.hotkeys);
         let shared = Arc::new(Shared {
             store,
             settings,
