@@ -21,6 +21,9 @@ python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 [ -x /bin/kill ] || [ -x /usr/bin/kill ] || missing+=(procps)
 # The lifecycle tests drive the server with `nc -q1`, as users do.
 [ -x /usr/bin/nc.openbsd ] || missing+=(netcat-openbsd)
+# The metrics endpoint is scraped with curl and by a real Prometheus.
+command -v curl >/dev/null || missing+=(curl)
+[ -x /usr/bin/prometheus ] || missing+=(prometheus)
 # SASL against Debian's memcached: a Cyrus sasldb made with saslpasswd2.
 [ -x /usr/sbin/saslpasswd2 ] || missing+=(sasl2-bin)
 # pylibmc's Cyrus client plugins (PLAIN, SCRAM-SHA-256).

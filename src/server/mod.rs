@@ -6,6 +6,7 @@ mod acceptor;
 mod buffer;
 mod connection;
 mod listener;
+mod scrape;
 mod shutdown;
 mod transport;
 mod worker;
@@ -54,6 +55,7 @@ pub struct Bound {
     shared: Arc<Shared>,
     listeners: Vec<listener::Listener>,
     tcp_addrs: Vec<SocketAddr>,
+    metrics: Option<std::net::TcpListener>,
 }
 
 impl Bound {
@@ -69,6 +71,7 @@ impl Bound {
             shared,
             listeners,
             tcp_addrs,
+            metrics,
         } = self;
         let mut threads = Vec::new();
         let mut handles = Vec::new();
@@ -78,6 +81,9 @@ impl Bound {
             threads.push(thread);
         }
         threads.push(spawn_clock(shared.clone())?);
+        if let Some(listener) = metrics {
+            threads.push(scrape::spawn(listener, shared.clone())?);
+        }
         let acceptor = acceptor::Acceptor::new(shared.clone(), listeners, handles)?;
         Ok(Server {
             shared,
@@ -106,7 +112,8 @@ impl Server {
         });
         let mut stats = ServerStats::new(settings.threads, settings.verbose as u32);
         stats.detail = PrefixStats::new(settings.prefix_delimiter, settings.detail_enabled);
-        stats.observe(false, settings.hotkeys);
+        stats.observe(settings.metrics_listen.is_some(), settings.hotkeys);
+        let metrics = settings.metrics_listen.map(scrape::bind).transpose()?;
         let shared = Arc::new(Shared {
             store,
             settings,
@@ -120,6 +127,7 @@ impl Server {
             shared,
             listeners,
             tcp_addrs,
+            metrics,
         })
     }
 
