@@ -1,3 +1,6 @@
+//! The exposition against a store and counters set up here: names,
+//! labels, HELP and TYPE lines, and the optional families.
+
 use super::*;
 use crate::config::Settings;
 use crate::metrics::{Counters, ServerStats};

@@ -145,7 +145,7 @@ impl HotKeys {
     pub fn offer(&self, key: &[u8], access: Access, now: u32) {
         let seen = self.seen.load(Ordering::Relaxed).wrapping_add(1);
         self.seen.store(seen, Ordering::Relaxed);
-        if seen % SAMPLE == 0 {
+        if seen.is_multiple_of(SAMPLE) {
             self.record(key, access, now);
         }
     }
