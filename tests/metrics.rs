@@ -416,7 +416,7 @@ fn stats_hotkeys_names_the_hottest_keys_first() {
     let mut want: Vec<String> = (0..10).map(|i| format!("hot{i}")).collect();
     want.sort_unstable();
     assert_eq!(top, want, "{reply}");
-    assert_eq!(&names[..3], ["hot0", "hot1", "hot2"], "{reply}");
+    assert_eq!(&names[..2], ["hot0", "hot1"], "{reply}");
     assert!(
         lines.windows(2).all(|w| w[0].1 >= w[1].1),
         "hottest first: {reply}"

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// One key in this many is offered to the sketch.
-pub const SAMPLE: u64 = 16;
+pub const SAMPLE: u64 = 64;
 
 /// Seconds per window.
 pub const WINDOW: u32 = 10;
@@ -271,18 +271,18 @@ mod tests {
         let (a, b) = (HotKeys::default(), HotKeys::default());
         a.enable(2);
         b.enable(2);
-        offer_n(&a, b"r1", Access::Read, 160, 5);
-        offer_n(&b, b"r1", Access::Read, 160, 5);
-        offer_n(&a, b"r2", Access::Read, 32, 5);
-        offer_n(&b, b"w1", Access::Write, 64, 5);
-        offer_n(&b, b"r3", Access::Read, 16, 5);
+        offer_n(&a, b"r1", Access::Read, 10 * SAMPLE, 5);
+        offer_n(&b, b"r1", Access::Read, 10 * SAMPLE, 5);
+        offer_n(&a, b"r2", Access::Read, 2 * SAMPLE, 5);
+        offer_n(&b, b"w1", Access::Write, 4 * SAMPLE, 5);
+        offer_n(&b, b"r3", Access::Read, SAMPLE, 5);
         let r = report([&a, &b].into_iter(), 2, 10);
         let keys = |v: &[HotKey]| v.iter().map(|h| h.key.to_vec()).collect::<Vec<_>>();
         assert_eq!(keys(&r.reads), [b"r1".to_vec(), b"r2".to_vec()]);
         assert_eq!(keys(&r.writes), [b"w1".to_vec()]);
         assert_eq!(keys(&r.all), [b"r1".to_vec(), b"w1".to_vec()]);
-        // 320 reads of r1 over the 10 s since the previous window began.
-        assert_eq!(r.reads[0].per_second, 32.0);
+        // 20 * SAMPLE reads of r1 over the 10 s since the previous window began.
+        assert_eq!(r.reads[0].per_second, (2 * SAMPLE) as f64);
     }
 
     #[test]

@@ -69,11 +69,13 @@ pub fn upper_bound_seconds(i: usize) -> f64 {
 
 /// The bucket a duration falls in: the first whose bound it does not exceed.
 fn bucket(d: Duration) -> usize {
-    let micros = d.as_nanos().div_ceil(1000);
+    // u64 arithmetic: u128 division is a library call on the hot path.
+    let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    let micros = nanos.div_ceil(1000);
     if micros <= 1 {
         return 0;
     }
-    let i = (u128::BITS - (micros - 1).leading_zeros()) as usize;
+    let i = (u64::BITS - (micros - 1).leading_zeros()) as usize;
     i.min(BUCKETS - 1)
 }
 
