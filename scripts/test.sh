@@ -27,6 +27,9 @@ python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 [ -x /usr/sbin/nutcracker ] || missing+=(nutcracker)
 # The lifecycle tests drive the server with `nc -q1`, as users do.
 [ -x /usr/bin/nc.openbsd ] || missing+=(netcat-openbsd)
+# The metrics endpoint is scraped with curl and by a real Prometheus.
+command -v curl >/dev/null || missing+=(curl)
+[ -x /usr/bin/prometheus ] || missing+=(prometheus)
 # SASL against Debian's memcached: a Cyrus sasldb made with saslpasswd2.
 [ -x /usr/sbin/saslpasswd2 ] || missing+=(sasl2-bin)
 # TLS tests make their certificates with openssl and drive s_client.

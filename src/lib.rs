@@ -18,6 +18,7 @@ pub mod config;
 pub mod daemon;
 pub mod described;
 pub mod engine;
+pub mod exposition;
 pub mod metrics;
 pub mod model;
 pub mod privileges;

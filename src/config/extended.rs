@@ -178,6 +178,9 @@ pub(super) fn apply(s: &mut Settings, option: &str) -> Result<(), String> {
         Some((k, v)) => (k, Some(v)),
         None => (option, None),
     };
+    if super::observe::apply(s, key, value)? {
+        return Ok(());
+    }
     match key {
         "" => {}
         "idle_timeout" => s.idle_timeout = int(key, value, 0, u32::MAX as u64)? as u32,

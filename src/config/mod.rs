@@ -6,6 +6,7 @@
 
 mod extended;
 mod listen;
+mod observe;
 mod protocols;
 mod ssl;
 #[cfg(test)]
@@ -13,6 +14,7 @@ mod tests;
 
 pub use extended::{known_keys as extended_keys, Notice};
 pub use listen::ListenAddr;
+pub use observe::MAX_HOTKEYS;
 pub use protocols::{AuthSettings, BindingProtocol};
 pub use ssl::{MinVersion, SslSettings};
 
@@ -248,6 +250,10 @@ pub struct Settings {
     pub prefix_delimiter: u8,
     /// `stats detail` recording from the start (`-D` turns it on, as in memcached).
     pub detail_enabled: bool,
+    /// `-o metrics_listen=ADDR:PORT`: serve `GET /metrics` there (off: `None`).
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `-o hotkeys=N`: track the N hottest keys (0: off).
+    pub hotkeys: usize,
     /// Lines to log at start-up about options that are accepted but have
     /// no effect (or are already so).
     pub notices: Vec<Notice>,
@@ -395,6 +401,8 @@ impl Settings {
             core_dumps: cli.enable_coredumps,
             prefix_delimiter,
             detail_enabled: cli.delimiter.is_some(),
+            metrics_listen: None,
+            hotkeys: 0,
             notices,
             ssl: SslSettings {
                 enabled: cli.ssl,

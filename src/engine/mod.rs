@@ -7,6 +7,7 @@ mod data;
 mod discovery;
 pub mod general;
 mod listing;
+mod observe;
 
 pub use context::Context;
 
@@ -31,8 +32,25 @@ pub enum Effect {
 /// memcached's `MAX_VERBOSITY_LEVEL`.
 const MAX_VERBOSITY: u32 = 2;
 
-/// Executes one request.
+/// Executes one request, timing it and offering its keys to the hot-key
+/// sketch when those instruments are on.
+#[inline]
 pub fn execute(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Effect {
+    let c = ctx.counters;
+    if c.hot.is_on() {
+        observe::offer_keys(req, ctx);
+    }
+    if !c.latency.is_on() {
+        return run(req, ctx, out);
+    }
+    let start = std::time::Instant::now();
+    let effect = run(req, ctx, out);
+    c.latency
+        .record(observe::kind(&req.command), start.elapsed());
+    effect
+}
+
+fn run(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Effect {
     let c = ctx.counters;
     match req.command {
         Command::Get { keys, touch, read } => return data::get(ctx, out, keys, touch, &read),

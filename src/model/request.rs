@@ -343,6 +343,8 @@ pub enum StatsGroup<'a> {
     Conns,
     /// `stats reset`
     Reset,
+    /// `stats hotkeys` (ferrocache's own: the hottest keys, `-o hotkeys`)
+    HotKeys,
     /// `stats detail <on|off|dump>` (`None` when the argument is missing)
     Detail(Option<&'a [u8]>),
     /// Anything else.

@@ -6,6 +6,7 @@ mod acceptor;
 mod buffer;
 mod connection;
 mod listener;
+mod scrape;
 mod shutdown;
 mod tls;
 mod transport;
@@ -61,6 +62,7 @@ pub struct Bound {
     shared: Arc<Shared>,
     listeners: Vec<listener::Listener>,
     tcp_addrs: Vec<SocketAddr>,
+    metrics: Option<std::net::TcpListener>,
 }
 
 impl Bound {
@@ -76,6 +78,7 @@ impl Bound {
             shared,
             listeners,
             tcp_addrs,
+            metrics,
         } = self;
         let mut threads = Vec::new();
         let mut handles = Vec::new();
@@ -87,6 +90,9 @@ impl Bound {
         threads.push(spawn_clock(shared.clone())?);
         if shared.cluster.is_some() {
             threads.push(spawn_cluster_watcher(shared.clone())?);
+        }
+        if let Some(listener) = metrics {
+            threads.push(scrape::spawn(listener, shared.clone())?);
         }
         let acceptor = acceptor::Acceptor::new(shared.clone(), listeners, handles)?;
         Ok(Server {
@@ -131,6 +137,8 @@ impl Server {
         });
         let mut stats = ServerStats::new(settings.threads, settings.verbose as u32);
         stats.detail = PrefixStats::new(settings.prefix_delimiter, settings.detail_enabled);
+        stats.observe(settings.metrics_listen.is_some(), settings.hotkeys);
+        let metrics = settings.metrics_listen.map(scrape::bind).transpose()?;
         let shared = Arc::new(Shared {
             store,
             settings,
@@ -146,6 +154,7 @@ impl Server {
             shared,
             listeners,
             tcp_addrs,
+            metrics,
         })
     }
 

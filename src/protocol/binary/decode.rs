@@ -444,6 +444,7 @@ fn stats_group(key: &[u8]) -> StatsGroup<'_> {
         b"items" => StatsGroup::Items,
         b"slabs" => StatsGroup::Slabs,
         b"sizes" => StatsGroup::Sizes,
+        b"hotkeys" => StatsGroup::HotKeys,
         _ => StatsGroup::Unknown(key),
     }
 }

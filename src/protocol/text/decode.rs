@@ -344,6 +344,7 @@ fn stats_group<'a>(t: &Tokens<'a>) -> StatsGroup<'a> {
         b"slabs" => StatsGroup::Slabs,
         b"sizes" => StatsGroup::Sizes,
         b"conns" => StatsGroup::Conns,
+        b"hotkeys" => StatsGroup::HotKeys,
         b"detail" => StatsGroup::Detail((t.n > 2).then(|| t.get(2))),
         other => StatsGroup::Unknown(other),
     }
