@@ -18,16 +18,21 @@ pub fn kind(command: &Command<'_>) -> CommandKind {
     }
 }
 
-/// Offers the keys `req` reads or writes to the worker's hot-key sketch.
+/// Offers the keys `req` reads or writes to the worker's hot-key sketch,
+/// when the sketch samples this request: the other requests read neither
+/// the clock nor their keys.
 #[inline]
 pub fn offer_keys(req: &Request<'_>, ctx: &Context<'_>) {
     let hot = &ctx.counters.hot;
+    if !hot.sampled() {
+        return;
+    }
     let now = ctx.store.clock().now();
     match req.command {
-        Command::Get { keys, .. } => keys.iter().for_each(|k| hot.offer(k, Access::Read, now)),
-        Command::Touch { key, .. } => hot.offer(key, Access::Read, now),
+        Command::Get { keys, .. } => keys.iter().for_each(|k| hot.record(k, Access::Read, now)),
+        Command::Touch { key, .. } => hot.record(key, Access::Read, now),
         Command::Store { key, .. } | Command::Delete { key, .. } | Command::Delta { key, .. } => {
-            hot.offer(key, Access::Write, now)
+            hot.record(key, Access::Write, now)
         }
         _ => {}
     }

@@ -1,5 +1,5 @@
-//! Hot keys: each worker offers one key in [`SAMPLE`] (reads and writes
-//! apart) to a Space-Saving sketch of its own (Metwally et al.: a bounded
+//! Hot keys: each worker offers the keys of one request in [`SAMPLE`]
+//! (reads and writes apart) to a Space-Saving sketch of its own (Metwally et al.: a bounded
 //! table of counters; an unseen key takes over the smallest counter, so
 //! any key counted more often than `samples / capacity` is in the table
 //! and no count is underestimated). Readers merge every worker's sketches.
@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-/// One key in this many is offered to the sketch.
+/// The keys of one request in this many are offered to the sketch. The
+/// choice is made before anything else is read (the clock, the keys), so
+/// the other requests pay one counter update.
 pub const SAMPLE: u64 = 64;
 
 /// Seconds per window.
@@ -117,7 +119,8 @@ impl Windows {
 pub struct HotKeys {
     /// Keys tracked; 0 is off.
     tracked: AtomicUsize,
-    /// Keys seen, to pick one in [`SAMPLE`]. Only the owning worker writes.
+    /// Requests seen, to pick one in [`SAMPLE`]. Only the owning worker
+    /// writes.
     seen: AtomicU64,
     windows: Mutex<Windows>,
 }
@@ -139,18 +142,26 @@ impl HotKeys {
         self.tracked.load(Ordering::Relaxed) > 0
     }
 
-    /// Counts an access to `key` at relative time `now`, one in [`SAMPLE`]
-    /// actually reaching the sketch. Only the owning worker calls this.
+    /// Counts a request; true for one in [`SAMPLE`], whose keys the caller
+    /// then [`record`](Self::record)s. Only the owning worker calls this.
     #[inline]
-    pub fn offer(&self, key: &[u8], access: Access, now: u32) {
+    pub fn sampled(&self) -> bool {
         let seen = self.seen.load(Ordering::Relaxed).wrapping_add(1);
         self.seen.store(seen, Ordering::Relaxed);
-        if seen.is_multiple_of(SAMPLE) {
+        seen.is_multiple_of(SAMPLE)
+    }
+
+    /// Counts an access to `key` at relative time `now` as one request of
+    /// one key: [`sampled`](Self::sampled), then [`record`](Self::record).
+    #[inline]
+    pub fn offer(&self, key: &[u8], access: Access, now: u32) {
+        if self.sampled() {
             self.record(key, access, now);
         }
     }
 
-    fn record(&self, key: &[u8], access: Access, now: u32) {
+    /// Puts an access to `key` of a sampled request in the sketch.
+    pub fn record(&self, key: &[u8], access: Access, now: u32) {
         let capacity = capacity(self.tracked.load(Ordering::Relaxed));
         let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         w.roll(now);
