@@ -220,3 +220,7 @@ impl Read for FirstByte<'_> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+#[path = "tls_tests.rs"]
+mod tests;
