@@ -323,6 +323,8 @@ fn check_request(
             check_key(key)
         }
         Command::Stats(_) => {}
+        // ElastiCache's config get (0x60): the key names the setting.
+        Command::ConfigGet { key: k } => check_key(k),
         Command::FlushAll { .. } | Command::Noop | Command::Version | Command::Quit => {
             ensure(key.is_empty(), buf, "no key for this opcode")
         }
