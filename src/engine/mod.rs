@@ -65,6 +65,7 @@ pub fn execute(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Eff
             cas,
             exptime,
             new_cas,
+            order,
         } => data::delta(
             ctx,
             out,
@@ -76,6 +77,7 @@ pub fn execute(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Eff
                 cas,
                 exptime,
                 new_cas,
+                order,
             },
         ),
         Command::Touch { key, exptime } => data::touch(ctx, out, key, exptime),
@@ -134,6 +136,7 @@ pub fn execute(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Eff
             }
         }
         Command::Noop => out.reply(Response::Ok),
+        Command::Inspect { key } => data::inspect(ctx, out, key),
         Command::Quit => return Effect::Close,
     }
     Effect::None

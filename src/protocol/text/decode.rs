@@ -11,8 +11,8 @@
 //! in ferrocache as in memcached. `contract` checks these rules on any bytes.
 
 use crate::model::{
-    Command, DeltaMode, KeepOptions, Keys, Limits, Payload, ReadOptions, ReplyPolicy, Request,
-    StatsGroup, StoreMode, Want, WriteOptions, KEY_MAX_LENGTH,
+    Command, DeltaMode, FlagOrder, KeepOptions, Keys, Limits, Payload, ReadOptions, ReplyPolicy,
+    Request, StatsGroup, StoreMode, Want, WriteOptions, KEY_MAX_LENGTH,
 };
 use memchr::{memchr, memchr2};
 
@@ -460,6 +460,7 @@ fn delta<'a>(t: &Tokens<'a>, mode: DeltaMode, consumed: usize) -> Parsed<'a> {
             cas: 0,
             exptime: None,
             new_cas: None,
+            order: FlagOrder::default(),
         }
     })
 }

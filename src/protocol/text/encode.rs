@@ -187,6 +187,6 @@ mod tests {
             encode(Response::Error(Error::BadDataChunk), false),
             b"CLIENT_ERROR bad data chunk\r\n"
         );
-        assert_eq!(encode(Response::Stored { cas: 1 }, true), b"");
+        assert_eq!(encode(Response::Stored { cas: 1, len: 1 }, true), b"");
     }
 }
