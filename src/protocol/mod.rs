@@ -4,4 +4,6 @@
 //! touches a socket, the store or the engine.
 
 pub mod binary;
+pub mod meta;
+pub mod numbers;
 pub mod text;

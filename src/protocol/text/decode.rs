@@ -14,6 +14,7 @@ use crate::model::{
     Command, DeltaMode, FlagOrder, KeepOptions, Keys, Limits, Payload, ReadOptions, ReplyPolicy,
     Request, StatsGroup, StoreMode, Want, WriteOptions, KEY_MAX_LENGTH,
 };
+use crate::protocol::numbers::{c_strtol32, c_strtoul32, c_strtoull};
 use memchr::{memchr, memchr2};
 
 /// memcached tokenises at most this many tokens (the last one holding the rest).
@@ -509,62 +510,6 @@ fn flush_all<'a>(t: &Tokens<'a>, consumed: usize) -> Parsed<'a> {
         0
     };
     Parsed::quiet_request(Command::FlushAll { delay }, noreply, consumed)
-}
-
-fn is_c_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
-}
-
-/// Splits a token as C's strto* family reads it: leading white space, an
-/// optional sign, at least one digit, then only white space or the end.
-fn c_number(tok: &[u8]) -> Option<(bool, &[u8])> {
-    let start = tok.iter().take_while(|&&b| is_c_space(b)).count();
-    let mut rest = &tok[start..];
-    let negative = rest.first() == Some(&b'-');
-    if matches!(rest.first(), Some(b'-' | b'+')) {
-        rest = &rest[1..];
-    }
-    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 || rest[digits..].first().is_some_and(|&b| !is_c_space(b)) {
-        return None;
-    }
-    Some((negative, &rest[..digits]))
-}
-
-fn digits_value(digits: &[u8]) -> Option<u64> {
-    digits.iter().try_fold(0u64, |acc, &d| {
-        acc.checked_mul(10)?.checked_add((d - b'0') as u64)
-    })
-}
-
-/// memcached's `safe_strtoull`: no negative numbers, must fit 64 bits.
-pub fn c_strtoull(tok: &[u8]) -> Option<u64> {
-    let (negative, digits) = c_number(tok)?;
-    let v = digits_value(digits)?;
-    // strtoull negates "-N"; memcached rejects the result only when it looks
-    // negative as a signed number (so "-0" reads as 0).
-    if negative {
-        let wrapped = v.wrapping_neg();
-        return ((wrapped as i64) >= 0).then_some(wrapped);
-    }
-    Some(v)
-}
-
-/// memcached's `safe_strtoul`: C's `strtoul` (64-bit `long`), negative
-/// numbers refused, the result then *truncated* to 32 bits as memcached's
-/// `*out = l` does (so flags 4294967297 are stored as 1).
-pub fn c_strtoul32(tok: &[u8]) -> Option<u32> {
-    c_strtoull(tok).map(|v| v as u32)
-}
-
-/// memcached's `safe_strtol`: C's `strtol` (64-bit `long`, out-of-range
-/// refused), then truncated to 32 bits as memcached's `*out = l` does (so an
-/// exptime of 2147483648 wraps to a negative, already-expired time).
-pub fn c_strtol32(tok: &[u8]) -> Option<i32> {
-    let (negative, digits) = c_number(tok)?;
-    let v = digits_value(digits)? as i128;
-    let v = if negative { -v } else { v };
-    i64::try_from(v).ok().map(|l| l as i32)
 }
 
 #[cfg(test)]
