@@ -283,6 +283,8 @@ fn md_deletes_invalidates_and_empties() {
     assert_eq!(call(&mut c, "md k q\r\nmn\r\n"), "MN\r\n");
     let cas = flag(&call(&mut c, "ms k 2 c\r\nhi\r\n"), 'c');
     assert_eq!(call(&mut c, &format!("md k C{}\r\n", cas + 1)), "EX\r\n");
+    // C0 compares too (no item has CAS 0), as in memcached.
+    assert_eq!(call(&mut c, "md k C0\r\n"), "EX\r\n");
     // x keeps the item with an empty value, its flags F, its CAS.
     assert_eq!(call(&mut c, "md k x F4\r\n"), "HD\r\n");
     assert_eq!(

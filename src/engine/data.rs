@@ -294,6 +294,7 @@ pub fn delete(ctx: &Context<'_>, out: &mut dyn Reply, key: &[u8], cas: u64, keep
         ttl: keep.exptime,
         flags: keep.flags,
         new_cas: keep.new_cas,
+        compare_zero: keep.compare_zero,
     };
     out.reply(match ctx.store.delete_with(key, &options) {
         DeleteOutcome::Deleted | DeleteOutcome::Kept { .. } => {

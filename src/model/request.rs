@@ -317,6 +317,9 @@ pub struct KeepOptions {
     pub flags: u32,
     /// With `invalidate` or `empty`: its CAS (`E`).
     pub new_cas: Option<u64>,
+    /// Compare the delete's CAS even when it is 0 (meta `md C0`, which
+    /// memcached compares; elsewhere 0 means no compare).
+    pub compare_zero: bool,
 }
 
 /// How a store treats an existing item.

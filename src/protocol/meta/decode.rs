@@ -327,6 +327,7 @@ impl<'a> Line<'a> {
                 exptime: f.touch,
                 flags: f.client_flags,
                 new_cas: f.new_cas,
+                compare_zero: f.compare_cas == Some(0),
             },
         };
         self.flagged(command, Kind::Delete, self.rest, &f)

@@ -453,11 +453,25 @@ fn md_maps_its_flags() {
                     exptime: Some(30),
                     flags: 3,
                     new_cas: Some(9),
+                    compare_zero: false,
                 },
             }
         );
         assert_eq!(r.policy, ReplyPolicy::Quiet);
         assert_eq!(plan.kind, Kind::Delete);
+    });
+    request(b"md k C0\r\n", |r, _, _| {
+        assert!(matches!(
+            r.command,
+            Command::Delete {
+                cas: 0,
+                keep: KeepOptions {
+                    compare_zero: true,
+                    ..
+                },
+                ..
+            }
+        ))
     });
     assert_eq!(err(b"md\r\n"), "CLIENT_ERROR bad command line format");
     assert_eq!(err(b"md k zz\r\n"), "CLIENT_ERROR invalid flag");
