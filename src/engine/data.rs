@@ -298,10 +298,17 @@ pub fn delete(ctx: &Context<'_>, out: &mut dyn Reply, key: &[u8], cas: u64, keep
     };
     out.reply(match ctx.store.delete_with(key, &options) {
         DeleteOutcome::Deleted | DeleteOutcome::Kept { .. } => {
-            c.delete_hits.incr();
+            if !(keep.meta_counts && keep.invalidate) {
+                c.delete_hits.incr();
+            }
             Response::Deleted
         }
-        DeleteOutcome::Exists => Response::Exists,
+        DeleteOutcome::Exists => {
+            if keep.meta_counts {
+                c.delete_misses.incr();
+            }
+            Response::Exists
+        }
         DeleteOutcome::Missing(_) => {
             c.delete_misses.incr();
             Response::NotFound
@@ -348,9 +355,9 @@ pub fn delta(ctx: &Context<'_>, out: &mut dyn Reply, d: &Delta<'_>) {
     };
     out.reply(match ctx.store.delta_with(d.key, op, d.delta, &options) {
         DeltaOutcome::Value(counted) => {
-            if counted.created {
-                misses.incr();
-            } else {
+            // memcached counts a counter it creates (binary initial value,
+            // meta N) as neither a hit nor a miss.
+            if !counted.created {
                 hits.incr();
             }
             Response::Number {

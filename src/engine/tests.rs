@@ -198,8 +198,9 @@ fn a_delta_creates_a_missing_counter_and_returns_its_cas() {
         ["EXISTS"],
         "a CAS compare guards the count"
     );
-    // Created counts as a miss, counted as a hit (as memcached counts).
-    assert_eq!(e.counters.incr_misses.get(), 2);
+    // The plain miss is a miss, the count a hit; the creation neither (as
+    // memcached counts, binary and meta alike).
+    assert_eq!(e.counters.incr_misses.get(), 1);
     assert_eq!(e.counters.incr_hits.get(), 1);
 }
 
@@ -221,6 +222,33 @@ fn vivify_on_miss_gives_the_first_reader_the_token() {
     // memcached's mg counts an item it lends as a hit, created or found.
     assert_eq!(e.counters.get_misses.get(), 0);
     assert_eq!(e.counters.get_hits.get(), 2);
+}
+
+#[test]
+fn a_meta_delete_counts_as_memcacheds_md() {
+    let e = Engine::new();
+    let cas = e.set(b"k", b"v");
+    let md = KeepOptions {
+        meta_counts: true,
+        ..KeepOptions::default()
+    };
+    assert_eq!(e.run(delete(b"k", cas + 1, md)), ["EXISTS"]);
+    let invalidate = KeepOptions {
+        invalidate: true,
+        ..md
+    };
+    assert_eq!(e.run(delete(b"k", 0, invalidate)), ["DELETED"]);
+    assert_eq!(e.run(delete(b"k", 0, md)), ["DELETED"]);
+    // The mismatch a miss, the invalidation nothing, the delete a hit.
+    assert_eq!(e.counters.delete_misses.get(), 1);
+    assert_eq!(e.counters.delete_hits.get(), 1);
+    // A text or binary delete's mismatch counts nothing.
+    let cas = e.set(b"k", b"v");
+    assert_eq!(
+        e.run(delete(b"k", cas + 1, KeepOptions::default())),
+        ["EXISTS"]
+    );
+    assert_eq!(e.counters.delete_misses.get(), 1);
 }
 
 #[test]

@@ -320,6 +320,10 @@ pub struct KeepOptions {
     /// Compare the delete's CAS even when it is 0 (meta `md C0`, which
     /// memcached compares; elsewhere 0 means no compare).
     pub compare_zero: bool,
+    /// Count as memcached counts an `md`: a CAS mismatch is a delete miss,
+    /// and an invalidation neither a hit nor a miss (a text or binary
+    /// delete counts neither for a mismatch).
+    pub meta_counts: bool,
 }
 
 /// How a store treats an existing item.

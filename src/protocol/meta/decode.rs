@@ -328,6 +328,7 @@ impl<'a> Line<'a> {
                 flags: f.client_flags,
                 new_cas: f.new_cas,
                 compare_zero: f.compare_cas == Some(0),
+                meta_counts: true,
             },
         };
         self.flagged(command, Kind::Delete, self.rest, &f)

@@ -454,6 +454,7 @@ fn md_maps_its_flags() {
                     flags: 3,
                     new_cas: Some(9),
                     compare_zero: false,
+                    meta_counts: true,
                 },
             }
         );
