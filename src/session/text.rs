@@ -41,13 +41,13 @@ impl TextSession {
             info.set_state(ConnState::Swallow);
             return Step::Handled(n);
         }
+        if meta::is_meta(input) {
+            return self.meta(fd, input, out, ctx, info);
+        }
         let limits = Limits {
             max_value_len: ctx.settings.item_size_max,
         };
         let tracing = trace::enabled();
-        if meta::is_meta(input) {
-            return self.meta(fd, input, out, ctx, info, &limits, tracing);
-        }
         let replies_from = out.len();
         // Matched in place: moving a parsed request out of the result costs
         // a memcpy per request.
@@ -113,7 +113,6 @@ impl TextSession {
     }
 
     /// Handles the meta command at the front of `input`.
-    #[allow(clippy::too_many_arguments)]
     fn meta(
         &mut self,
         fd: u64,
@@ -121,13 +120,15 @@ impl TextSession {
         out: &mut Vec<u8>,
         ctx: &Context<'_>,
         info: &ConnInfo,
-        limits: &Limits,
-        tracing: bool,
     ) -> Step {
+        let limits = Limits {
+            max_value_len: ctx.settings.item_size_max,
+        };
+        let tracing = trace::enabled();
         let replies_from = out.len();
         // A base64 key is decoded here; other keys are borrowed from input.
         let mut keys = KeyBuf::default();
-        match meta::parse(input, limits, &mut keys) {
+        match meta::parse(input, &limits, &mut keys) {
             meta::Parsed::Incomplete => {
                 info.set_state(ConnState::Nread);
                 Step::NeedMore

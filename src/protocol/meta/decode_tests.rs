@@ -597,19 +597,3 @@ fn mn_and_me() {
     let long = [b"me ".as_slice(), &[b'a'; 251], b"\r\n"].concat();
     assert_eq!(err(&long), "CLIENT_ERROR bad command line format");
 }
-
-#[test]
-fn t_before_t_keeps_its_place() {
-    request(b"mg k t T30\r\n", |r, _, _| {
-        let Command::Get { read, .. } = r.command else {
-            panic!()
-        };
-        assert!(read.order.ttl < read.order.touch);
-    });
-    request(b"mg k T30 t\r\n", |r, _, _| {
-        let Command::Get { read, .. } = r.command else {
-            panic!()
-        };
-        assert!(read.order.ttl > read.order.touch);
-    });
-}
