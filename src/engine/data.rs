@@ -146,6 +146,12 @@ fn read_key(
 fn count_meta_get(c: &Counters, touch: bool, found: Lookup, created: bool) {
     if found == Lookup::Hit || created {
         count_get(c, touch, Lookup::Hit);
+        // The lookup that found the key expired or flushed still counts so.
+        match found {
+            Lookup::Expired => c.get_expired.incr(),
+            Lookup::Flushed => c.get_flushed.incr(),
+            _ => {}
+        }
     } else {
         count_get(c, false, found);
     }
