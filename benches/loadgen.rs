@@ -12,17 +12,21 @@
 //! opened and held idle. The report gives ops/s (one op = one command: a
 //! multi-get of 100 keys is one op), p50/p99/p99.9 latency, the get hit ratio
 //! (keys found / keys asked) and the error count, as text or one JSON object.
+//! With `--tls --tls-ca CA.pem` every connection speaks TLS (rustls), its
+//! handshake done before the run.
+
+#[path = "loadgen/wire.rs"]
+mod wire;
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream as StdTcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
-use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
@@ -106,6 +110,12 @@ struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Speak TLS (rustls client; the handshakes are done before measuring).
+    #[arg(long, requires = "tls_ca")]
+    tls: bool,
+    /// PEM file of the CA the server's certificate must chain to (--tls).
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<String>,
     /// Random seed (default: from the clock).
     #[arg(long)]
     seed: Option<u64>,
@@ -472,7 +482,7 @@ impl Stats {
 
 /// One connection driven by the event loop.
 struct Conn {
-    stream: TcpStream,
+    stream: wire::Wire,
     source: Source,
     out: Vec<u8>,
     written: usize,
@@ -506,7 +516,7 @@ struct Stats0 {
 }
 
 impl Conn {
-    fn new(stream: TcpStream, source: Source) -> Conn {
+    fn new(stream: wire::Wire, source: Source) -> Conn {
         Conn {
             stream,
             source,
@@ -560,6 +570,22 @@ impl Conn {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
+        }
+        match self.stream.push_pending() {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
+            _ => {}
+        }
+        if self.stream.has_pending() {
+            // TLS records wait for room: as a blocked write.
+            if !self.wants_writable {
+                self.wants_writable = true;
+                registry.reregister(
+                    &mut self.stream,
+                    self.token,
+                    Interest::READABLE | Interest::WRITABLE,
+                )?;
+            }
+            return Ok(());
         }
         if self.wants_writable {
             self.wants_writable = false;
@@ -765,13 +791,12 @@ struct Shared {
     seed: u64,
     /// Threads meet here after connecting, after prefill, and before measuring.
     barrier: Barrier,
+    /// `--tls`: the client configuration.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
-fn connect(addr: &SocketAddr) -> io::Result<TcpStream> {
-    let s = StdTcpStream::connect_timeout(addr, Duration::from_secs(5))?;
-    s.set_nodelay(true)?;
-    s.set_nonblocking(true)?;
-    Ok(TcpStream::from_std(s))
+fn connect(shared: &Shared) -> io::Result<wire::Wire> {
+    wire::Wire::connect(&shared.addr, shared.tls.as_ref())
 }
 
 /// What one thread reports back.
@@ -803,7 +828,7 @@ fn thread_main(shared: Arc<Shared>, plan: ThreadPlan) -> ThreadResult {
     let mut active = Vec::new();
     let mut idle = Vec::new();
     for &id in &plan.conn_ids {
-        match connect(&shared.addr) {
+        match connect(&shared) {
             Ok(s) => {
                 let seed = shared.seed ^ (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
                 let source = Source::Measure {
@@ -916,7 +941,9 @@ fn thread_main(shared: Arc<Shared>, plan: ThreadPlan) -> ThreadResult {
     // An idle connection the server has closed (or written to) is not held.
     let idle_lost = conns[n_active..]
         .iter_mut()
-        .filter(|c| !c.dead && !matches!((&c.stream).read(&mut [0u8; 64]), Err(e) if e.kind() == io::ErrorKind::WouldBlock))
+        .filter(|c| !c.dead)
+        .map(|c| c.stream.read(&mut [0u8; 64]))
+        .filter(|r| !matches!(r, Err(e) if e.kind() == io::ErrorKind::WouldBlock))
         .count();
     ThreadResult {
         stats,
@@ -993,6 +1020,16 @@ fn main() -> ExitCode {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64)
     });
+    let tls = match args.tls_ca.as_deref().filter(|_| args.tls) {
+        None => None,
+        Some(ca) => match wire::client_config(ca) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                eprintln!("loadgen: {e}");
+                return ExitCode::from(64);
+            }
+        },
+    };
     let threads = args.threads;
     // Connection i goes to thread i % T, so active ones (the lowest numbers) spread evenly.
     let mut plans: Vec<ThreadPlan> = (0..threads)
@@ -1017,6 +1054,7 @@ fn main() -> ExitCode {
         active,
         seed,
         barrier: Barrier::new(threads + 1),
+        tls,
     });
     let handles: Vec<_> = plans
         .into_iter()

@@ -16,7 +16,8 @@
 # = 1:10 set:get with both in binary; 100-byte values,
 # 20-byte keys, 100,000 keys, 50 connections.
 # FERROCACHE_BIN=path measures that ferrocache binary instead of a fresh
-# build (to compare two builds under the same conditions).
+# build (to compare two builds under the same conditions); FERROCACHE_ARGS
+# adds options to its command line (FERROCACHE_ARGS="-o hotkeys=20").
 # Needs valgrind, /usr/bin/memcached and python3. Prints a markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,6 +66,8 @@ measure() {
     out=$tmp/$server.$w.cg
     if [ "$server" = ferrocache ]; then
         cmd=("$FERROCACHE" -p "$port" -l 127.0.0.1 -t 2 -m 1024)
+        # shellcheck disable=SC2206
+        cmd+=(${FERROCACHE_ARGS:-})
         [ "$(id -u)" = 0 ] && cmd+=(-u root) # refused as root without -u, as memcached
     else
         # memcached sets its descriptor limit (soft and hard) to -c, and

@@ -12,6 +12,7 @@
 #   scripts/bench.sh                     # defaults: 3 rounds of 5 s
 #   ROUNDS=5 DURATION=10 scripts/bench.sh
 #   WORKLOADS="a c" scripts/bench.sh     # only some workloads
+#   TLS=0 scripts/bench.sh               # without the TLS part (scripts/bench-tls.sh)
 #
 # Needs /usr/bin/memcached (scripts/test.sh installs it) and python3.
 # Raw results (one JSON object per run) go to target/bench/.
@@ -297,3 +298,9 @@ for (w, server), rs in sorted(runs.items()):
     print(f"- ({w}) {server}: {cells}")
 EOF
 echo "raw results: $results, $memfile, $slowfile" >&2
+
+# --- TLS: handshakes, the 1:10 mix and pipelined gets over TLS, memory ------
+if [ "${TLS:-1}" = 1 ]; then
+    echo "== TLS (scripts/bench-tls.sh)" >&2
+    ROUNDS=$ROUNDS DURATION=$DURATION scripts/bench-tls.sh
+fi

@@ -4,8 +4,12 @@
 #   binary (wire tables, differential runs against Debian's memcached,
 #   memccapable, network fuzzing), the real-client suites (pymemcache;
 #   pylibmc, python-binary-memcached and memjs over the binary protocol and
-#   SASL; ascii auth), each client suite against ferrocache and against
-#   Debian's memcached, and a bounded coverage-guided fuzz run of the
+#   SASL; ascii auth; TLS), each client suite against ferrocache and against
+#   Debian's memcached, pymemcache once more over TLS, the ElastiCache
+#   auto-discovery clients (elasticache-auto-discovery,
+#   django-elastipymemcache, emcache, memcache-plus) against three
+#   ferrocache nodes, the pymemcache suite through twemproxy (nutcracker) in
+#   front of three nodes, and a bounded coverage-guided fuzz run of the
 #   parsers (scripts/fuzz.sh, which installs cargo-fuzz if it is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,10 +23,17 @@ command -v python3 >/dev/null || missing+=(python3)
 python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 # The tests signal servers with kill(1), which minimal images leave out.
 [ -x /bin/kill ] || [ -x /usr/bin/kill ] || missing+=(procps)
+# twemproxy in front of three nodes, for the text suite through a proxy.
+[ -x /usr/sbin/nutcracker ] || missing+=(nutcracker)
 # The lifecycle tests drive the server with `nc -q1`, as users do.
 [ -x /usr/bin/nc.openbsd ] || missing+=(netcat-openbsd)
+# The metrics endpoint is scraped with curl and by a real Prometheus.
+command -v curl >/dev/null || missing+=(curl)
+[ -x /usr/bin/prometheus ] || missing+=(prometheus)
 # SASL against Debian's memcached: a Cyrus sasldb made with saslpasswd2.
 [ -x /usr/sbin/saslpasswd2 ] || missing+=(sasl2-bin)
+# TLS tests make their certificates with openssl and drive s_client.
+command -v openssl >/dev/null || missing+=(openssl)
 # pylibmc's Cyrus client plugins (PLAIN, SCRAM-SHA-256).
 ls /usr/lib/*/sasl2/libplain.so >/dev/null 2>&1 || missing+=(libsasl2-modules)
 # pylibmc is built from source against Debian's libmemcached (and zlib),
@@ -77,10 +88,17 @@ cargo test --lib
 # against ferrocache.
 cargo build --release --bin ferrocache
 export FERROCACHE_BIN="$PWD/target/release/ferrocache"
-echo "== Python client suites (pymemcache, pylibmc, python-binary-memcached, ascii auth)"
+echo "== Python client suites (pymemcache, pylibmc, python-binary-memcached, ascii auth, auto-discovery)"
 "$venv/bin/python" -m pytest -q tests/python
+echo "== pymemcache suite again over TLS (-Z, tls_context), against ferrocache and memcached"
+FERROCACHE_TEST_TLS=1 "$venv/bin/python" -m pytest -q tests/python/test_pymemcache.py
+FERROCACHE_TEST_TLS=1 FERROCACHE_TEST_AGAINST_MEMCACHED=1 "$venv/bin/python" -m pytest -q tests/python/test_pymemcache.py
+echo "== pymemcache suite through twemproxy (nutcracker, ketama over three nodes)"
+FERROCACHE_TEST_THROUGH_TWEMPROXY=1 "$venv/bin/python" -m pytest -q -rs tests/python/test_pymemcache.py
 echo "== memjs suite (node --test)"
 node --test tests/node/memjs.test.js
+echo "== memcache-plus auto-discovery suite (node --test)"
+node --test tests/node/discovery.test.js
 
 # --- coverage-guided fuzzing of the parsers (about 60 s once built) ------
 echo "== fuzz (scripts/fuzz.sh: cargo-fuzz, 60 s)"

@@ -12,10 +12,13 @@
 
 pub mod auth;
 pub mod clock;
+pub mod cluster;
+pub mod cnum;
 pub mod config;
 pub mod daemon;
 pub mod described;
 pub mod engine;
+pub mod exposition;
 pub mod metrics;
 pub mod model;
 pub mod privileges;
@@ -23,6 +26,7 @@ pub mod protocol;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod tls;
 
 /// The `log` level for a memcached verbosity (`-v` count): warnings and
 /// errors by default; `-v` adds info (start-up, connections, signals);

@@ -1,12 +1,13 @@
 //! The `ferrocache` daemon: parse memcached's command line, start the server
 //! in the order memcached's operators expect (daemonize, bind, pidfile,
-//! give up root, serve), log SIGHUP and stop cleanly on SIGTERM / SIGINT /
-//! SIGUSR1.
+//! give up root, serve), reload credentials, TLS certificates and the node
+//! file on SIGHUP and stop cleanly on SIGTERM / SIGINT / SIGUSR1.
 
+use ferrocache::cluster::Cluster;
 use ferrocache::config::{Invocation, Listen, Settings};
 use ferrocache::daemon::{self, PidFile, Startup};
 use ferrocache::privileges::{self, Fatal, EX_USAGE};
-use ferrocache::server::Server;
+use ferrocache::server::{self as server_mod, Server};
 use ferrocache::session::Gate;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use std::process::ExitCode;
@@ -67,6 +68,25 @@ fn run(mut settings: Settings) -> Result<(), Fatal> {
         code: EX_USAGE,
         message,
     })?;
+    // Certificates and keys too: a bad one stops start-up with one line
+    // on the terminal, as memcached's does.
+    let tls = ferrocache::tls::Tls::load(&settings.ssl).map_err(|message| Fatal {
+        code: EX_USAGE,
+        message,
+    })?;
+    // The node file too: a bad one stops the start with one line.
+    let cluster = settings
+        .cluster_nodes
+        .as_deref()
+        .map(|path| {
+            let path = std::path::absolute(path)?;
+            Cluster::open(&path).map_err(std::io::Error::other)
+        })
+        .transpose()
+        .map_err(|e| Fatal {
+            code: EX_USAGE,
+            message: format!("-o cluster_nodes: {e}"),
+        })?;
     if settings.core_dumps {
         privileges::enable_core_dumps()?;
     }
@@ -98,7 +118,7 @@ fn run(mut settings: Settings) -> Result<(), Fatal> {
         Listen::Tcp(addrs) => addrs.iter().any(|a| a.port == 0),
         Listen::Unix(..) => false,
     };
-    let bound = Server::bind(settings, gate)?;
+    let bound = Server::bind_with(settings, gate, tls, cluster)?;
     let pidfile = pidfile_path.as_deref().map(PidFile::write).transpose()?;
     if let Some(user) = &user {
         if let Some(p) = &pidfile {
@@ -117,9 +137,22 @@ fn run(mut settings: Settings) -> Result<(), Fatal> {
             for sig in signals.forever() {
                 if sig == SIGHUP {
                     match shared.gate.reload() {
-                        None => log::info!("SIGHUP: nothing to reload; still serving"),
+                        None if shared.tls.is_none() && shared.cluster.is_none() => {
+                            log::info!("SIGHUP: nothing to reload; still serving")
+                        }
+                        None => {}
                         Some(Ok(line)) => log::info!("SIGHUP: reloaded {line}"),
                         Some(Err(line)) => log::error!("SIGHUP: {line}"),
+                    }
+                    // As `refresh_certs`: new connections get the new
+                    // certificates, open ones keep theirs.
+                    match shared.tls.as_deref().map(|tls| tls.refresh()) {
+                        None => {}
+                        Some(Ok(())) => log::info!("SIGHUP: reloaded the TLS certificates"),
+                        Some(Err(line)) => log::error!("SIGHUP: {line}"),
+                    }
+                    if let Some(cluster) = &shared.cluster {
+                        server_mod::log_reload("SIGHUP", cluster, cluster.reload());
                     }
                     continue;
                 }

@@ -44,6 +44,7 @@
 //! ([`Reply::is_attempt`], [`Reply::authenticated`]).
 
 use super::credentials::Credentials;
+use crate::cnum::c_strtoull;
 
 /// The largest data block (`<n>`) an auth `set` may declare.
 pub const MAX_AUTH_REQ_LEN: usize = 16384;
@@ -186,7 +187,7 @@ pub fn parse(buf: &[u8]) -> Parsed<'_> {
     if cmd != b"set" {
         return refuse(Reply::Unauthenticated, line_len, false);
     }
-    let Some(size) = c_strtoul(size) else {
+    let Some(size) = c_strtoull(size) else {
         return refuse(Reply::Unauthenticated, line_len, false);
     };
     if size > MAX_AUTH_REQ_LEN as u64 {
@@ -255,48 +256,4 @@ fn until_nul(bytes: &[u8]) -> &[u8] {
 /// memcached's tokenizer: split on spaces, runs of them counting as one.
 fn tokens(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     bytes.split(|&b| b == b' ').filter(|t| !t.is_empty())
-}
-
-/// C's `isspace` in the "C" locale.
-fn is_c_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
-}
-
-/// memcached's `safe_strtoul` before its cut to 32 bits: `strtoul` on a
-/// 64-bit `long` (leading whitespace, an optional sign, decimal digits,
-/// then the end or whitespace), out of range refused, and a result that
-/// looks negative as a signed number refused when a `-` was written. The
-/// cut to 32 bits is left out: a size of 2^32 or more is too long here.
-fn c_strtoul(token: &[u8]) -> Option<u64> {
-    let start = token.iter().position(|&b| !is_c_space(b))?;
-    let mut rest = &token[start..];
-    let negative = match rest.first() {
-        Some(b'-') => {
-            rest = &rest[1..];
-            true
-        }
-        Some(b'+') => {
-            rest = &rest[1..];
-            false
-        }
-        _ => false,
-    };
-    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 {
-        return None;
-    }
-    if let Some(&after) = rest.get(digits) {
-        if !is_c_space(after) {
-            return None;
-        }
-    }
-    let mut value: u64 = 0;
-    for &d in &rest[..digits] {
-        value = value.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
-    if negative {
-        let wrapped = value.wrapping_neg();
-        return ((wrapped as i64) >= 0).then_some(wrapped);
-    }
-    Some(value)
 }

@@ -1,14 +1,16 @@
 //! `-o`: memcached 1.6's extended options, every key its 1.6.18 build
 //! accepts (with TLS and extstore compiled in, as Debian ships it), plus
-//! ferrocache's own `slab_page_size`.
+//! ferrocache's own `slab_page_size` and `cluster_nodes` (auto-discovery's
+//! node file, `docs/autodiscovery.md`).
 //!
 //! Each key is one of three kinds:
 //! - it works here (`idle_timeout`, `slab_automove`, `track_sizes`, …);
 //! - what it asks for is already how ferrocache behaves (`modern`,
 //!   `maxconns_fast`, …): accepted, with one info line;
-//! - ferrocache has nothing it could act on (`hashpower`, `ext_*`, `ssl_*`,
-//!   …): accepted, with one warning at start-up, so a memcached command line
+//! - ferrocache has nothing it could act on (`hashpower`, `ext_*`, …): accepted, with one warning at start-up, so a memcached command line
 //!   still starts and the operator learns what is not in effect.
+//!
+//! The `ssl_*` keys are read in `ssl.rs`.
 //!
 //! Values are checked as memcached checks them (a `hashpower` memcached
 //! refuses is refused here too); an unknown key is an error.
@@ -70,7 +72,6 @@ const CHUNKS: &str =
     "slab classes come from -n and -f, and larger items are chunked at the largest class";
 const LOGS: &str = "there are no watch commands and no log buffers to size";
 const BUFFERS: &str = "read and write buffers are pooled per worker without a global limit";
-const TLS: &str = "TLS is not implemented (-Z is refused)";
 const EXTSTORE: &str =
     "external storage (extstore) is not implemented: items live in -m memory only";
 
@@ -102,16 +103,6 @@ const NO_EFFECT: &[(&str, Check, &str)] = &[
     ("resp_obj_mem_limit", Check::Flag, "memcached 1.6 deprecated it (see read_buf_mem_limit)"),
     ("read_buf_mem_limit", U32, BUFFERS),
     ("sock_cookie_id", U32, "listening sockets get no SO_MARK; firewall on the address and port instead"),
-    ("ssl_chain_cert", Check::Text, TLS),
-    ("ssl_key", Check::Text, TLS),
-    ("ssl_verify_mode", Check::Int(0, 3), TLS),
-    ("ssl_keyformat", U32, TLS),
-    ("ssl_ciphers", Check::Text, TLS),
-    ("ssl_ca_cert", Check::Text, TLS),
-    ("ssl_wbuf_size", U32, TLS),
-    ("ssl_session_cache", Check::Flag, TLS),
-    ("ssl_kernel_tls", Check::Flag, TLS),
-    ("ssl_min_version", Check::Int(0, 3), TLS),
     ("ext_page_size", U32, EXTSTORE),
     ("ext_wbuf_size", U32, EXTSTORE),
     ("ext_threads", U32, EXTSTORE),
@@ -147,9 +138,23 @@ const ALREADY: &[(&str, &str)] = &[
     ),
 ];
 
+/// The TLS keys (`ssl.rs`).
+const SSL: [&str; 10] = [
+    "ssl_chain_cert",
+    "ssl_key",
+    "ssl_verify_mode",
+    "ssl_keyformat",
+    "ssl_ciphers",
+    "ssl_ca_cert",
+    "ssl_wbuf_size",
+    "ssl_session_cache",
+    "ssl_kernel_tls",
+    "ssl_min_version",
+];
+
 /// Every `-o` key accepted, for `--help`-style listings and tests.
 pub fn known_keys() -> impl Iterator<Item = &'static str> {
-    const OWN: [&str; 9] = [
+    const OWN: [&str; 10] = [
         "idle_timeout",
         "slab_page_size",
         "slab_automove",
@@ -159,8 +164,10 @@ pub fn known_keys() -> impl Iterator<Item = &'static str> {
         "lru_crawler",
         "no_lru_crawler",
         "no_modern",
+        "cluster_nodes",
     ];
     OWN.into_iter()
+        .chain(SSL.iter().copied())
         .chain(ALREADY.iter().map(|(k, _)| *k))
         .chain(NO_EFFECT.iter().map(|(k, _, _)| *k))
 }
@@ -171,6 +178,9 @@ pub(super) fn apply(s: &mut Settings, option: &str) -> Result<(), String> {
         Some((k, v)) => (k, Some(v)),
         None => (option, None),
     };
+    if super::observe::apply(s, key, value)? {
+        return Ok(());
+    }
     match key {
         "" => {}
         "idle_timeout" => s.idle_timeout = int(key, value, 0, u32::MAX as u64)? as u32,
@@ -189,6 +199,7 @@ pub(super) fn apply(s: &mut Settings, option: &str) -> Result<(), String> {
         "track_sizes" => s.track_sizes = true,
         "lru_crawler" => s.lru_crawler = true,
         "no_lru_crawler" => s.lru_crawler = false,
+        "cluster_nodes" => s.cluster_nodes = Some(required(key, value)?.into()),
         "no_slab_reassign" => {
             s.slab_automove = 0;
             notice(s, log::Level::Warn, option, "slab automove is off, but a slab class with no page still takes one from the pool and `slabs reassign` still works");
@@ -197,6 +208,16 @@ pub(super) fn apply(s: &mut Settings, option: &str) -> Result<(), String> {
             s.slab_automove = 0;
             s.lru_crawler = false;
             notice(s, log::Level::Warn, option, "slab automove and the LRU crawler are off; the rest of memcached 1.4's defaults (no maxconns_fast, jenkins hash, unsegmented LRU) do not apply or are already so");
+        }
+        _ if key.starts_with("ssl_") => {
+            match super::ssl::apply(&mut s.ssl, &mut s.notices, key, value) {
+                Some(result) => result?,
+                None => {
+                    return Err(format!(
+                        "Illegal suboption \"{option}\" (docs/operations.md lists the -o keys)"
+                    ))
+                }
+            }
         }
         _ => {
             if let Some((_, why)) = ALREADY.iter().find(|(k, _)| *k == key) {

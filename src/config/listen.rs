@@ -4,6 +4,7 @@
 //! than once). Each entry is `host`, `host:port`, `[v6addr]`,
 //! `[v6addr]:port`, a bare IPv6 address (more than one `:`, so no port), or
 //! `*` for every interface. A port in an entry overrides `-p` for that entry.
+//! A `notls:` prefix keeps that listener in plaintext when `-Z` is given.
 
 /// One address to listen on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,10 +14,15 @@ pub struct ListenAddr {
     pub host: Option<String>,
     /// TCP port (`0` asks the OS for a free one).
     pub port: u16,
+    /// Speaks TLS under `-Z` (false for a `notls:` entry).
+    pub tls: bool,
 }
 
 impl std::fmt::Display for ListenAddr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.tls {
+            f.write_str("notls:")?;
+        }
         match &self.host {
             None => write!(f, "*:{}", self.port),
             Some(h) if h.contains(':') => write!(f, "[{h}]:{}", self.port),
@@ -46,11 +52,10 @@ pub fn parse(values: &[String], default_port: u16) -> Result<Vec<ListenAddr>, St
 }
 
 fn parse_one(entry: &str, default_port: u16) -> Result<ListenAddr, String> {
-    if entry.starts_with("notls") {
-        return Err(format!(
-            "-l {entry}: 'notls' turns TLS off for one listener, but TLS is not implemented (no -Z): give the address without it"
-        ));
-    }
+    let (entry, tls) = match entry.strip_prefix("notls:") {
+        Some(rest) => (rest, false),
+        None => (entry, true),
+    };
     let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
         let (inside, after) = rest
             .split_once(']')
@@ -81,7 +86,7 @@ fn parse_one(entry: &str, default_port: u16) -> Result<ListenAddr, String> {
             .map_err(|_| format!("Invalid port number: \"{p}\" in -l {entry}"))?,
     };
     let host = (host != "*").then(|| host.to_string());
-    Ok(ListenAddr { host, port })
+    Ok(ListenAddr { host, port, tls })
 }
 
 #[cfg(test)]
@@ -97,6 +102,7 @@ mod tests {
         ListenAddr {
             host: host.map(str::to_string),
             port,
+            tls: true,
         }
     }
 
@@ -164,7 +170,7 @@ mod tests {
     #[test]
     fn bad_entries_are_refused_with_one_line() {
         for bad in [
-            &["notls:127.0.0.1:11211"][..],
+            &["notls:"][..],
             &["127.0.0.1:port"],
             &["127.0.0.1:70000"],
             &["127.0.0.1:"],
@@ -175,9 +181,17 @@ mod tests {
             let err = addrs(bad, 1).expect_err(&format!("{bad:?}"));
             assert!(!err.contains('\n'), "{err}");
         }
-        assert!(addrs(&["notls:127.0.0.1"], 1)
-            .unwrap_err()
-            .contains("TLS is not implemented"));
+        assert_eq!(
+            addrs(&["notls:127.0.0.1:5,127.0.0.1:6"], 1).unwrap(),
+            [
+                ListenAddr {
+                    host: Some("127.0.0.1".into()),
+                    port: 5,
+                    tls: false
+                },
+                la(Some("127.0.0.1"), 6)
+            ]
+        );
     }
 
     #[test]
@@ -185,12 +199,14 @@ mod tests {
         let a = ListenAddr {
             host: Some("::1".into()),
             port: 5,
+            tls: true,
         };
         assert_eq!(a.to_string(), "[::1]:5");
         let a = ListenAddr {
             host: None,
             port: 5,
+            tls: false,
         };
-        assert_eq!(a.to_string(), "*:5");
+        assert_eq!(a.to_string(), "notls:*:5");
     }
 }

@@ -6,13 +6,17 @@
 
 mod extended;
 mod listen;
+mod observe;
 mod protocols;
+mod ssl;
 #[cfg(test)]
 mod tests;
 
 pub use extended::{known_keys as extended_keys, Notice};
 pub use listen::ListenAddr;
+pub use observe::MAX_HOTKEYS;
 pub use protocols::{AuthSettings, BindingProtocol};
+pub use ssl::{MinVersion, SslSettings};
 
 use clap::{ArgAction, Parser};
 use std::path::PathBuf;
@@ -152,7 +156,7 @@ struct Cli {
     /// ASCII authentication: text clients log in with a user:password from FILE
     #[arg(short = 'Y', long = "auth-file", value_name = "FILE")]
     auth_file: Option<PathBuf>,
-    /// TLS: not implemented (refused)
+    /// TLS on every TCP listener but `notls:` ones (certificates from -o ssl_chain_cert, ssl_key)
     #[arg(short = 'Z', long = "enable-ssl")]
     ssl: bool,
     /// Restartable cache in a memory file: not implemented (refused)
@@ -229,6 +233,9 @@ pub struct Settings {
     pub track_sizes: bool,
     /// `-o no_lru_crawler` turns the expired-item crawler off.
     pub lru_crawler: bool,
+    /// `-o cluster_nodes=PATH`: the node file auto-discovery serves
+    /// (`config get cluster`); none: `config` is an unknown command.
+    pub cluster_nodes: Option<PathBuf>,
     /// `-l` as given, comma separated (`stats settings` shows it as `inter`).
     pub inter: String,
     /// `-d`: fork into the background.
@@ -243,6 +250,10 @@ pub struct Settings {
     pub prefix_delimiter: u8,
     /// `stats detail` recording from the start (`-D` turns it on, as in memcached).
     pub detail_enabled: bool,
+    /// `-o metrics_listen=ADDR:PORT`: serve `GET /metrics` there (off: `None`).
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `-o hotkeys=N`: track the N hottest keys (0: off).
+    pub hotkeys: usize,
     /// Lines to log at start-up about options that are accepted but have
     /// no effect (or are already so).
     pub notices: Vec<Notice>,
@@ -250,6 +261,8 @@ pub struct Settings {
     pub protocol: BindingProtocol,
     /// `-S`, `-Y`.
     pub auth: AuthSettings,
+    /// `-Z` and the `-o ssl_*` keys.
+    pub ssl: SslSettings,
 }
 
 /// What the command line asks the process to do.
@@ -380,6 +393,7 @@ impl Settings {
             slab_automove: DEFAULT_SLAB_AUTOMOVE,
             track_sizes: false,
             lru_crawler: true,
+            cluster_nodes: None,
             inter: cli.listen.join(","),
             daemonize: cli.daemon,
             user: cli.user,
@@ -387,11 +401,18 @@ impl Settings {
             core_dumps: cli.enable_coredumps,
             prefix_delimiter,
             detail_enabled: cli.delimiter.is_some(),
+            metrics_listen: None,
+            hotkeys: 0,
             notices,
+            ssl: SslSettings {
+                enabled: cli.ssl,
+                ..SslSettings::default()
+            },
         };
         for option in cli.extended.iter().flat_map(|o| o.split(',')) {
             extended::apply(&mut settings, option)?;
         }
+        ssl::finish(&settings.ssl, &mut settings.notices)?;
         // Item handles are 32 bits: page number and offset / 8.
         let max_pages = (1usize << (32 - (settings.slab_page_size / 8).trailing_zeros())) - 1;
         if settings.max_bytes / settings.slab_page_size > max_pages {
@@ -409,8 +430,6 @@ impl Settings {
 fn refuse_missing_features(cli: &Cli) -> Result<(), String> {
     let missing = if cli.udp_port != 0 {
         "-U: UDP is not implemented: use -U 0 (memcached's default since 1.5.6)"
-    } else if cli.ssl {
-        "-Z: TLS is not implemented"
     } else if cli.memory_file.is_some() {
         "-e: the restartable cache (memory file) is not implemented"
     } else {

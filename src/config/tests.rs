@@ -19,7 +19,8 @@ fn defaults_match_memcached() {
         s.listen,
         Listen::Tcp(vec![ListenAddr {
             host: Some("127.0.0.1".into()),
-            port: 11211
+            port: 11211,
+            tls: true,
         }])
     );
     assert!(!s.daemonize && s.user.is_none() && !s.lock_memory && !s.core_dumps);
@@ -178,8 +179,7 @@ fn protocols_and_authentication_combine_as_in_memcached() {
 #[test]
 fn missing_features_are_refused_naming_them() {
     for (args, names) in [
-        (&["-Z"][..], "TLS"),
-        (&["-e", "/dev/shm/x"], "memory file"),
+        (&["-e", "/dev/shm/x"][..], "memory file"),
         (&["-U", "11211"], "UDP"),
     ] {
         let err = run(args).expect_err(&format!("{args:?}"));
@@ -189,6 +189,32 @@ fn missing_features_are_refused_naming_them() {
         );
     }
     assert!(run(&["-U", "0"]).is_ok());
+}
+
+#[test]
+fn dash_z_needs_its_certificate_and_key_options() {
+    let err = run(&["-Z"]).unwrap_err();
+    assert!(
+        err.contains("ssl_chain_cert") && !err.contains('\n'),
+        "{err}"
+    );
+    let s = run(&[
+        "-Z",
+        "-o",
+        "ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_min_version=3",
+    ])
+    .unwrap();
+    assert!(s.ssl.enabled);
+    assert_eq!(s.ssl.min_version, MinVersion::Tls13);
+    let s = run(&["--enable-ssl", "-o", "ssl_chain_cert=/c.pem,ssl_key=/k.pem"]).unwrap();
+    assert!(s.ssl.enabled);
+    assert!(run(&[
+        "-Z",
+        "-o",
+        "ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_min_version=1"
+    ])
+    .unwrap_err()
+    .contains("TLS 1.0 and 1.1"));
 }
 
 #[test]
@@ -211,6 +237,7 @@ fn listen_forms_reach_the_settings() {
     let want = |h: &str, port| ListenAddr {
         host: Some(h.into()),
         port,
+        tls: true,
     };
     assert_eq!(
         s.listen,
@@ -218,9 +245,15 @@ fn listen_forms_reach_the_settings() {
     );
     assert_eq!(s.inter, "127.0.0.1:8,[::1]:9,::1");
     assert_eq!(s.tcp_port, 7);
-    assert!(run(&["-l", "notls:127.0.0.1:1"])
-        .unwrap_err()
-        .contains("TLS"));
+    let s = run(&["-l", "notls:127.0.0.1:1"]).unwrap();
+    assert_eq!(
+        s.listen,
+        Listen::Tcp(vec![ListenAddr {
+            host: Some("127.0.0.1".into()),
+            port: 1,
+            tls: false,
+        }])
+    );
 }
 
 #[test]
@@ -329,8 +362,11 @@ fn every_memcached_extended_key_is_accepted() {
     }
     // All at once, comma separated, as one -o.
     assert!(run(&["-o", &MEMCACHED_KEYS.join(",")]).is_ok());
-    // The table and the list agree (plus ferrocache's own slab_page_size).
-    let mut ours: Vec<&str> = extended_keys().filter(|k| *k != "slab_page_size").collect();
+    // The table and the list agree (plus ferrocache's own slab_page_size
+    // and cluster_nodes).
+    let mut ours: Vec<&str> = extended_keys()
+        .filter(|k| !["slab_page_size", "cluster_nodes"].contains(k))
+        .collect();
     let mut theirs: Vec<&str> = MEMCACHED_KEYS
         .iter()
         .map(|o| o.split('=').next().unwrap())
@@ -338,6 +374,22 @@ fn every_memcached_extended_key_is_accepted() {
     ours.sort_unstable();
     theirs.sort_unstable();
     assert_eq!(ours, theirs);
+}
+
+#[test]
+fn cluster_nodes_names_the_node_file() {
+    let s = run(&["-o", "cluster_nodes=/etc/ferrocache/nodes"]).unwrap();
+    assert_eq!(
+        s.cluster_nodes.as_deref(),
+        Some(std::path::Path::new("/etc/ferrocache/nodes"))
+    );
+    assert!(s.notices.is_empty());
+    assert_eq!(run(&[]).unwrap().cluster_nodes, None);
+    assert!(run(&["-o", "cluster_nodes"]).is_err(), "a path is required");
+    assert!(
+        run(&["-o", "cluster_nodes="]).is_err(),
+        "a path is required"
+    );
 }
 
 #[test]

@@ -1,9 +1,12 @@
 //! What a request may touch while it executes: the store, the settings,
-//! the server-wide statistics and the executing worker's counters.
+//! the server-wide statistics, the executing worker's counters and the
+//! TLS state.
 
+use crate::cluster::Cluster;
 use crate::config::Settings;
 use crate::metrics::{Counters, ServerStats};
 use crate::store::Store;
+use crate::tls::Tls;
 
 /// Everything a request may touch.
 #[derive(Debug, Clone, Copy)]
@@ -16,4 +19,8 @@ pub struct Context<'a> {
     pub stats: &'a ServerStats,
     /// The executing worker's counters.
     pub counters: &'a Counters,
+    /// TLS, under `-Z` (`refresh_certs`, the `ssl_*` statistics).
+    pub tls: Option<&'a Tls>,
+    /// The node list of auto-discovery, when the server has one.
+    pub cluster: Option<&'a Cluster>,
 }

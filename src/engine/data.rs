@@ -89,6 +89,9 @@ pub fn get(
             // Bounded memory: let the client read before going on.
             return Effect::Paused(keys.offset_of(key));
         }
+        if super::discovery::legacy_get(ctx, out, key) {
+            continue;
+        }
         let mut lent = false;
         read_key(ctx, key, touch, read, |hit| {
             lent = true;

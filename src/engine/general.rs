@@ -214,6 +214,20 @@ const ABSENT: [Metric; 32] = [
     counter("moves_to_warm", "Always 0: one flat LRU per class"),
 ];
 
+/// What memcached prints under `-Z`, after `log_watchers`
+/// (`ssl_new_sessions` only with `ssl_session_cache`).
+const TLS: [Metric; 3] = [
+    counter(
+        "ssl_new_sessions",
+        "TLS sessions stored for resumption (ssl_session_cache)",
+    ),
+    counter("ssl_handshake_errors", "TLS handshakes that failed"),
+    gauge(
+        "time_since_server_cert_refresh",
+        "Seconds since the certificates were (re)loaded",
+    ),
+];
+
 /// `lru_bumps_dropped` sits after the store's figures in memcached's order.
 const BUMPS_DROPPED: Metric = counter("lru_bumps_dropped", "Always 0: bumps are never queued");
 
@@ -261,20 +275,33 @@ pub fn readings(ctx: &Context<'_>) -> Vec<(&'static Metric, Reading)> {
     all.extend(ctx.store.stats().readings().map(number));
     all.extend(ABSENT.iter().map(|m| (m, Reading::Number(0))));
     all.push((&BUMPS_DROPPED, Reading::Number(0)));
+    if let Some(tls) = ctx.tls {
+        if let Some(n) = tls.new_sessions() {
+            all.push((&TLS[0], Reading::Number(n)));
+        }
+        all.push((&TLS[1], Reading::Number(tls.handshake_errors())));
+        all.push((&TLS[2], Reading::Number(tls.since_refresh())));
+    }
     all
 }
 
 /// The `stats` lines, as (name, value) in memcached's order.
 pub fn listing(ctx: &Context<'_>) -> Vec<(&'static str, Reading)> {
     let mut all = readings(ctx);
-    GENERAL
-        .iter()
-        .filter_map(|name| {
-            let at = all.iter().position(|(m, _)| m.name == *name);
-            debug_assert!(at.is_some(), "no source describes {name}");
-            at.map(|i| (*name, all.swap_remove(i).1))
-        })
-        .collect()
+    let mut take = |name: &'static str| {
+        let at = all.iter().position(|(m, _)| m.name == name);
+        at.map(|i| (name, all.swap_remove(i).1))
+    };
+    let mut out = Vec::with_capacity(GENERAL.len() + TLS.len());
+    for name in GENERAL {
+        let reading = take(name);
+        debug_assert!(reading.is_some(), "no source describes {name}");
+        out.extend(reading);
+        if *name == "log_watchers" {
+            out.extend(TLS.iter().filter_map(|m| take(m.name)));
+        }
+    }
+    out
 }
 
 /// CPU time used by this process (user, system) as memcached prints it.
@@ -314,7 +341,9 @@ mod tests {
             store: &store,
             settings: &settings,
             stats: &stats,
+            cluster: None,
             counters: &counters,
+            tls: None,
         };
         let all = readings(&ctx);
         for name in GENERAL {

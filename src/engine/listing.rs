@@ -39,10 +39,25 @@ pub fn stats(group: StatsGroup<'_>, ctx: &Context<'_>, out: &mut dyn Reply) {
             out.reply(Response::Reset);
             return;
         }
+        StatsGroup::HotKeys => hot_keys(ctx, out),
         StatsGroup::Detail(arg) => return detail(arg, ctx, out),
         StatsGroup::Unknown(_) => return out.reply(Response::Error(Error::UnknownCommand)),
     }
     out.reply(Response::End);
+}
+
+/// `stats hotkeys`: the hottest keys read or written, with their estimated
+/// operations per second, hottest first (`-o hotkeys`).
+fn hot_keys(ctx: &Context<'_>, out: &mut dyn Reply) {
+    match ctx.stats.hot_keys(ctx.store.clock().now()) {
+        Some(report) => {
+            for h in report.all {
+                let key = crate::metrics::hotkeys::printable(&h.key);
+                stat(out, &key, format!("{:.1}", h.per_second));
+            }
+        }
+        None => stat(out, "hotkeys_status", "disabled"),
+    }
 }
 
 /// `stats detail on|off|dump`
@@ -166,64 +181,34 @@ fn settings(ctx: &Context<'_>, out: &mut dyn Reply) {
     stat(out, "ext_max_frag", "0.00");
     stat(out, "slab_automove_freeratio", "0.000");
     stat(out, "ext_drop_unread", "no");
-    stat(out, "ssl_enabled", "no");
-    stat(out, "ssl_chain_cert", "NULL");
-    stat(out, "ssl_key", "NULL");
-    stat(out, "ssl_verify_mode", 0);
-    stat(out, "ssl_keyformat", 1);
-    stat(out, "ssl_ciphers", "NULL");
-    stat(out, "ssl_ca_cert", "NULL");
-    stat(out, "ssl_wbuf_size", 16384);
-    stat(out, "ssl_session_cache", "no");
+    let ssl = &s.ssl;
+    let path = |p: &Option<std::path::PathBuf>| {
+        p.as_ref()
+            .map_or_else(|| "NULL".to_string(), |p| p.display().to_string())
+    };
+    stat(out, "ssl_enabled", yes_no(ssl.enabled));
+    stat(out, "ssl_chain_cert", path(&ssl.chain_cert));
+    stat(out, "ssl_key", path(&ssl.key));
+    stat(out, "ssl_verify_mode", ssl.verify_mode);
+    stat(out, "ssl_keyformat", ssl.keyformat);
+    stat(out, "ssl_ciphers", ssl.ciphers.as_deref().unwrap_or("NULL"));
+    stat(out, "ssl_ca_cert", path(&ssl.ca_cert));
+    stat(out, "ssl_wbuf_size", ssl.wbuf_size);
+    stat(out, "ssl_session_cache", yes_no(ssl.session_cache));
     stat(out, "ssl_kernel_tls", "no");
-    stat(out, "ssl_min_version", "tlsv1.2");
+    stat(out, "ssl_min_version", ssl.min_version.name());
     stat(out, "num_napi_ids", "(null)");
     stat(out, "memory_file", "(null)");
 }
 
 /// `stats items`: per slab class, memcached's field names and order (its
 /// segmented LRU without the temporary segment, as memcached prints it
-/// unless `temp_lru` is on). ferrocache's LRU is flat: every item counts
-/// as cold, and hits are not counted per class, so `hits_to_*` are 0.
+/// unless `temp_lru` is on; `store::LruRow` says which figures read 0).
 fn items(ctx: &Context<'_>, out: &mut dyn Reply) {
-    for r in ctx.store.class_reports() {
-        let c = &r.stats;
-        if c.number == 0 && c.evicted == 0 && c.outofmemory == 0 {
-            continue;
-        }
-        let evicted_time = u64::from(ctx.store.clock().now()).saturating_sub(c.evicted_time);
-        let rows: [(&str, u64); 28] = [
-            ("number", c.number),
-            ("number_hot", 0),
-            ("number_warm", 0),
-            ("number_cold", c.number),
-            ("age_hot", 0),
-            ("age_warm", 0),
-            ("age", r.age as u64),
-            ("mem_requested", c.mem_requested),
-            ("evicted", c.evicted),
-            ("evicted_nonzero", c.evicted_nonzero),
-            ("evicted_time", if c.evicted > 0 { evicted_time } else { 0 }),
-            ("outofmemory", c.outofmemory),
-            ("tailrepairs", 0),
-            ("reclaimed", c.reclaimed),
-            ("expired_unfetched", c.expired_unfetched),
-            ("evicted_unfetched", c.evicted_unfetched),
-            ("evicted_active", 0),
-            ("crawler_reclaimed", c.crawler_reclaimed),
-            ("crawler_items_checked", c.crawler_items_checked),
-            ("lrutail_reflocked", c.lrutail_reflocked),
-            ("moves_to_cold", 0),
-            ("moves_to_warm", 0),
-            ("moves_within_lru", c.moves_within_lru),
-            ("direct_reclaims", c.direct_reclaims),
-            ("hits_to_hot", 0),
-            ("hits_to_warm", 0),
-            ("hits_to_cold", 0),
-            ("hits_to_temp", 0),
-        ];
-        for (name, value) in rows {
-            stat(out, &format!("items:{}:{name}", r.id), value);
+    let now = ctx.store.clock().now();
+    for r in ctx.store.class_reports().iter().filter(|r| r.has_items()) {
+        for (m, value) in r.items_rows(now) {
+            stat(out, &format!("items:{}:{}", r.id, m.name), value);
         }
     }
 }
@@ -232,17 +217,8 @@ fn items(ctx: &Context<'_>, out: &mut dyn Reply) {
 fn slabs(ctx: &Context<'_>, out: &mut dyn Reply) {
     let reports = ctx.store.class_reports();
     for r in reports.iter().filter(|r| r.total_pages > 0) {
-        let rows: [(&str, usize); 7] = [
-            ("chunk_size", r.chunk_size),
-            ("chunks_per_page", r.chunks_per_page),
-            ("total_pages", r.total_pages),
-            ("total_chunks", r.total_pages * r.chunks_per_page),
-            ("used_chunks", r.used_chunks),
-            ("free_chunks", r.free_chunks),
-            ("free_chunks_end", r.free_chunks_end),
-        ];
-        for (name, value) in rows {
-            stat(out, &format!("{}:{name}", r.id), value);
+        for (m, value) in r.slab_row().readings() {
+            stat(out, &format!("{}:{}", r.id, m.name), value);
         }
     }
     let st = ctx.store.stats();

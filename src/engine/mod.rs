@@ -4,8 +4,10 @@
 
 mod context;
 mod data;
+mod discovery;
 pub mod general;
 mod listing;
+mod observe;
 
 pub use context::Context;
 
@@ -30,8 +32,25 @@ pub enum Effect {
 /// memcached's `MAX_VERBOSITY_LEVEL`.
 const MAX_VERBOSITY: u32 = 2;
 
-/// Executes one request.
+/// Executes one request, timing it and offering its keys to the hot-key
+/// sketch when those instruments are on.
+#[inline]
 pub fn execute(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Effect {
+    let c = ctx.counters;
+    if c.hot.is_on() {
+        observe::offer_keys(req, ctx);
+    }
+    if !c.latency.is_on() {
+        return run(req, ctx, out);
+    }
+    let start = std::time::Instant::now();
+    let effect = run(req, ctx, out);
+    c.latency
+        .record(observe::kind(&req.command), start.elapsed());
+    effect
+}
+
+fn run(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Effect {
     let c = ctx.counters;
     match req.command {
         Command::Get { keys, touch, read } => return data::get(ctx, out, keys, touch, &read),
@@ -135,6 +154,21 @@ pub fn execute(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Eff
                 out.reply(Response::Ok);
             }
         }
+        Command::RefreshCerts => match ctx.tls {
+            // memcached's words; its errors show even with noreply.
+            None => out.reply(Response::Line("Error TLS not enabled")),
+            Some(tls) => match tls.refresh() {
+                Ok(()) => {
+                    log::info!("refresh_certs: certificates reloaded");
+                    out.reply(Response::Ok)
+                }
+                Err(line) => {
+                    log::error!("refresh_certs: {line}");
+                    out.reply(Response::Line(&line))
+                }
+            },
+        },
+        Command::ConfigGet { key } => discovery::config_get(ctx, out, key),
         Command::Noop => out.reply(Response::Ok),
         Command::Inspect { key } => data::inspect(ctx, out, key),
         Command::Quit => return Effect::Close,

@@ -34,6 +34,7 @@ impl Reply for Recorder {
                     item.cas
                 )
             }
+            Response::Config(item) => format!("CONFIG {}", String::from_utf8_lossy(item.key)),
             Response::Miss { key } => format!("MISS {}", String::from_utf8_lossy(key)),
             Response::End => "END".into(),
             Response::Stored { cas, len } => format!("STORED cas={cas} len={len}"),
@@ -76,7 +77,9 @@ impl Engine {
             store: &self.store,
             settings: &self.settings,
             stats: &self.stats,
+            cluster: None,
             counters: &self.counters,
+            tls: None,
         };
         let mut out = Recorder::default();
         execute(&Request::new(command), &ctx, &mut out);

@@ -39,6 +39,10 @@ macro_rules! worker_counters {
                 #[doc = $help]
                 pub $name: Counter,
             )*
+            /// Request latency histograms (recorded once enabled).
+            pub latency: super::latency::Latency,
+            /// Sampled hot-key sketches (recorded once enabled).
+            pub hot: super::hotkeys::HotKeys,
         }
 
         crate::described! {

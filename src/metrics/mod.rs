@@ -7,17 +7,24 @@
 //! - [`counters`]: what workers count per request (hits, misses, bytes),
 //!   one set per worker, summed on demand;
 //! - [`server`]: connection accounting and `stats conns`;
-//! - [`detail`]: `stats detail` per-prefix counts.
+//! - [`detail`]: `stats detail` per-prefix counts;
+//! - [`latency`]: request latency histograms per command kind;
+//! - [`hotkeys`]: the sampled hot-key sketches.
 //!
 //! The store describes its own figures the same way (`store::StoreStats`),
 //! with the leaf module [`crate::described`].
 
 pub mod counters;
 pub mod detail;
+pub mod hotkeys;
+pub mod latency;
+mod observe;
 pub mod server;
 
 pub use counters::{Counter, Counters, Snapshot};
 pub use detail::{Detail, PrefixStats};
+pub use hotkeys::{Access, HotKeysReport};
+pub use latency::{CommandKind, LatencySnapshot};
 pub use server::{ConnInfo, ConnState, ServerStats};
 
 pub use crate::described::{Kind, Metric};

@@ -120,6 +120,11 @@ impl ServerStats {
         self.workers[i].clone()
     }
 
+    /// Every worker's counters.
+    pub fn workers(&self) -> impl Iterator<Item = &Counters> {
+        self.workers.iter().map(|w| &**w)
+    }
+
     /// All workers' counters summed.
     fn sum(&self) -> Snapshot {
         self.workers

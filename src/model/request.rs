@@ -215,6 +215,14 @@ pub enum Command<'a> {
         /// The mode.
         mode: u32,
     },
+    /// Reload the TLS certificates (text `refresh_certs`).
+    RefreshCerts,
+    /// Read a configuration key (ElastiCache's `config get <key>`, binary
+    /// 0x60): `cluster` is the node list of auto-discovery.
+    ConfigGet {
+        /// The configuration key.
+        key: &'a [u8],
+    },
     /// Do nothing but answer: ends a quiet batch (binary NOOP, meta `mn`).
     Noop,
     /// Report one item's metadata without touching it (meta `me`): no LRU
@@ -394,6 +402,8 @@ pub enum StatsGroup<'a> {
     Conns,
     /// `stats reset`
     Reset,
+    /// `stats hotkeys` (ferrocache's own: the hottest keys, `-o hotkeys`)
+    HotKeys,
     /// `stats detail <on|off|dump>` (`None` when the argument is missing)
     Detail(Option<&'a [u8]>),
     /// Anything else.

@@ -123,6 +123,9 @@ impl std::fmt::Debug for Item<'_> {
 pub enum Response<'a> {
     /// A hit of a read.
     Value(Item<'a>),
+    /// A configuration value (`config get`): sent as `CONFIG <key> <flags>
+    /// <bytes>` in text, as a hit in binary.
+    Config(Item<'a>),
     /// A miss of a read.
     Miss {
         /// The key.

@@ -5,5 +5,4 @@
 
 pub mod binary;
 pub mod meta;
-pub mod numbers;
 pub mod text;

@@ -110,7 +110,8 @@ impl Acceptor {
             let listen_addr = self.names[index].clone();
             let worker = &self.workers[self.next % self.workers.len()];
             self.next = self.next.wrapping_add(1);
-            if !worker.hand_over(stream, listen_addr) {
+            let tls = self.listeners[index].speaks_tls();
+            if !worker.hand_over(stream, listen_addr, tls) {
                 stats.conn_gone();
             }
         }

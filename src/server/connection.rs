@@ -4,6 +4,7 @@
 //! the bounds.
 
 use super::buffer::{Pools, ReadBuf};
+use super::tls::{HANDSHAKE_RECORD, PLAINTEXT_PORT_ALERT};
 use super::transport::{Readiness, Received, Stream, Transport};
 use super::Shared;
 use crate::engine::Context;
@@ -51,14 +52,17 @@ pub struct Connection {
     pub watching_writes: bool,
     /// When bytes last arrived (relative clock).
     active_at: u32,
+    /// Nothing was read yet (a TLS ClientHello on a plaintext port is
+    /// told so at once).
+    fresh: bool,
 }
 
 impl Connection {
-    /// Wraps an accepted socket.
-    pub fn new(stream: Stream, fd: u64, info: Arc<ConnInfo>) -> Connection {
+    /// Wraps an accepted socket's transport.
+    pub fn new(transport: Transport, fd: u64, info: Arc<ConnInfo>) -> Connection {
         let connected_at = info.last_cmd.load(Ordering::Relaxed);
         Connection {
-            transport: Transport::new(stream),
+            transport,
             session: Session::new(fd),
             fd,
             info,
@@ -70,6 +74,7 @@ impl Connection {
             eof: false,
             watching_writes: false,
             active_at: connected_at,
+            fresh: true,
         }
     }
 
@@ -115,6 +120,8 @@ impl Connection {
             settings: &shared.settings,
             stats: &shared.stats,
             counters,
+            tls: shared.tls.as_deref(),
+            cluster: shared.cluster.as_ref(),
         };
         if self.wbuf.capacity() == 0 {
             self.wbuf = pools.write.take();
@@ -129,7 +136,15 @@ impl Connection {
                 if self.flush(counters).is_err() {
                     break Status::Close;
                 }
-                break if self.unsent() > 0 {
+                if self.unsent() == 0 {
+                    // Every reply is with the transport: TLS says goodbye
+                    // after them (rustls sends close_notify once).
+                    self.transport.close_notify();
+                    if self.transport.push().is_err() {
+                        break Status::Close;
+                    }
+                }
+                break if self.wants_write() {
                     Status::Idle
                 } else if self.shutdown {
                     Status::Shutdown
@@ -194,6 +209,9 @@ impl Connection {
                             self.rbuf.filled(n);
                             counters.bytes_read.add(n as u64);
                             self.active_at = shared.store.clock().now();
+                            if std::mem::take(&mut self.fresh) {
+                                self.refuse_tls_on_plaintext_port();
+                            }
                         }
                         Ok(Received::Eof) => self.eof = true,
                         Ok(Received::WouldBlock) => break Status::Idle,
@@ -212,8 +230,23 @@ impl Connection {
         status
     }
 
+    /// A TLS ClientHello on a plaintext port: no memcached command starts
+    /// with its first byte, so answer with a TLS alert the client reports
+    /// at once (instead of waiting for a ServerHello that never comes) and
+    /// close.
+    fn refuse_tls_on_plaintext_port(&mut self) {
+        if self.transport.is_tls() || self.rbuf.data().first() != Some(&HANDSHAKE_RECORD) {
+            return;
+        }
+        log::info!("<{} TLS client on a plaintext port", self.fd);
+        self.rbuf.consume(self.rbuf.data().len());
+        self.wbuf.extend_from_slice(PLAINTEXT_PORT_ALERT);
+        self.closing = true;
+    }
+
     /// Gives the write buffer back to the pool once every reply is written.
     fn release_wbuf_if_sent(&mut self, pools: &mut Pools) {
+        // (A TLS transport keeps its own copy of what it has not sent.)
         if self.unsent() == 0 && self.wbuf.capacity() > 0 {
             self.wpos = 0;
             pools.write.give(std::mem::take(&mut self.wbuf));
@@ -263,7 +296,8 @@ impl Connection {
         }
         self.wbuf.clear();
         self.wpos = 0;
-        Ok(())
+        // TLS records rustls kept because the socket was full.
+        self.transport.push()
     }
 
     /// Writes replies that `serve` left for the end of the batch; false if
@@ -282,6 +316,15 @@ impl Connection {
     /// At shutdown: writes what the socket takes now; true when nothing
     /// is left unsent (or the connection broke).
     pub fn flush_on_shutdown(&mut self, counters: &Counters) -> bool {
-        self.flush(counters).is_err() || self.unsent() == 0
+        if self.flush(counters).is_err() {
+            return true;
+        }
+        if self.unsent() == 0 {
+            self.transport.close_notify();
+            if self.transport.push().is_err() {
+                return true;
+            }
+        }
+        !self.wants_write()
     }
 }

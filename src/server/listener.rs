@@ -16,8 +16,8 @@ use std::path::PathBuf;
 /// A bound listening socket.
 #[derive(Debug)]
 pub enum Listener {
-    /// TCP.
-    Tcp(TcpListener),
+    /// TCP, and whether it speaks TLS (`-Z` without `notls:`).
+    Tcp(TcpListener, bool),
     /// UNIX domain, with its path (removed on drop).
     Unix(UnixListener, PathBuf),
 }
@@ -26,15 +26,20 @@ impl Listener {
     /// The bound TCP address, if TCP.
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
         match self {
-            Listener::Tcp(l) => l.local_addr().ok(),
+            Listener::Tcp(l, _) => l.local_addr().ok(),
             Listener::Unix(..) => None,
         }
+    }
+
+    /// Whether its connections speak TLS.
+    pub fn speaks_tls(&self) -> bool {
+        matches!(self, Listener::Tcp(_, true))
     }
 
     /// The address as `stats conns` shows it.
     pub fn describe(&self) -> String {
         match self {
-            Listener::Tcp(l) => l
+            Listener::Tcp(l, _) => l
                 .local_addr()
                 .map_or_else(|_| "unknown".into(), |a| a.to_string()),
             Listener::Unix(_, path) => path.display().to_string(),
@@ -44,7 +49,7 @@ impl Listener {
     /// The socket's fd (its id in `stats conns`).
     pub fn fd(&self) -> u64 {
         match self {
-            Listener::Tcp(l) => l.as_raw_fd() as u64,
+            Listener::Tcp(l, _) => l.as_raw_fd() as u64,
             Listener::Unix(l, _) => l.as_raw_fd() as u64,
         }
     }
@@ -52,7 +57,7 @@ impl Listener {
     /// Accepts one connection.
     pub fn accept(&self) -> io::Result<Stream> {
         match self {
-            Listener::Tcp(l) => {
+            Listener::Tcp(l, _) => {
                 let (s, _) = l.accept()?;
                 // Replies must not wait for Nagle.
                 s.set_nodelay(true)?;
@@ -65,7 +70,7 @@ impl Listener {
     /// Registers with an event loop.
     pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
         match self {
-            Listener::Tcp(l) => l.register(registry, token, Interest::READABLE),
+            Listener::Tcp(l, _) => l.register(registry, token, Interest::READABLE),
             Listener::Unix(l, _) => l.register(registry, token, Interest::READABLE),
         }
     }
@@ -100,8 +105,9 @@ pub fn bind_all(settings: &Settings) -> io::Result<Vec<Listener>> {
         Listen::Tcp(addrs) => {
             let mut out = Vec::new();
             for addr in addrs {
+                let tls = settings.ssl.enabled && addr.tls;
                 for resolved in resolve(addr)? {
-                    out.push(Listener::Tcp(bind_tcp(resolved, settings.backlog)?));
+                    out.push(Listener::Tcp(bind_tcp(resolved, settings.backlog)?, tls));
                 }
             }
             Ok(out)

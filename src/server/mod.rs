@@ -6,16 +6,20 @@ mod acceptor;
 mod buffer;
 mod connection;
 mod listener;
+mod scrape;
 mod shutdown;
+mod tls;
 mod transport;
 mod worker;
 
 pub use shutdown::Shutdown;
 
+use crate::cluster::{Cluster, Reload};
 use crate::config::Settings;
 use crate::metrics::{PrefixStats, ServerStats};
 use crate::session::Gate;
 use crate::store::{Store, StoreConfig};
+use crate::tls::Tls;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,6 +39,10 @@ pub struct Shared {
     pub shutdown: Shutdown,
     /// Which protocols clients may speak, and their credentials.
     pub gate: Gate,
+    /// TLS (`-Z`): the configuration new connections get.
+    pub tls: Option<Arc<Tls>>,
+    /// The node list of auto-discovery (`-o cluster_nodes`).
+    pub cluster: Option<Cluster>,
 }
 
 /// A started server.
@@ -54,6 +62,7 @@ pub struct Bound {
     shared: Arc<Shared>,
     listeners: Vec<listener::Listener>,
     tcp_addrs: Vec<SocketAddr>,
+    metrics: Option<std::net::TcpListener>,
 }
 
 impl Bound {
@@ -69,6 +78,7 @@ impl Bound {
             shared,
             listeners,
             tcp_addrs,
+            metrics,
         } = self;
         let mut threads = Vec::new();
         let mut handles = Vec::new();
@@ -78,6 +88,12 @@ impl Bound {
             threads.push(thread);
         }
         threads.push(spawn_clock(shared.clone())?);
+        if shared.cluster.is_some() {
+            threads.push(spawn_cluster_watcher(shared.clone())?);
+        }
+        if let Some(listener) = metrics {
+            threads.push(scrape::spawn(listener, shared.clone())?);
+        }
         let acceptor = acceptor::Acceptor::new(shared.clone(), listeners, handles)?;
         Ok(Server {
             shared,
@@ -89,8 +105,23 @@ impl Bound {
 }
 
 impl Server {
-    /// Sets up the store and binds the listeners, starting no thread.
-    pub fn bind(settings: Settings, gate: Gate) -> io::Result<Bound> {
+    /// Sets up the store and binds the listeners, starting no thread;
+    /// reads the TLS certificates `-Z` names. `cluster` is the node list
+    /// auto-discovery serves, already read.
+    pub fn bind(settings: Settings, gate: Gate, cluster: Option<Cluster>) -> io::Result<Bound> {
+        let tls = Tls::load(&settings.ssl)
+            .map_err(|line| io::Error::new(io::ErrorKind::InvalidInput, line))?;
+        Server::bind_with(settings, gate, tls, cluster)
+    }
+
+    /// [`Server::bind`] with the TLS state already loaded (the daemon reads
+    /// the certificates before it forks, so an error reaches its terminal).
+    pub fn bind_with(
+        settings: Settings,
+        gate: Gate,
+        tls: Option<Arc<Tls>>,
+        cluster: Option<Cluster>,
+    ) -> io::Result<Bound> {
         let store = Store::new(StoreConfig {
             max_bytes: settings.max_bytes,
             item_size_max: settings.item_size_max,
@@ -106,12 +137,16 @@ impl Server {
         });
         let mut stats = ServerStats::new(settings.threads, settings.verbose as u32);
         stats.detail = PrefixStats::new(settings.prefix_delimiter, settings.detail_enabled);
+        stats.observe(settings.metrics_listen.is_some(), settings.hotkeys);
+        let metrics = settings.metrics_listen.map(scrape::bind).transpose()?;
         let shared = Arc::new(Shared {
             store,
             settings,
             stats,
             shutdown: Shutdown::default(),
             gate,
+            tls,
+            cluster,
         });
         let listeners = listener::bind_all(&shared.settings)?;
         let tcp_addrs = listeners.iter().filter_map(|l| l.tcp_addr()).collect();
@@ -119,13 +154,14 @@ impl Server {
             shared,
             listeners,
             tcp_addrs,
+            metrics,
         })
     }
 
     /// Binds the listeners and starts the worker and timer threads; the
     /// acceptor runs when [`Server::run`] is called.
-    pub fn start(settings: Settings, gate: Gate) -> io::Result<Server> {
-        Server::bind(settings, gate)?.start()
+    pub fn start(settings: Settings, gate: Gate, cluster: Option<Cluster>) -> io::Result<Server> {
+        Server::bind(settings, gate, cluster)?.start()
     }
 
     /// The TCP addresses actually bound (ephemeral ports resolved).
@@ -170,4 +206,40 @@ fn spawn_clock(shared: Arc<Shared>) -> io::Result<JoinHandle<()>> {
                 tick += 1;
             }
         })
+}
+
+/// The node file's watcher: once a second, compares the file's stamp
+/// (mtime, size, inode) with the one last read and reads it again when it
+/// differs. A thread of its own, not the clock's: reading a file may
+/// block (a network filesystem, a slow disk), and the clock thread's
+/// ticks (expiry, delayed flushes) must not wait on it. Polling rather
+/// than inotify: no dependency, and it sees every way a file is replaced
+/// (in place, by rename, by a Kubernetes ConfigMap's symlink swap).
+fn spawn_cluster_watcher(shared: Arc<Shared>) -> io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("cluster".into())
+        .spawn(move || {
+            while !shared.shutdown.is_triggered() {
+                shared.shutdown.wait_timeout(Duration::from_secs(1));
+                if let Some(cluster) = &shared.cluster {
+                    if let Some(result) = cluster.poll() {
+                        log_reload("node file changed", cluster, result);
+                    }
+                }
+            }
+        })
+}
+
+/// Logs what a reload of the node file did, in one line.
+pub fn log_reload(why: &str, cluster: &Cluster, result: Result<Reload, String>) {
+    let path = cluster.path().display();
+    match result {
+        Ok(Reload::Changed { from, to, nodes }) => {
+            log::info!("{why}: {path}: {nodes} nodes, config version {from} -> {to}")
+        }
+        Ok(Reload::Unchanged { version, nodes }) => {
+            log::info!("{why}: {path}: the same {nodes} nodes, config version {version} stays")
+        }
+        Err(e) => log::error!("{why}: {e}; the node list in force stays"),
+    }
 }

@@ -2,11 +2,12 @@
 //! [`Transport`] reads and writes a TCP or UNIX stream and says
 //! explicitly whether the socket is drained (nothing to read until the
 //! next readiness event) and whether it has bytes of its own to write, so
-//! the worker never infers either from the size of a read. A TLS transport
-//! fits the same seam: its short plaintext reads say nothing about the
-//! socket, and its handshake and close_notify need write interest with no
-//! reply pending.
+//! the worker never infers either from the size of a read. The TLS
+//! transport (`tls.rs`) fits the same seam: its short plaintext reads say
+//! nothing about the socket, and its handshake and close_notify need
+//! write interest with no reply pending.
 
+use super::tls::TlsSession;
 use mio::event::Source;
 use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
@@ -109,10 +110,12 @@ pub enum Received {
     WouldBlock,
 }
 
-/// A plaintext transport over a TCP or UNIX stream.
+/// A plaintext or TLS transport over a TCP or UNIX stream.
 #[derive(Debug)]
 pub struct Transport {
     stream: Stream,
+    /// TLS, boxed so that a plaintext connection stays small.
+    tls: Option<Box<TlsSession>>,
     /// The last read was short and no readiness event came since: the
     /// socket is known to be empty, so reading again would only return
     /// WouldBlock (the kernel signals an edge for any data that arrives).
@@ -129,9 +132,23 @@ impl Transport {
     pub fn new(stream: Stream) -> Transport {
         Transport {
             stream,
+            tls: None,
             drained: false,
             hangup: false,
         }
+    }
+
+    /// Wraps an accepted socket whose bytes are TLS records.
+    pub fn with_tls(stream: Stream, session: TlsSession) -> Transport {
+        Transport {
+            tls: Some(Box::new(session)),
+            ..Transport::new(stream)
+        }
+    }
+
+    /// Whether the connection speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// The socket, to register with the event loop.
@@ -144,6 +161,9 @@ impl Transport {
     pub fn on_readiness(&mut self, ready: Readiness) {
         if ready.readable || ready.hangup {
             self.drained = false;
+            if let Some(tls) = &mut self.tls {
+                tls.on_readable();
+            }
         }
         self.hangup |= ready.hangup;
     }
@@ -151,12 +171,18 @@ impl Transport {
     /// Whether a read now would find nothing: wait for a readiness event.
     #[inline]
     pub fn drained(&self) -> bool {
-        self.drained
+        match &self.tls {
+            Some(tls) => tls.drained(),
+            None => self.drained,
+        }
     }
 
     /// Reads once into `buf`.
     #[inline]
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<Received> {
+        if let Some(tls) = &mut self.tls {
+            return tls.read(&mut self.stream, buf);
+        }
         loop {
             return match self.stream.read(buf) {
                 Ok(0) => Ok(Received::Eof),
@@ -177,6 +203,9 @@ impl Transport {
     /// Writes from `buf`; `Ok(0)` means the socket would block.
     #[inline]
     pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(tls) = &mut self.tls {
+            return tls.write(&mut self.stream, buf);
+        }
         loop {
             return match self.stream.write(buf) {
                 Ok(0) => Err(io::ErrorKind::WriteZero.into()),
@@ -189,10 +218,28 @@ impl Transport {
     }
 
     /// Whether the transport has bytes of its own to send (none in
-    /// plaintext; a TLS handshake or close_notify would): the worker keeps
-    /// write interest while this or a reply is pending.
+    /// plaintext; TLS records of a handshake, a reply or close_notify):
+    /// the worker keeps write interest while this or a reply is pending.
     #[inline]
     pub fn wants_write(&self) -> bool {
-        false
+        self.tls.as_ref().is_some_and(|t| t.wants_write())
+    }
+
+    /// Writes the transport's own pending bytes (TLS records) as far as
+    /// the socket takes them.
+    #[inline]
+    pub fn push(&mut self) -> io::Result<()> {
+        match &mut self.tls {
+            Some(tls) => tls.push(&mut self.stream).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// The connection is closing with every reply handed over: a TLS
+    /// transport queues close_notify behind them.
+    pub fn close_notify(&mut self) {
+        if let Some(tls) = &mut self.tls {
+            tls.close_notify();
+        }
     }
 }

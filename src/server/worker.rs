@@ -8,7 +8,8 @@
 
 use super::buffer::Pools;
 use super::connection::{Connection, Status};
-use super::transport::{Readiness, Stream};
+use super::tls::TlsSession;
+use super::transport::{Readiness, Stream, Transport};
 use super::Shared;
 use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -33,18 +34,22 @@ const MAX_UNFLUSHED: usize = 32;
 /// How long a stopping worker keeps writing pending replies to slow readers.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
+/// A socket the acceptor hands over: the socket, its listener's address
+/// as `stats conns` shows it, and whether the listener speaks TLS.
+pub type Accepted = (Stream, String, bool);
+
 /// The acceptor's side of a worker.
 #[derive(Debug)]
 pub struct WorkerHandle {
-    sender: Sender<(Stream, String)>,
+    sender: Sender<Accepted>,
     waker: Arc<Waker>,
 }
 
 impl WorkerHandle {
     /// Hands a new connection to the worker; false if the worker is gone
     /// (then the connection is dropped here).
-    pub fn hand_over(&self, stream: Stream, listen_addr: String) -> bool {
-        if self.sender.send((stream, listen_addr)).is_err() {
+    pub fn hand_over(&self, stream: Stream, listen_addr: String, tls: bool) -> bool {
+        if self.sender.send((stream, listen_addr, tls)).is_err() {
             return false;
         }
         if let Err(e) = self.waker.wake() {
@@ -88,7 +93,7 @@ struct Worker {
     counters: Arc<crate::metrics::Counters>,
     poll: Poll,
     conns: Slab<Connection>,
-    receiver: Receiver<(Stream, String)>,
+    receiver: Receiver<Accepted>,
     pools: Pools,
     /// Connections with buffered requests left after their budget ran out.
     ready: Vec<usize>,
@@ -145,7 +150,7 @@ impl Worker {
 
     /// Registers connections handed over by the acceptor.
     fn adopt_new(&mut self) -> io::Result<()> {
-        while let Ok((mut stream, listen_addr)) = self.receiver.try_recv() {
+        while let Ok((mut stream, listen_addr, tls)) = self.receiver.try_recv() {
             let entry = self.conns.vacant_entry();
             let token = Token(entry.key());
             if let Err(e) = self
@@ -164,8 +169,21 @@ impl Worker {
                 .stats
                 .register_conn(fd, stream.peer(), listen_addr, now);
             self.counters.total_connections.incr();
+            let transport = match (&self.shared.tls, tls) {
+                (Some(config), true) => match TlsSession::new(config.clone(), fd) {
+                    Ok(session) => Transport::with_tls(stream, session),
+                    Err(e) => {
+                        log::warn!("<{fd} cannot start TLS: {e}");
+                        let _ = self.poll.registry().deregister(&mut stream);
+                        self.shared.stats.unregister_conn(fd);
+                        self.shared.stats.conn_gone();
+                        continue;
+                    }
+                },
+                _ => Transport::new(stream),
+            };
             log::info!("<{fd} new client connection");
-            entry.insert(Connection::new(stream, fd, info));
+            entry.insert(Connection::new(transport, fd, info));
         }
         Ok(())
     }
@@ -215,7 +233,7 @@ impl Worker {
                 self.close(key);
                 continue;
             }
-            if conn.unsent() == 0 && conn.resumes_once_flushed() {
+            if !conn.wants_write() && conn.resumes_once_flushed() {
                 // Everything went out, so no writable event will come: serve
                 // what is buffered (a paused multi-get, a pipeline stopped at
                 // the write bound), or finish closing, on the next turn of

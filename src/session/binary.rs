@@ -25,8 +25,9 @@ use std::sync::atomic::Ordering;
 pub struct BinarySession {
     /// Bytes of a packet's body still to discard.
     swallow: usize,
-    /// The SASL exchange under way, if any.
-    sasl: Option<Exchange>,
+    /// The SASL exchange under way, if any: boxed, so the connections that
+    /// never authenticate (most of them) carry a pointer, not 72 bytes.
+    sasl: Option<Box<Exchange>>,
 }
 
 impl std::fmt::Debug for BinarySession {
@@ -230,7 +231,7 @@ impl BinarySession {
             }
             SaslOp::Auth => self
                 .sasl
-                .get_or_insert_with(|| server.exchange())
+                .get_or_insert_with(|| Box::new(server.exchange()))
                 .start(mechanism, data),
             SaslOp::Step => match &mut self.sasl {
                 Some(exchange) => exchange.step(data),

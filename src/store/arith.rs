@@ -180,25 +180,8 @@ fn steps(options: &DeltaOptions) -> ReadOptions {
     }
 }
 
-/// Parses a stored counter as memcached's `safe_strtoull` does: optional
-/// leading white space, digits, then only white space (the `\r\n` in
-/// memcached's buffer) or the end; no minus sign; must fit 64 bits.
+/// Parses a stored counter as memcached's `safe_strtoull` does (the
+/// value's own `\r\n` counts as the white space that may end it).
 pub(super) fn parse_counter(value: &[u8]) -> Option<u64> {
-    let is_space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
-    let mut i = value.iter().take_while(|&&b| is_space(b)).count();
-    if value.get(i) == Some(&b'+') {
-        i += 1;
-    }
-    let digits = value[i..].iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 {
-        return None;
-    }
-    let rest = &value[i + digits..];
-    if !rest.is_empty() && !is_space(rest[0]) {
-        return None;
-    }
-    std::str::from_utf8(&value[i..i + digits])
-        .ok()?
-        .parse()
-        .ok()
+    crate::cnum::c_strtoull(value)
 }

@@ -61,6 +61,7 @@ mod pages;
 mod read;
 mod rebalance;
 mod report;
+mod rows;
 mod value;
 mod write;
 
@@ -70,6 +71,7 @@ pub use delete::{DeleteOptions, DeleteOutcome};
 pub use read::{ExpiryOrder, ReadMeta, ReadOptions, Token};
 pub use rebalance::Reassign;
 pub use report::{ClassReport, StoreStats};
+pub use rows::{LruRow, SlabRow};
 pub use value::{ItemRef, Value};
 pub use write::{StoreMode, StoreOptions, StoreOutcome};
 

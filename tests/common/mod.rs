@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 pub mod diff;
+pub mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

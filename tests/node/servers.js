@@ -135,12 +135,13 @@ function saslpasswd2() {
 
 /**
  * Starts `kind` ('ferrocache' or 'memcached'); with `sasl` true, as `-S`
- * knowing USERS. Resolves to { kind, port, pid, spec, stop }.
+ * knowing USERS; `extra` arguments are appended to its command line.
+ * Resolves to { kind, port, pid, spec, stop }.
  * stop() kills the server and throws if it had died before.
  */
-async function start(kind, { sasl = false } = {}) {
+async function start(kind, { sasl = false, extra = [] } = {}) {
   const env = { ...process.env };
-  const args = [];
+  const args = [...extra];
   let folder = null;
   if (sasl) {
     args.push('-S');

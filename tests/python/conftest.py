@@ -13,6 +13,18 @@ connect() (bounded) until it answers. That is how the suite itself is checked.
 
 The server fixture is parametrised over worker thread counts 1 and 4.
 
+With FERROCACHE_TEST_TLS=1 the ``server`` fixture starts its server with
+``-Z`` and certificates made once per session with Debian's ``openssl``
+(``tls_certs``), and ``make_client`` gives pymemcache a ``tls_context``
+trusting their CA: the pymemcache suite runs again over TLS, against either
+server. test_tls.py uses the same certificates.
+With FERROCACHE_TEST_THROUGH_TWEMPROXY=1 the ``server`` fixture is instead
+twemproxy (Debian's ``nutcracker``, NUTCRACKER_BIN) in front of three
+ferrocache nodes, hashing keys with ketama: the text-protocol suite
+(test_pymemcache.py) then runs through the proxy. Tests of commands
+twemproxy does not forward (it answers them with an error or closes) are
+marked ``not_through_proxy`` and skipped there, with the reason.
+
 The client suites (test_pylibmc.py, test_bmemcached.py, test_ascii_auth.py)
 use three more fixtures, each parametrised over the targets named by
 FERROCACHE_CLIENT_TARGETS (default ``ferrocache,memcached``: every test runs
@@ -34,6 +46,7 @@ import re
 import select
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -83,6 +96,132 @@ class Server:
 
 def against_memcached() -> bool:
     return os.environ.get("FERROCACHE_TEST_AGAINST_MEMCACHED") == "1"
+
+
+def tls_enabled() -> bool:
+    return os.environ.get("FERROCACHE_TEST_TLS") == "1"
+
+
+_TLS_DIR: Optional[Path] = None
+
+
+def _openssl(folder: Path, *args: str) -> None:
+    if not shutil.which("openssl"):
+        pytest.fail("openssl is missing: apt-get install -y openssl", pytrace=False)
+    subprocess.run(["openssl", *args], cwd=folder, check=True, timeout=60,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def tls_certs() -> Path:
+    """A folder, made once per session, holding ``ca``, ``server`` (for
+    127.0.0.1, signed by ``ca``), ``server2`` (the same, another key),
+    ``client`` (CN=py-tls-client, signed by ``ca``) and ``foreign``
+    (signed by ``foreign-ca``), each as NAME.pem and NAME.key."""
+    global _TLS_DIR
+    if _TLS_DIR is not None:
+        return _TLS_DIR
+    folder = Path(tempfile.mkdtemp(prefix="ferrocache-py-tls-"))
+    atexit.register(shutil.rmtree, folder, True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for ca in ("ca", "foreign-ca"):
+        _openssl(folder, "req", "-x509", *ec, "-keyout", f"{ca}.key", "-out", f"{ca}.pem",
+                 "-days", "2", "-subj", f"/CN={ca}")
+    leaves = [("server", "ca", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+              ("server2", "ca", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+              ("client", "ca", "extendedKeyUsage=clientAuth"),
+              ("foreign", "foreign-ca", "extendedKeyUsage=clientAuth")]
+    for name, ca, ext in leaves:
+        cn = "py-tls-client" if name == "client" else name
+        _openssl(folder, "req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                 "-subj", f"/CN={cn}")
+        (folder / f"{name}.ext").write_text(ext + "\n")
+        _openssl(folder, "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem",
+                 "-CAkey", f"{ca}.key", "-CAcreateserial", "-out", f"{name}.pem",
+                 "-days", "2", "-extfile", f"{name}.ext")
+    _TLS_DIR = folder
+    return folder
+
+
+def tls_server_args(extra: str = "", cert: str = "server", folder: Optional[Path] = None):
+    """``-Z -o ssl_chain_cert=...,ssl_key=...`` (plus `extra` keys)."""
+    folder = folder or tls_certs()
+    opts = f"ssl_chain_cert={folder / (cert + '.pem')},ssl_key={folder / (cert + '.key')}"
+    if extra:
+        opts += "," + extra
+    return ["-Z", "-o", opts]
+
+
+def tls_context(client_cert: Optional[str] = None) -> ssl.SSLContext:
+    """A client context trusting the test CA, presenting `client_cert`."""
+    folder = tls_certs()
+    ctx = ssl.create_default_context(cafile=str(folder / "ca.pem"))
+    if client_cert:
+        ctx.load_cert_chain(str(folder / f"{client_cert}.pem"), str(folder / f"{client_cert}.key"))
+    return ctx
+def through_twemproxy() -> bool:
+    return os.environ.get("FERROCACHE_TEST_THROUGH_TWEMPROXY") == "1"
+
+
+NUTCRACKER_BIN = os.environ.get("NUTCRACKER_BIN", "/usr/sbin/nutcracker")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "not_through_proxy(reason): the command is not forwarded by twemproxy",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if not through_twemproxy():
+        return
+    for item in items:
+        mark = item.get_closest_marker("not_through_proxy")
+        if mark:
+            reason = mark.args[0] if mark.args else "not forwarded by twemproxy"
+            item.add_marker(pytest.mark.skip(reason=f"through twemproxy: {reason}"))
+
+
+def _start_twemproxy(threads: int):
+    """twemproxy with ketama over three ferrocache nodes; (procs, port)."""
+    if not Path(NUTCRACKER_BIN).exists():
+        pytest.fail(f"{NUTCRACKER_BIN} is missing: apt-get install -y nutcracker",
+                    pytrace=False)
+    nodes = [_start_ferrocache(threads) for _ in range(3)]
+    port = _free_port()
+    folder = Path(tempfile.mkdtemp(prefix="twemproxy-"))
+    conf = folder / "nutcracker.yml"
+    servers = "\n".join(f"    - 127.0.0.1:{p}:1" for _, p in nodes)
+    conf.write_text(
+        "ferrocache:\n"
+        f"  listen: 127.0.0.1:{port}\n"
+        "  hash: fnv1a_64\n"
+        "  distribution: ketama\n"
+        "  timeout: 5000\n"
+        "  auto_eject_hosts: false\n"
+        "  servers:\n"
+        f"{servers}\n"
+    )
+    proxy = subprocess.Popen(
+        [NUTCRACKER_BIN, "-c", str(conf), "-o", str(folder / "nutcracker.log"),
+         "-s", str(_free_port())],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        if proxy.poll() is not None:
+            pytest.fail(f"nutcracker exited with status {proxy.returncode}: "
+                        f"{(folder / 'nutcracker.log').read_text()}", pytrace=False)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                proxy.kill()
+                pytest.fail("nutcracker did not answer", pytrace=False)
+            time.sleep(0.01)
+    atexit.register(shutil.rmtree, folder, True)
+    return [proxy] + [p for p, _ in nodes], port
 
 
 def _is_root() -> bool:
@@ -196,22 +335,31 @@ def _start_memcached(threads: int, args=(), env=None, stderr=None):
 def server(request):
     """A running server (ferrocache, or memcached if asked) for the session."""
     threads = request.param
+    args = tls_server_args() if tls_enabled() else ()
     if against_memcached():
         kind = "memcached"
-        proc, port = _start_memcached(threads)
+        proc, port = _start_memcached(threads, args)
+        procs = [proc]
+    elif through_twemproxy():
+        kind = "twemproxy"
+        procs, port = _start_twemproxy(threads)
     else:
         kind = "ferrocache"
-        proc, port = _start_ferrocache(threads)
+        proc, port = _start_ferrocache(threads, args)
+        procs = [proc]
     try:
-        yield Server("127.0.0.1", port, proc.pid, threads, kind)
+        yield Server("127.0.0.1", port, procs[0].pid, threads, kind)
     finally:
-        alive = proc.poll() is None
-        proc.kill()
-        proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
+        alive = all(p.poll() is None for p in procs)
+        codes = []
+        for p in procs:
+            p.kill()
+            p.wait()
+            codes.append(p.returncode)
+            if p.stdout:
+                p.stdout.close()
     # A server that died during the tests is a failure in its own right.
-    assert alive, f"{kind} (-t {threads}) exited during the tests with status {proc.returncode}"
+    assert alive, f"{kind} (-t {threads}) exited during the tests with status {codes}"
 
 
 def make_client(server, **kwargs):
@@ -219,6 +367,8 @@ def make_client(server, **kwargs):
     kwargs.setdefault("default_noreply", False)
     kwargs.setdefault("connect_timeout", 5)
     kwargs.setdefault("timeout", 10)
+    if tls_enabled():
+        kwargs.setdefault("tls_context", tls_context())
     return Client(server.addr, **kwargs)
 
 

@@ -285,6 +285,12 @@ fn dispatch<'a>(p: &Packet<'a>, limits: &Limits) -> Parsed<'a> {
         }
         Opcode::STAT => ext == 0,
         Opcode::SASL_AUTH | Opcode::SASL_STEP => ext == 0 && key > 0,
+        // ElastiCache's config get (auto-discovery): a key, nothing else.
+        // Any other layout is an opcode memcached does not know.
+        Opcode::CONFIG_GET if ext == 0 && key > 0 && value == 0 => {
+            let config = Command::ConfigGet { key: p.key };
+            return p.request(config, Want::FLAGS.with(Want::VALUE));
+        }
         // VERBOSITY and everything memcached does not implement.
         _ => return p.refuse(Status::UnknownCommand),
     };
@@ -439,6 +445,7 @@ fn stats_group(key: &[u8]) -> StatsGroup<'_> {
         b"items" => StatsGroup::Items,
         b"slabs" => StatsGroup::Slabs,
         b"sizes" => StatsGroup::Sizes,
+        b"hotkeys" => StatsGroup::HotKeys,
         _ => StatsGroup::Unknown(key),
     }
 }

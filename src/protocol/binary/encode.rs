@@ -151,7 +151,8 @@ impl Reply for BinaryReply<'_> {
         }
         let header = self.request;
         match response {
-            Response::Value(item) => {
+            // A config value is a hit: flags in the extras, then the value.
+            Response::Value(item) | Response::Config(item) => {
                 let flags = item.flags.to_be_bytes();
                 let extras: &[u8] = if self.want.contains(Want::FLAGS) {
                     &flags

@@ -193,6 +193,7 @@ opcodes! {
     SASL_STEP = 0x22,
     GATK = 0x23,
     GATKQ = 0x24,
+    CONFIG_GET = 0x60,
 }
 
 impl Opcode {

@@ -13,11 +13,11 @@
 
 use super::flags::{self, tokens, Flags, BAD_FORMAT, MAX_TOKENS, OPAQUE_TOO_LONG, TOO_MANY};
 use super::key::{self, KeyBuf};
+use crate::cnum::c_strtol32;
 use crate::model::{
     Command, Create, DeltaMode, KeepOptions, Keys, Limits, Opaque, Payload, ReadOptions,
     ReplyPolicy, Request, StoreMode, WriteOptions, KEY_MAX_LENGTH,
 };
-use crate::protocol::numbers::c_strtol32;
 use memchr::{memchr, memchr2};
 
 /// Bytes without a newline after which the connection is closed (as for

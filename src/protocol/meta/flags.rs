@@ -11,8 +11,8 @@
 //! command line format`).
 
 use super::key::{self, KeyBuf};
+use crate::cnum::{c_strtol32, c_strtoul32, c_strtoull};
 use crate::model::{FlagOrder, Want};
-use crate::protocol::numbers::{c_strtol32, c_strtoul32, c_strtoull};
 
 /// memcached's `MFLAG_MAX_OPT_LENGTH`: at most this many tokens on a meta
 /// line, command and key (and `ms`'s length) included.

@@ -10,11 +10,11 @@
 //! whole and closes the connection when its first 2048 bytes arrive alone,
 //! in ferrocache as in memcached. `contract` checks these rules on any bytes.
 
+use crate::cnum::{c_strtol32, c_strtoul32, c_strtoull};
 use crate::model::{
     Command, DeltaMode, FlagOrder, KeepOptions, Keys, Limits, Payload, ReadOptions, ReplyPolicy,
     Request, StatsGroup, StoreMode, Want, WriteOptions, KEY_MAX_LENGTH,
 };
-use crate::protocol::numbers::{c_strtol32, c_strtoul32, c_strtoull};
 use memchr::{memchr, memchr2};
 
 /// memcached tokenises at most this many tokens (the last one holding the rest).
@@ -250,6 +250,8 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
         },
         b'c' => match cmd {
             b"cas" => storage(&t, StoreMode::Cas, buf, consumed, limits),
+            // ElastiCache's `config get <key>` (auto-discovery).
+            b"config" if n == 3 && t.get(1) == b"get" => ok(Command::ConfigGet { key: t.get(2) }),
             b"cache_memlimit" if n == 2 || n == 3 => {
                 let noreply = t.noreply();
                 match c_strtoul32(t.get(1)) {
@@ -278,6 +280,19 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
             b"flush_all" if n <= 3 => flush_all(&t, consumed),
             b"version" => ok(Command::Version),
             b"quit" => ok(Command::Quit),
+            b"refresh_certs" if n <= 2 => {
+                // noreply hides the OK; an error shows, as in memcached.
+                let policy = if t.noreply() {
+                    ReplyPolicy::ErrorsOnly
+                } else {
+                    ReplyPolicy::Always
+                };
+                Parsed::Request {
+                    request: Request::new(Command::RefreshCerts).with_policy(policy),
+                    consumed,
+                    swallow: 0,
+                }
+            }
             b"verbosity" if n == 2 || n == 3 => {
                 let noreply = t.noreply();
                 match c_strtoul32(t.get(1)) {
@@ -329,6 +344,7 @@ fn stats_group<'a>(t: &Tokens<'a>) -> StatsGroup<'a> {
         b"slabs" => StatsGroup::Slabs,
         b"sizes" => StatsGroup::Sizes,
         b"conns" => StatsGroup::Conns,
+        b"hotkeys" => StatsGroup::HotKeys,
         b"detail" => StatsGroup::Detail((t.n > 2).then(|| t.get(2))),
         other => StatsGroup::Unknown(other),
     }

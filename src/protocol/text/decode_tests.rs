@@ -235,24 +235,6 @@ fn arithmetic_and_touch() {
     ));
 }
 
-#[test]
-fn c_number_rules() {
-    assert_eq!(c_strtol32(b"-5"), Some(-5));
-    assert_eq!(c_strtol32(b"+5"), Some(5));
-    assert_eq!(c_strtol32(b"\t5"), Some(5));
-    assert_eq!(c_strtol32(b"5x"), None);
-    assert_eq!(c_strtol32(b""), None);
-    // Truncated to 32 bits after a 64-bit parse, as memcached does.
-    assert_eq!(c_strtol32(b"2147483648"), Some(i32::MIN));
-    assert_eq!(c_strtol32(b"99999999999999999999"), None);
-    assert_eq!(c_strtoul32(b"4294967297"), Some(1));
-    assert_eq!(c_strtoul32(b"-1"), None);
-    assert_eq!(c_strtoul32(b"4294967295"), Some(u32::MAX));
-    assert_eq!(c_strtoull(b"-1"), None);
-    assert_eq!(c_strtoull(b"-0"), Some(0));
-    assert_eq!(c_strtoull(b"18446744073709551616"), None);
-}
-
 /// The keys and CAS flag of a parsed read, or a panic.
 fn read_keys(buf: &[u8]) -> (Vec<Vec<u8>>, bool, usize) {
     match p(buf) {

@@ -67,6 +67,15 @@ impl Reply for TextReply<'_> {
                 item.value.for_each_piece(|p| out.extend_from_slice(p));
                 out.extend_from_slice(b"\r\n");
             }
+            Response::Config(item) => {
+                // ElastiCache's reply: the item's bytes, then END from the
+                // engine; one contiguous append, so one write.
+                let _ = write!(out, "CONFIG ");
+                out.extend_from_slice(item.key);
+                let _ = write!(out, " {} {}\r\n", item.flags, item.value.len());
+                item.value.for_each_piece(|p| out.extend_from_slice(p));
+                out.extend_from_slice(b"\r\n");
+            }
             Response::Miss { .. } => {}
             Response::End => line(out, &[b"END"]),
             Response::Stored { .. } => line(out, &[b"STORED"]),
@@ -188,5 +197,23 @@ mod tests {
             b"CLIENT_ERROR bad data chunk\r\n"
         );
         assert_eq!(encode(Response::Stored { cas: 1, len: 1 }, true), b"");
+    }
+
+    #[test]
+    fn config_is_elasticache_s_block() {
+        let payload = b"12\nh|10.0.0.1|11211 g||11212\n";
+        let item = Item {
+            key: b"cluster",
+            flags: 0,
+            cas: 0,
+            value: Value::whole(payload),
+            meta: None,
+        };
+        // 3 + 16 + 1 + 8 + 1 bytes of payload, counted by hand.
+        assert_eq!(payload.len(), 29);
+        assert_eq!(
+            encode(Response::Config(item), false),
+            b"CONFIG cluster 0 29\r\n12\nh|10.0.0.1|11211 g||11212\n\r\n"
+        );
     }
 }

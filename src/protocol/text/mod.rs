@@ -9,6 +9,5 @@ mod encode;
 pub mod trace;
 
 pub use crate::model::Limits;
-pub use crate::protocol::numbers::{c_strtol32, c_strtoul32, c_strtoull};
 pub use decode::{parse, Parsed, MAX_GET_LINE, MAX_LINE_WITHOUT_NEWLINE};
 pub use encode::TextReply;

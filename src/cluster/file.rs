@@ -1,0 +1,59 @@
+//! The node file named by `-o cluster_nodes=PATH`: one node per line as
+//! `hostname|ip|port`, the IP left empty when unknown, `#` starting a
+//! comment, blank lines ignored.
+
+use super::Node;
+use std::net::IpAddr;
+
+/// The nodes of a node file's text, in file order. `Err` is one line for
+/// the operator naming the first bad line; a file with no node is bad too
+/// (discovery clients refuse an empty list).
+pub fn parse(text: &str) -> Result<Vec<Node>, String> {
+    let mut nodes = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let node = parse_node(line).map_err(|why| format!("line {}: {line:?}: {why}", i + 1))?;
+        if nodes.contains(&node) {
+            return Err(format!("line {}: {line:?}: listed twice", i + 1));
+        }
+        nodes.push(node);
+    }
+    if nodes.is_empty() {
+        return Err("no node listed (give lines of hostname|ip|port)".into());
+    }
+    Ok(nodes)
+}
+
+fn parse_node(line: &str) -> Result<Node, String> {
+    let fields: Vec<&str> = line.split('|').collect();
+    let [host, ip, port] = fields[..] else {
+        return Err("give hostname|ip|port".into());
+    };
+    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err("the hostname must be one word".into());
+    }
+    let ip = match ip {
+        "" => None,
+        // Brackets are how IPv6 addresses are often written next to a
+        // port; the reply carries the bare address.
+        ip => Some(
+            ip.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+                .map_err(|_| format!("{ip:?} is not an IPv4 or IPv6 address"))?,
+        ),
+    };
+    let port = port
+        .parse::<u16>()
+        .ok()
+        .filter(|&p| p > 0)
+        .ok_or_else(|| format!("{port:?} is not a port (1 to 65535)"))?;
+    Ok(Node {
+        host: host.to_string(),
+        ip,
+        port,
+    })
+}
