@@ -4,9 +4,9 @@
 # no RUSTC_BOOTSTRAP). docs/fuzzing.md explains the choice and the targets.
 #
 #   scripts/fuzz.sh                 # every target, about 60 s in all (CI):
-#                                   # (text, binary and auth: 20 s each)
+#                                   # (text, binary, auth and meta: 15 s each)
 #   scripts/fuzz.sh --long          # every target, 30 minutes each
-#   scripts/fuzz.sh text            # one target (text, binary, auth)
+#   scripts/fuzz.sh text            # one target (text, binary, auth, meta)
 #   FUZZ_SECONDS=600 scripts/fuzz.sh text   # one target, 10 minutes
 #
 # Installs cargo-fuzz (pinned) if it is missing, builds the targets in

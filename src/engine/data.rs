@@ -6,12 +6,12 @@ use super::context::Context;
 use super::Effect;
 use crate::metrics::{Counters, Detail};
 use crate::model::{
-    Create, DeltaMode, Error, Item, ItemMeta, KeepOptions, Keys, Lease, Payload, Pieces,
+    Create, DeltaMode, Error, FlagOrder, Item, ItemMeta, KeepOptions, Keys, Lease, Payload, Pieces,
     ReadOptions, Reply, Response, StoreMode, Value, WriteOptions, KEY_MAX_LENGTH,
 };
 use crate::store::{
-    self, DeleteOptions, DeleteOutcome, DeltaOp, DeltaOptions, DeltaOutcome, ItemRef, Lookup,
-    ReadMeta, StoreOptions, StoreOutcome, Token,
+    self, DeleteOptions, DeleteOutcome, DeltaOp, DeltaOptions, DeltaOutcome, ExpiryOrder, ItemRef,
+    Lookup, ReadMeta, StoreOptions, StoreOutcome, Token,
 };
 
 /// The chunks after the first of a value lent by the store.
@@ -45,6 +45,19 @@ fn item_meta(meta: &ReadMeta) -> ItemMeta {
             Token::Won => Lease::Won,
             Token::AlreadySent => Lease::Taken,
         },
+        binary_key: meta.binary_key,
+        class: meta.class,
+        size: meta.size,
+    }
+}
+
+/// A meta command's flag order, in the store's terms.
+fn expiry_order(order: FlagOrder) -> ExpiryOrder {
+    ExpiryOrder {
+        touch: order.touch,
+        vivify: order.vivify,
+        recache: order.recache,
+        ttl: order.ttl,
     }
 }
 
@@ -94,8 +107,7 @@ pub fn get(
 
 /// Looks one key of a read up (`f` sees what is lent: a hit, or an item
 /// the read created), counting it as a get (or a touch, for gat) and in
-/// `stats detail`. A read that creates the item counts as a miss, as
-/// memcached counts it.
+/// `stats detail`.
 fn read_key(
     ctx: &Context<'_>,
     key: &[u8],
@@ -110,19 +122,42 @@ fn read_key(
             vivify: read.vivify,
             recache: read.recache,
             new_cas: read.new_cas,
+            order: expiry_order(read.order),
         };
-        ctx.store.read(key, &options, |hit, meta| {
+        let mut created = false;
+        let found = ctx.store.read(key, &options, |hit, meta| {
+            created = meta.created;
             f(item(&hit, Some(item_meta(&meta))))
-        })
+        });
+        count_meta_get(ctx.counters, touch.is_some(), found, created);
+        found
     } else {
         debug_assert_eq!(*read, ReadOptions::default(), "options need leases");
-        ctx.store.get(key, touch, |hit| f(item(&hit, None)))
+        let found = ctx.store.get(key, touch, |hit| f(item(&hit, None)));
+        count_get(ctx.counters, touch.is_some(), found);
+        found
     };
-    count_get(ctx.counters, touch.is_some(), found);
     ctx.stats
         .detail
         .record(key, Detail::Get(found == Lookup::Hit));
     found
+}
+
+/// How memcached counts a meta read (`mg`): an item it lends, found or
+/// created by `N`, is a hit, a touch hit with `T`; no item is a get miss,
+/// `T` or not.
+fn count_meta_get(c: &Counters, touch: bool, found: Lookup, created: bool) {
+    if found == Lookup::Hit || created {
+        count_get(c, touch, Lookup::Hit);
+        // The lookup that found the key expired or flushed still counts so.
+        match found {
+            Lookup::Expired => c.get_expired.incr(),
+            Lookup::Flushed => c.get_flushed.incr(),
+            _ => {}
+        }
+    } else {
+        count_get(c, false, found);
+    }
 }
 
 fn count_get(c: &Counters, touch: bool, found: Lookup) {
@@ -178,13 +213,13 @@ pub fn store(ctx: &Context<'_>, out: &mut dyn Reply, s: &Store<'_>) {
     let mode = store_mode(s.mode);
     let too_large = matches!(s.payload, Payload::Oversize)
         || !ctx.store.item_fits(s.key.len(), data.len(), s.flags);
-    let (outcome, new_cas) = if too_large {
+    let (outcome, new_cas, len) = if too_large {
         // Refused before the data counts as read (no cmd_set).
         if mode == store::StoreMode::Set {
             // A failed set must not leave the old value readable.
             ctx.store.delete(s.key);
         }
-        (StoreOutcome::TooLarge, 0)
+        (StoreOutcome::TooLarge, 0, data.len())
     } else {
         // memcached counts a set once its data block has been read.
         c.cmd_set.incr();
@@ -197,11 +232,17 @@ pub fn store(ctx: &Context<'_>, out: &mut dyn Reply, s: &Store<'_>) {
             invalidate: s.write.invalidate,
             vivify: s.write.vivify,
             new_cas: s.write.new_cas,
+            binary_key: s.write.binary_key,
         };
         ctx.store
-            .store_with(mode, s.key, s.flags, s.exptime, data, &options)
+            .store_sized(mode, s.key, s.flags, s.exptime, data, &options)
     };
-    out.reply(store_response(c, mode, outcome, new_cas));
+    let failed = matches!(outcome, StoreOutcome::TooLarge | StoreOutcome::NoMemory);
+    if failed && s.write.remove_on_failure && mode != store::StoreMode::Set {
+        // meta ms removes the old value whatever the mode (set did already).
+        ctx.store.delete(s.key);
+    }
+    out.reply(store_response(c, mode, outcome, new_cas, len));
 }
 
 fn store_mode(mode: StoreMode) -> store::StoreMode {
@@ -221,13 +262,14 @@ fn store_response(
     mode: store::StoreMode,
     outcome: StoreOutcome,
     cas: u64,
+    len: usize,
 ) -> Response<'static> {
     match outcome {
         StoreOutcome::Stored => {
             if mode == store::StoreMode::Cas {
                 c.cas_hits.incr();
             }
-            Response::Stored { cas }
+            Response::Stored { cas, len }
         }
         StoreOutcome::NotStored => Response::NotStored,
         StoreOutcome::Exists => {
@@ -261,13 +303,21 @@ pub fn delete(ctx: &Context<'_>, out: &mut dyn Reply, key: &[u8], cas: u64, keep
         ttl: keep.exptime,
         flags: keep.flags,
         new_cas: keep.new_cas,
+        compare_zero: keep.compare_zero,
     };
     out.reply(match ctx.store.delete_with(key, &options) {
         DeleteOutcome::Deleted | DeleteOutcome::Kept { .. } => {
-            c.delete_hits.incr();
+            if !(keep.meta_counts && keep.invalidate) {
+                c.delete_hits.incr();
+            }
             Response::Deleted
         }
-        DeleteOutcome::Exists => Response::Exists,
+        DeleteOutcome::Exists => {
+            if keep.meta_counts {
+                c.delete_misses.incr();
+            }
+            Response::Exists
+        }
         DeleteOutcome::Missing(_) => {
             c.delete_misses.incr();
             Response::NotFound
@@ -292,6 +342,8 @@ pub struct Delta<'a> {
     pub exptime: Option<i64>,
     /// The item's CAS afterwards.
     pub new_cas: Option<u64>,
+    /// Where `T`, `N` and `t` stood on an `ma` line.
+    pub order: FlagOrder,
 }
 
 /// incr / decr, binary increment / decrement, meta `ma`.
@@ -308,12 +360,13 @@ pub fn delta(ctx: &Context<'_>, out: &mut dyn Reply, d: &Delta<'_>) {
         initial: d.create.map_or(0, |create| create.initial),
         ttl: d.exptime,
         new_cas: d.new_cas,
+        order: expiry_order(d.order),
     };
     out.reply(match ctx.store.delta_with(d.key, op, d.delta, &options) {
         DeltaOutcome::Value(counted) => {
-            if counted.created {
-                misses.incr();
-            } else {
+            // memcached counts a counter it creates (binary initial value,
+            // meta N) as neither a hit nor a miss.
+            if !counted.created {
                 hits.incr();
             }
             Response::Number {
@@ -343,5 +396,19 @@ pub fn touch(ctx: &Context<'_>, out: &mut dyn Reply, key: &[u8], exptime: i64) {
     } else {
         c.touch_misses.incr();
         out.reply(Response::NotFound);
+    }
+}
+
+/// meta `me`: an item's metadata, lent without touching the item
+/// (memcached counts it in `cmd_meta` only).
+pub fn inspect(ctx: &Context<'_>, out: &mut dyn Reply, key: &[u8]) {
+    ctx.counters.cmd_meta.incr();
+    let mut lent = false;
+    ctx.store.peek(key, |hit, meta| {
+        lent = true;
+        out.reply(Response::Value(item(&hit, Some(item_meta(&meta)))));
+    });
+    if !lent {
+        out.reply(Response::Miss { key });
     }
 }

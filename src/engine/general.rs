@@ -152,7 +152,7 @@ const PROCESS: [Metric; 12] = [
 /// object pool, read buffer caches, listen back-off, the segmented LRU, the
 /// LRU maintainer and the slab rebalancer thread, the logger, NAPI ids) or
 /// does not serve yet (meta commands): always 0.
-const ABSENT: [Metric; 33] = [
+const ABSENT: [Metric; 32] = [
     gauge("response_obj_oom", "Always 0: no response object pool"),
     gauge("response_obj_count", "Always 0: no response object pool"),
     gauge("response_obj_bytes", "Always 0: no response object pool"),
@@ -173,7 +173,6 @@ const ABSENT: [Metric; 33] = [
         "Always 0: read buffers are per-worker pools",
     ),
     gauge("reserved_fds", "Always 0: no descriptors are reserved"),
-    counter("cmd_meta", "Always 0: meta commands are not served"),
     counter("listen_disabled_num", "Always 0: listening never pauses"),
     counter(
         "time_in_listen_disabled_us",

@@ -84,6 +84,7 @@ fn run(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Effect {
             cas,
             exptime,
             new_cas,
+            order,
         } => data::delta(
             ctx,
             out,
@@ -95,6 +96,7 @@ fn run(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Effect {
                 cas,
                 exptime,
                 new_cas,
+                order,
             },
         ),
         Command::Touch { key, exptime } => data::touch(ctx, out, key, exptime),
@@ -168,6 +170,7 @@ fn run(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Effect {
         },
         Command::ConfigGet { key } => discovery::config_get(ctx, out, key),
         Command::Noop => out.reply(Response::Ok),
+        Command::Inspect { key } => data::inspect(ctx, out, key),
         Command::Quit => return Effect::Close,
     }
     Effect::None

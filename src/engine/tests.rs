@@ -7,7 +7,7 @@ use super::*;
 use crate::config::Settings;
 use crate::metrics::{Counters, ServerStats};
 use crate::model::{
-    Create, DeltaMode, KeepOptions, Keys, Payload, ReadOptions, StoreMode, WriteOptions,
+    Create, DeltaMode, FlagOrder, KeepOptions, Keys, Payload, ReadOptions, StoreMode, WriteOptions,
 };
 use crate::store::{Store, StoreConfig};
 
@@ -23,8 +23,8 @@ impl Reply for Recorder {
                 item.value.for_each_piece(|p| value.extend_from_slice(p));
                 let meta = item.meta.map_or(String::new(), |m| {
                     format!(
-                        " ttl={} fetched={} stale={} lease={:?}",
-                        m.ttl, m.fetched, m.stale, m.lease
+                        " ttl={} fetched={} stale={} lease={:?} binary_key={}",
+                        m.ttl, m.fetched, m.stale, m.lease, m.binary_key
                     )
                 });
                 format!(
@@ -37,7 +37,7 @@ impl Reply for Recorder {
             Response::Config(item) => format!("CONFIG {}", String::from_utf8_lossy(item.key)),
             Response::Miss { key } => format!("MISS {}", String::from_utf8_lossy(key)),
             Response::End => "END".into(),
-            Response::Stored { cas } => format!("STORED cas={cas}"),
+            Response::Stored { cas, len } => format!("STORED cas={cas} len={len}"),
             Response::NotStored => "NOT_STORED".into(),
             Response::Exists => "EXISTS".into(),
             Response::NotFound => "NOT_FOUND".into(),
@@ -140,6 +140,7 @@ fn delta(key: &[u8], create: Option<Create>, cas: u64) -> Command<'_> {
         cas,
         exptime: None,
         new_cas: None,
+        order: FlagOrder::default(),
     }
 }
 
@@ -200,8 +201,9 @@ fn a_delta_creates_a_missing_counter_and_returns_its_cas() {
         ["EXISTS"],
         "a CAS compare guards the count"
     );
-    // Created counts as a miss, counted as a hit (as memcached counts).
-    assert_eq!(e.counters.incr_misses.get(), 2);
+    // The plain miss is a miss, the count a hit; the creation neither (as
+    // memcached counts, binary and meta alike).
+    assert_eq!(e.counters.incr_misses.get(), 1);
     assert_eq!(e.counters.incr_hits.get(), 1);
 }
 
@@ -220,9 +222,188 @@ fn vivify_on_miss_gives_the_first_reader_the_token() {
     );
     let second = e.read(b"v", vivify);
     assert!(second[0].contains("lease=Taken"), "{second:?}");
-    // The creating read was a miss; the second found the item.
+    // memcached's mg counts an item it lends as a hit, created or found.
+    assert_eq!(e.counters.get_misses.get(), 0);
+    assert_eq!(e.counters.get_hits.get(), 2);
+}
+
+#[test]
+fn a_meta_delete_counts_as_memcacheds_md() {
+    let e = Engine::new();
+    let cas = e.set(b"k", b"v");
+    let md = KeepOptions {
+        meta_counts: true,
+        ..KeepOptions::default()
+    };
+    assert_eq!(e.run(delete(b"k", cas + 1, md)), ["EXISTS"]);
+    let invalidate = KeepOptions {
+        invalidate: true,
+        ..md
+    };
+    assert_eq!(e.run(delete(b"k", 0, invalidate)), ["DELETED"]);
+    assert_eq!(e.run(delete(b"k", 0, md)), ["DELETED"]);
+    // The mismatch a miss, the invalidation nothing, the delete a hit.
+    assert_eq!(e.counters.delete_misses.get(), 1);
+    assert_eq!(e.counters.delete_hits.get(), 1);
+    // A text or binary delete's mismatch counts nothing.
+    let cas = e.set(b"k", b"v");
+    assert_eq!(
+        e.run(delete(b"k", cas + 1, KeepOptions::default())),
+        ["EXISTS"]
+    );
+    assert_eq!(e.counters.delete_misses.get(), 1);
+}
+
+#[test]
+fn a_meta_miss_with_a_touch_counts_as_a_get_miss() {
+    let e = Engine::new();
+    e.set(b"k", b"v");
+    let touch = |key| {
+        e.run(Command::Get {
+            keys: Keys::One(key),
+            touch: Some(30),
+            read: leased(),
+        })
+    };
+    assert!(touch(b"k")[0].starts_with("VALUE k"));
+    assert_eq!(touch(b"nope"), ["MISS nope", "END"]);
+    // As memcached's mg: a hit with T is a touch hit, a miss a get miss.
+    assert_eq!(e.counters.cmd_touch.get(), 1);
+    assert_eq!(e.counters.touch_hits.get(), 1);
+    assert_eq!(e.counters.touch_misses.get(), 0);
     assert_eq!(e.counters.get_misses.get(), 1);
-    assert_eq!(e.counters.get_hits.get(), 1);
+}
+
+#[test]
+fn flags_act_in_line_order() {
+    let e = Engine::new();
+    let read = |key, order: FlagOrder, recache: Option<i64>| {
+        e.run(Command::Get {
+            keys: Keys::One(key),
+            touch: Some(100),
+            read: ReadOptions {
+                recache,
+                order,
+                ..leased()
+            },
+        })
+    };
+    e.set(b"k", b"v");
+    // `mg k t T100`: the TTL before the touch (never expires).
+    let before = FlagOrder {
+        ttl: 0,
+        touch: 1,
+        ..FlagOrder::default()
+    };
+    assert!(read(b"k", before, None)[0].contains("ttl=-1"));
+    // `mg k T100 t`: after it.
+    assert!(read(b"k", FlagOrder::default(), None)[0].contains("ttl=100"));
+    // `mg k R200 T100`: the recache test sees the expiry before the touch
+    // (100 s, below 200: a win).
+    let recache_first = FlagOrder {
+        recache: 0,
+        touch: 1,
+        ttl: 2,
+        vivify: 3,
+    };
+    assert!(read(b"k", recache_first, Some(200))[0].contains("lease=Won"));
+    // `mg n R50 T100` on an item that never expires: no win, though the
+    // touch leaves it 100 s; `mg n T100 R150` sees the 100 s: a win.
+    e.set(b"n", b"v");
+    assert!(read(b"n", recache_first, Some(50))[0].contains("lease=None"));
+    assert!(read(b"n", FlagOrder::default(), Some(150))[0].contains("lease=Won"));
+}
+
+#[test]
+fn a_created_item_keeps_the_last_of_n_and_t() {
+    let e = Engine::new();
+    let vivify = |key, order| {
+        e.run(Command::Get {
+            keys: Keys::One(key),
+            touch: Some(60),
+            read: ReadOptions {
+                vivify: Some(30),
+                order,
+                ..leased()
+            },
+        })
+    };
+    // `mg a N30 T60 t`: T came last.
+    assert!(vivify(b"a", FlagOrder::default())[0].contains("ttl=60"));
+    // `mg b T60 N30 t`: N came last.
+    let n_last = FlagOrder {
+        touch: 0,
+        vivify: 1,
+        recache: 2,
+        ttl: 3,
+    };
+    assert!(vivify(b"b", n_last)[0].contains("ttl=30"));
+    // `mg c t N30`: the TTL of the item as memcached creates it, before N.
+    let ttl_first = FlagOrder {
+        ttl: 0,
+        vivify: 1,
+        touch: 2,
+        recache: 3,
+    };
+    assert!(vivify(b"c", ttl_first)[0].contains("ttl=-1"));
+}
+
+#[test]
+fn inspect_reports_without_touching() {
+    let e = Engine::new();
+    e.set(b"k", b"v");
+    let seen = e.run(Command::Inspect { key: b"k" });
+    assert!(seen[0].contains("fetched=false"), "{seen:?}");
+    // Still unfetched: me changes nothing; then a read fetches it.
+    assert!(e.run(Command::Inspect { key: b"k" })[0].contains("fetched=false"));
+    e.read(b"k", ReadOptions::default());
+    assert!(e.run(Command::Inspect { key: b"k" })[0].contains("fetched=true"));
+    assert_eq!(e.run(Command::Inspect { key: b"nope" }), ["MISS nope"]);
+    assert_eq!(e.counters.cmd_meta.get(), 4);
+    assert_eq!(e.counters.cmd_get.get(), 1, "me is not a get");
+}
+
+#[test]
+fn a_meta_store_remembers_a_binary_key_and_removes_on_failure() {
+    let e = Engine::new();
+    let store = |mode, key, payload, write| {
+        e.run(Command::Store {
+            mode,
+            key,
+            flags: 0,
+            exptime: 0,
+            cas: 0,
+            payload,
+            write,
+        })
+    };
+    let data = |data| Payload::Data {
+        data,
+        terminated: true,
+    };
+    let binary = WriteOptions {
+        binary_key: true,
+        ..WriteOptions::default()
+    };
+    store(StoreMode::Set, b"b", data(b"v"), binary);
+    let meta = e.run(Command::Inspect { key: b"b" });
+    assert!(meta[0].contains("binary_key=true"), "{meta:?}");
+    // An append builds a new item: the mark does not carry over.
+    let appended = store(StoreMode::Append, b"b", data(b"w"), binary);
+    assert!(appended[0].ends_with("len=2"), "{appended:?}");
+    let meta = e.run(Command::Inspect { key: b"b" });
+    assert!(meta[0].contains("binary_key=false"), "{meta:?}");
+    // ms refused as too large removes the old value, whatever the mode.
+    e.set(b"k", b"v");
+    let meta_ms = WriteOptions {
+        remove_on_failure: true,
+        ..WriteOptions::default()
+    };
+    assert_eq!(
+        store(StoreMode::Add, b"k", Payload::Oversize, meta_ms),
+        ["ERROR TooLarge"]
+    );
+    assert_eq!(e.read(b"k", ReadOptions::default()), ["MISS k", "END"]);
 }
 
 #[test]
@@ -278,7 +459,7 @@ fn an_explicit_cas_is_the_stored_items_cas() {
             ..WriteOptions::default()
         },
     });
-    assert_eq!(reply, ["STORED cas=4242"]);
+    assert_eq!(reply, ["STORED cas=4242 len=1"]);
     assert_eq!(cas_of(&e.read(b"k", ReadOptions::default())[0]), 4242);
 }
 

@@ -78,6 +78,7 @@ worker_counters! {
     cmd_set: Counter "Storage requests whose data arrived (set, add, replace, append, prepend, cas)",
     cmd_flush: Counter "flush_all requests",
     cmd_touch: Counter "Touch requests, and keys looked up by gat and gats",
+    cmd_meta: Counter "Meta me requests (the only meta command memcached counts here)",
     get_hits: Counter "Keys looked up and found",
     get_misses: Counter "Keys looked up and not found",
     get_expired: Counter "Keys looked up and found expired",

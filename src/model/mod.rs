@@ -11,7 +11,7 @@ mod request;
 mod response;
 
 pub use request::{
-    Command, Create, DeltaMode, KeepOptions, KeyIter, Keys, Limits, Opaque, Payload, ReadOptions,
-    ReplyPolicy, Request, StatsGroup, StoreMode, Want, WriteOptions, KEY_MAX_LENGTH,
+    Command, Create, DeltaMode, FlagOrder, KeepOptions, KeyIter, Keys, Limits, Opaque, Payload,
+    ReadOptions, ReplyPolicy, Request, StatsGroup, StoreMode, Want, WriteOptions, KEY_MAX_LENGTH,
 };
 pub use response::{Error, Item, ItemMeta, Lease, Pieces, Reply, Response, Value};

@@ -58,8 +58,10 @@ pub enum ReplyPolicy {
     /// Hits, failures and errors; no success without a value and no read
     /// miss (binary quiet opcodes: GETQ, SETQ, DELETEQ, ...).
     ErrorsOnly,
-    /// Hits, failures and errors; no success without a value and no miss
-    /// of any kind (meta `q`: no `HD`, `EN` or `NF`).
+    /// Meta `q`: memcached hides exactly what [`ReplyPolicy::ErrorsOnly`]
+    /// hides: `HD` (a success, and a counter's new value even with `v`)
+    /// and `EN` (a read miss). `NF`, `NS`, `EX` and every error are still
+    /// sent, by `md` and `ma` too.
     Quiet,
 }
 
@@ -165,6 +167,8 @@ pub enum Command<'a> {
         exptime: Option<i64>,
         /// The item's CAS afterwards, instead of a new one (meta `E`).
         new_cas: Option<u64>,
+        /// Where `T`, `N` and `t` stood on a meta `ma` line.
+        order: FlagOrder,
     },
     /// Set a key's expiry (touch).
     Touch {
@@ -221,6 +225,12 @@ pub enum Command<'a> {
     },
     /// Do nothing but answer: ends a quiet batch (binary NOOP, meta `mn`).
     Noop,
+    /// Report one item's metadata without touching it (meta `me`): no LRU
+    /// bump, no fetched bit, no win token.
+    Inspect {
+        /// The key.
+        key: &'a [u8],
+    },
     /// Close the connection once earlier replies are written.
     Quit,
 }
@@ -244,6 +254,41 @@ pub struct ReadOptions {
     pub recache: Option<i64>,
     /// The CAS of an item `vivify` creates (`E`).
     pub new_cas: Option<u64>,
+    /// Where `T`, `N`, `R` and `t` stood on the `mg` line.
+    pub order: FlagOrder,
+}
+
+/// Where a meta command's expiry flags stood on its line. memcached acts
+/// on `T` (a new expiry), `N` (the expiry of an item the command creates)
+/// and `R` (the recache test) in the order the flags are given, and `t`
+/// reports the expiry as it is when `t`'s turn comes: `mg k t T30` reports
+/// the TTL before the touch, `mg k T30 t` after it. Each field is the
+/// flag's position on the line; only their order counts, and an absent
+/// flag's position is never looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlagOrder {
+    /// `T`'s position.
+    pub touch: u8,
+    /// `N`'s position.
+    pub vivify: u8,
+    /// `R`'s position.
+    pub recache: u8,
+    /// `t`'s position.
+    pub ttl: u8,
+}
+
+impl Default for FlagOrder {
+    /// `N`, then `T`, then `R`, then `t`: a created item takes `T`'s
+    /// expiry when both are given, the recache test and the reported TTL
+    /// see the new expiry. (Text and binary requests have no order.)
+    fn default() -> FlagOrder {
+        FlagOrder {
+            vivify: 0,
+            touch: 1,
+            recache: 2,
+            ttl: 3,
+        }
+    }
 }
 
 /// What a store does besides storing (the meta `ms` flags).
@@ -257,6 +302,13 @@ pub struct WriteOptions {
     pub vivify: Option<i64>,
     /// The new item's CAS, instead of a new one (`E`).
     pub new_cas: Option<u64>,
+    /// The key was given base64-encoded (`b`): the stored item remembers
+    /// it, and meta replies show its key encoded.
+    pub binary_key: bool,
+    /// A store refused as too large or for want of memory also removes
+    /// the key's item, whatever the mode (meta `ms`; text and binary do
+    /// so for set only).
+    pub remove_on_failure: bool,
 }
 
 /// How a delete keeps the item instead of removing it (the meta `md`
@@ -273,6 +325,13 @@ pub struct KeepOptions {
     pub flags: u32,
     /// With `invalidate` or `empty`: its CAS (`E`).
     pub new_cas: Option<u64>,
+    /// Compare the delete's CAS even when it is 0 (meta `md C0`, which
+    /// memcached compares; elsewhere 0 means no compare).
+    pub compare_zero: bool,
+    /// Count as memcached counts an `md`: a CAS mismatch is a delete miss,
+    /// and an invalidation neither a hit nor a miss (a text or binary
+    /// delete counts neither for a mismatch).
+    pub meta_counts: bool,
 }
 
 /// How a store treats an existing item.

@@ -76,8 +76,8 @@ pub struct Item<'a> {
 /// An item's state, as a meta read reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ItemMeta {
-    /// Seconds left to live, after this read's touch; -1: never expires
-    /// (`t`).
+    /// Seconds left to live when `t`'s turn came (see
+    /// [`FlagOrder`](super::FlagOrder)); -1: never expires (`t`).
     pub ttl: i64,
     /// Seconds since the last access before this read (`l`).
     pub last_access: u32,
@@ -87,6 +87,13 @@ pub struct ItemMeta {
     pub stale: bool,
     /// The win token (`W`, `Z`).
     pub lease: Lease,
+    /// Whether the item was stored by a meta `ms` with a base64 key
+    /// (`b`): meta replies then show its key encoded.
+    pub binary_key: bool,
+    /// Its slab class (`me`'s `cls`).
+    pub class: u8,
+    /// Its size as memcached counts it, header included (`me`'s `size`).
+    pub size: usize,
 }
 
 /// An item's win token, from one reader's view.
@@ -130,6 +137,9 @@ pub enum Response<'a> {
     Stored {
         /// The new item's CAS.
         cas: u64,
+        /// The stored value's length (after an append or prepend, the
+        /// whole value's).
+        len: usize,
     },
     /// The store's condition failed (add of a present key, ...).
     NotStored,
@@ -190,11 +200,8 @@ impl ReplyPolicy {
         match self {
             ReplyPolicy::Always => true,
             ReplyPolicy::Never => false,
-            ReplyPolicy::ErrorsOnly => !(is_success(response) || is_read_miss(response)),
-            ReplyPolicy::Quiet => {
-                !(is_success(response)
-                    || is_read_miss(response)
-                    || matches!(response, Response::NotFound))
+            ReplyPolicy::ErrorsOnly | ReplyPolicy::Quiet => {
+                !(is_success(response) || is_read_miss(response))
             }
         }
     }
@@ -242,7 +249,7 @@ mod tests {
             meta: None,
         });
         let miss = Response::Miss { key: b"k" };
-        let stored = Response::Stored { cas: 1 };
+        let stored = Response::Stored { cas: 1, len: 1 };
         let not_found = Response::NotFound;
         let exists = Response::Exists;
         let error = Response::Error(Error::TooLarge);
@@ -256,7 +263,8 @@ mod tests {
         );
         assert_eq!(
             seen(ReplyPolicy::Quiet),
-            [true, false, false, false, true, true]
+            [true, false, false, true, true, true],
+            "meta q hides HD and EN only: md and ma still answer NF"
         );
     }
 }

@@ -4,4 +4,5 @@
 //! touches a socket, the store or the engine.
 
 pub mod binary;
+pub mod meta;
 pub mod text;

@@ -1,11 +1,13 @@
-//! A text-protocol session: decodes with `protocol::text`, executes with
-//! the engine, encodes with `TextReply`; keeps the state the text protocol
-//! carries between requests.
+//! A text-protocol session: decodes with `protocol::text` (or, for a meta
+//! command line, `protocol::meta`), executes with the engine, encodes with
+//! `TextReply` (or `MetaReply`); keeps the state the text protocol carries
+//! between requests.
 
 use super::Step;
 use crate::engine::{execute, Context, Effect};
 use crate::metrics::{ConnInfo, ConnState};
 use crate::model::{Command, Limits};
+use crate::protocol::meta::{self, KeyBuf, MetaReply};
 use crate::protocol::text::{self, trace, Parsed, TextReply};
 use std::sync::atomic::Ordering;
 
@@ -38,6 +40,9 @@ impl TextSession {
             self.swallow -= n;
             info.set_state(ConnState::Swallow);
             return Step::Handled(n);
+        }
+        if meta::is_meta(input) {
+            return self.meta(fd, input, out, ctx, info);
         }
         let limits = Limits {
             max_value_len: ctx.settings.item_size_max,
@@ -97,6 +102,74 @@ impl TextSession {
                     return Step::Paused;
                 }
                 self.get_resume = 0;
+                self.swallow = swallow;
+                match effect {
+                    Effect::None | Effect::Paused(_) => Step::Handled(consumed),
+                    Effect::Close => Step::Close(consumed),
+                    Effect::Shutdown => Step::Shutdown,
+                }
+            }
+        }
+    }
+
+    /// Handles the meta command at the front of `input`.
+    fn meta(
+        &mut self,
+        fd: u64,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        ctx: &Context<'_>,
+        info: &ConnInfo,
+    ) -> Step {
+        let limits = Limits {
+            max_value_len: ctx.settings.item_size_max,
+        };
+        let tracing = trace::enabled();
+        let replies_from = out.len();
+        // A base64 key is decoded here; other keys are borrowed from input.
+        let mut keys = KeyBuf::default();
+        match meta::parse(input, &limits, &mut keys) {
+            meta::Parsed::Incomplete => {
+                info.set_state(ConnState::Nread);
+                Step::NeedMore
+            }
+            meta::Parsed::Close => {
+                if tracing {
+                    trace::request(fd, input);
+                    log::debug!(">{fd} closing the connection");
+                }
+                Step::Close(0)
+            }
+            meta::Parsed::Error {
+                reply,
+                consumed,
+                swallow,
+            } => {
+                out.extend_from_slice(reply.as_bytes());
+                out.extend_from_slice(b"\r\n");
+                if tracing {
+                    trace::request(fd, input);
+                    trace::replies(fd, &out[replies_from..]);
+                }
+                self.swallow = swallow;
+                Step::Handled(consumed)
+            }
+            meta::Parsed::Request {
+                request,
+                plan,
+                consumed,
+                swallow,
+            } => {
+                info.set_state(ConnState::ParseCmd);
+                info.last_cmd
+                    .store(ctx.store.clock().now(), Ordering::Relaxed);
+                if tracing {
+                    trace::request(fd, input);
+                }
+                let effect = execute(&request, ctx, &mut MetaReply::new(out, &request, &plan));
+                if tracing {
+                    trace::replies(fd, &out[replies_from..]);
+                }
                 self.swallow = swallow;
                 match effect {
                     Effect::None | Effect::Paused(_) => Step::Handled(consumed),

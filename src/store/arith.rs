@@ -4,6 +4,7 @@
 //! item's new CAS.
 
 use super::item;
+use super::read::{ExpiryOrder, ReadOptions};
 use super::{lock, Store};
 
 /// Result of incr/decr.
@@ -47,6 +48,10 @@ pub struct DeltaOptions {
     /// The counter's CAS after this change, instead of the counter's next
     /// value (`E`; ignored under `-C`).
     pub new_cas: Option<u64>,
+    /// The order in which `ttl` and `vivify`'s expiry apply and when
+    /// [`Counted::ttl`] is taken (`T`, `N`, `t` on an `ma` line; recache
+    /// plays no part).
+    pub order: ExpiryOrder,
 }
 
 /// A counter after a successful incr/decr (or its creation).
@@ -56,7 +61,8 @@ pub struct Counted {
     pub value: u64,
     /// Its CAS now (0 under `-C`): binary returns it in its header, meta in `c`.
     pub cas: u64,
-    /// Seconds it has left to live, -1 if it never expires (meta `t`).
+    /// Seconds it had left to live when `t`'s turn came
+    /// ([`DeltaOptions::order`]), -1 if it never expires (meta `t`).
     pub ttl: i64,
     /// Whether this call created it ([`DeltaOptions::vivify`]).
     pub created: bool,
@@ -111,16 +117,16 @@ impl Store {
             let Some(vivify) = options.vivify else {
                 return DeltaOutcome::NotFound;
             };
-            let exptime = self.clock.realtime(options.ttl.unwrap_or(vivify));
+            let expiry = self.expiry(0, true, options.ttl, Some(vivify), &steps(options));
             let digits = buf.format(options.initial).as_bytes();
-            let Some((new, new_hdr)) = self.allocate(key, 0, exptime, &[digits]) else {
+            let Some((new, new_hdr)) = self.allocate(key, 0, expiry.exptime, &[digits]) else {
                 return DeltaOutcome::NoMemory;
             };
             let cas = self.link(&mut stripe, hash, new, &new_hdr, None, explicit);
             return DeltaOutcome::Value(Counted {
                 value: options.initial,
                 cas: self.visible_cas(cas),
-                ttl: self.ttl_left(exptime),
+                ttl: expiry.ttl,
                 created: true,
             });
         };
@@ -138,7 +144,8 @@ impl Store {
             DeltaOp::Decr => value.saturating_sub(delta),
         };
         let digits = buf.format(value).as_bytes();
-        let exptime = options.ttl.map_or(hdr.exptime, |t| self.clock.realtime(t));
+        let expiry = self.expiry(hdr.exptime, false, options.ttl, None, &steps(options));
+        let exptime = expiry.exptime;
         self.bump(h, &hdr, false);
         let cas = if digits.len() <= hdr.vlen as usize {
             // memcached rewrites in place, padding with spaces to the old length.
@@ -159,9 +166,17 @@ impl Store {
         DeltaOutcome::Value(Counted {
             value,
             cas: self.visible_cas(cas),
-            ttl: self.ttl_left(exptime),
+            ttl: expiry.ttl,
             created: false,
         })
+    }
+}
+
+/// The expiry steps of a delta, as a read's (no recache).
+fn steps(options: &DeltaOptions) -> ReadOptions {
+    ReadOptions {
+        order: options.order,
+        ..ReadOptions::default()
     }
 }
 

@@ -33,6 +33,9 @@ pub struct DeleteOptions {
     /// With `invalidate` or `empty`: the item's CAS, instead of a new one
     /// or the one it had (`E`; ignored under `-C`).
     pub new_cas: Option<u64>,
+    /// Compare `cas` even when it is 0 (meta `md C0`: memcached compares,
+    /// so an item with a CAS is `Exists`, and under `-C` every item matches).
+    pub compare_zero: bool,
 }
 
 /// What a delete with options did.
@@ -72,7 +75,8 @@ impl Store {
             Ok(found) => found,
             Err(why) => return DeleteOutcome::Missing(why),
         };
-        if options.cas != 0 && options.cas != self.visible_cas(hdr.cas) {
+        let compare = options.cas != 0 || options.compare_zero;
+        if compare && options.cas != self.visible_cas(hdr.cas) {
             return DeleteOutcome::Exists;
         }
         if !options.invalidate && !options.empty {

@@ -63,6 +63,10 @@ pub const STALE: u8 = 8;
 /// readers are told it is taken (memcached's ITEM_TOKEN_SENT). Set holding
 /// both locks.
 pub const TOKEN_SENT: u8 = 16;
+/// `bits`: the item was stored by a meta `ms` whose key was given in
+/// base64 (memcached's ITEM_KEY_BINARY), so meta replies show the key
+/// encoded. Written once, with the header, like HAS_FLAGS.
+pub const KEY_BINARY: u8 = 32;
 
 const PREV: usize = 0;
 const NEXT: usize = 4;
@@ -87,7 +91,7 @@ pub struct Header {
     pub class: u8,
     /// Key length.
     pub klen: u8,
-    /// FETCHED / HAS_FLAGS / LARGE / STALE / TOKEN_SENT.
+    /// FETCHED / HAS_FLAGS / LARGE / STALE / TOKEN_SENT / KEY_BINARY.
     pub bits: u8,
     /// Relative expiry (0 = never).
     pub exptime: u32,

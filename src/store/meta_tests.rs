@@ -220,6 +220,28 @@ fn invalidation_withdraws_a_token_already_sent() {
 }
 
 #[test]
+fn a_zero_cas_compares_only_when_asked() {
+    let zero = DeleteOptions {
+        compare_zero: true,
+        ..DeleteOptions::default()
+    };
+    let s = store();
+    s.store(StoreMode::Set, b"k", 0, 0, b"v", 0);
+    assert_eq!(s.delete_with(b"k", &zero), DeleteOutcome::Exists, "md C0");
+    assert_eq!(
+        s.delete_with(b"k", &DeleteOptions::default()),
+        DeleteOutcome::Deleted
+    );
+    // Under -C every item's CAS reads 0: md C0 matches.
+    let no_cas = Store::new(StoreConfig {
+        use_cas: false,
+        ..StoreConfig::default()
+    });
+    no_cas.store(StoreMode::Set, b"k", 0, 0, b"v", 0);
+    assert_eq!(no_cas.delete_with(b"k", &zero), DeleteOutcome::Deleted);
+}
+
+#[test]
 fn delete_compares_cas() {
     let s = store();
     let c = stored(s.store(StoreMode::Set, b"k", 0, 0, b"v", 0));

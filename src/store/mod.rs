@@ -68,7 +68,7 @@ mod write;
 pub use arith::{Counted, Delta, DeltaOp, DeltaOptions, DeltaOutcome};
 pub use classes::{ClassSizes, ClassStats};
 pub use delete::{DeleteOptions, DeleteOutcome};
-pub use read::{ReadMeta, ReadOptions, Token};
+pub use read::{ExpiryOrder, ReadMeta, ReadOptions, Token};
 pub use rebalance::Reassign;
 pub use report::{ClassReport, StoreStats};
 pub use rows::{LruRow, SlabRow};

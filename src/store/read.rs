@@ -1,5 +1,13 @@
-//! Reads: get (optionally touching the item), touch, and the meta read,
-//! which also reports an item's metadata and hands out win tokens.
+//! Reads: get (optionally touching the item), touch, the meta read, which
+//! also reports an item's metadata and hands out win tokens, and the peek
+//! of memcached's `me`, which changes nothing.
+//!
+//! # Expiry steps in line order
+//! memcached acts on a meta command's `T`, `N` and `R` flags in the order
+//! they are given and reports `t` when its turn comes, so `mg k t T30`
+//! shows the TTL before the touch and `mg k T30 t` after it, `R` compares
+//! the expiry as it is at its turn, and a created item keeps whichever of
+//! `N` and `T` came last. [`ExpiryOrder`] carries that order.
 //!
 //! # Win tokens
 //! When many clients miss or find a value about to expire at once, one of
@@ -13,18 +21,17 @@
 //! sets TOKEN_SENT, so every later reader is told the token is taken
 //! until a new version of the item replaces it.
 
-use super::item::{FETCHED, STALE, TOKEN_SENT};
+use super::item::{FETCHED, KEY_BINARY, STALE, TOKEN_SENT};
 use super::pages::Handle;
-use super::{index::Stripe, item::Header, lock, ItemRef, Lookup, Store};
+use super::{index::Stripe, item::Header, lock, memcached_total, ItemRef, Lookup, Store};
 
 /// What a meta read may do besides reading (memcached's `mg` flags).
 /// Expiry times follow the protocol's rules (0 never, up to 30 days
 /// relative, else a Unix time, negative already expired).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReadOptions {
-    /// Give the item this new expiry (`T`, as gat does). It applies
-    /// before the rest of the read: the reported TTL and the recache test
-    /// see the new expiry.
+    /// Give the item this new expiry (`T`, as gat does), at its turn in
+    /// `order` (by default before the recache test and the reported TTL).
     pub touch: Option<i64>,
     /// Leave the item's LRU position, its fetched bit and its last-access
     /// time as they are (`u`).
@@ -34,13 +41,81 @@ pub struct ReadOptions {
     /// this reader win its token (`N`). Later readers find the item and
     /// are told the token is taken.
     pub vivify: Option<i64>,
-    /// On a hit whose expiry (after `touch`) comes sooner than this, the
+    /// On a hit whose expiry (at this step's turn) comes sooner than this, the
     /// first reader wins the token (`R`): with `R30`, an item with less
     /// than 30 seconds to live. Items that never expire never qualify.
     pub recache: Option<i64>,
     /// The CAS of an item `vivify` creates, instead of the counter's next
     /// value (`E`; ignored under `-C`).
     pub new_cas: Option<u64>,
+    /// The order in which `touch`, `vivify` and `recache` act, and when
+    /// [`ReadMeta::ttl`] is taken.
+    pub order: ExpiryOrder,
+}
+
+/// The order of a meta command's expiry steps, as its flags stood on the
+/// line (memcached acts on them in that order): `touch` (`T`) sets the
+/// expiry; `vivify` (`N`) sets a created item's; `recache` (`R`) compares
+/// the expiry as it is then; `ttl` (`t`) reports it as it is then. Each
+/// field is a position; only their order counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiryOrder {
+    /// When the new expiry is set.
+    pub touch: u8,
+    /// When a created item's expiry is set.
+    pub vivify: u8,
+    /// When the recache threshold is compared.
+    pub recache: u8,
+    /// When the TTL is taken.
+    pub ttl: u8,
+}
+
+impl Default for ExpiryOrder {
+    /// Vivify, touch, recache, then the TTL: every step sees the new
+    /// expiry, and a created item takes the touch's.
+    fn default() -> ExpiryOrder {
+        ExpiryOrder {
+            vivify: 0,
+            touch: 1,
+            recache: 2,
+            ttl: 3,
+        }
+    }
+}
+
+/// One expiry step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Touch,
+    Vivify,
+    Recache,
+    Ttl,
+}
+
+impl ExpiryOrder {
+    /// The steps in their order (ties keep this order: vivify, touch,
+    /// recache, ttl).
+    fn steps(&self) -> [Step; 4] {
+        let mut steps = [
+            (self.vivify, Step::Vivify),
+            (self.touch, Step::Touch),
+            (self.recache, Step::Recache),
+            (self.ttl, Step::Ttl),
+        ];
+        steps.sort_by_key(|&(at, _)| at); // stable
+        steps.map(|(_, step)| step)
+    }
+}
+
+/// An item's expiry after a meta command's steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Expiry {
+    /// The relative expiry the item ends with.
+    pub(super) exptime: u32,
+    /// The TTL as the `ttl` step saw it (-1: never expires).
+    pub(super) ttl: i64,
+    /// Whether the expiry was below the recache threshold when compared.
+    pub(super) recache_due: bool,
 }
 
 /// Whether a reader got the win token of an item.
@@ -74,6 +149,13 @@ pub struct ReadMeta {
     pub token: Token,
     /// Whether this read created the item ([`ReadOptions::vivify`]).
     pub created: bool,
+    /// Whether the item was stored with a base64 key (meta `ms b`).
+    pub binary_key: bool,
+    /// The item's slab class.
+    pub class: u8,
+    /// The item's size as memcached counts it (its `ITEM_ntotal`, what
+    /// `-I` limits).
+    pub size: usize,
 }
 
 impl Store {
@@ -115,6 +197,18 @@ impl Store {
 
     /// [`Store::read`], or (without `tokens`) a get that leaves win tokens
     /// alone.
+    /// memcached's `me`: an item's metadata without touching it: no LRU
+    /// bump, no fetched bit, no win token handed out or taken.
+    pub fn peek<F: FnOnce(ItemRef<'_>, ReadMeta)>(&self, key: &[u8], f: F) -> Lookup {
+        let options = ReadOptions {
+            no_bump: true,
+            ..ReadOptions::default()
+        };
+        self.read_item(key, &options, false, f)
+    }
+
+    /// [`Store::read`], or (without `tokens`) a get that leaves win tokens
+    /// alone.
     #[inline]
     fn read_item<F: FnOnce(ItemRef<'_>, ReadMeta)>(
         &self,
@@ -125,22 +219,27 @@ impl Store {
     ) -> Lookup {
         let hash = self.hash(key);
         let mut stripe = lock(self.stripe(hash));
-        let (found, h, mut hdr, created) = match self.lookup(&mut stripe, hash, key) {
-            Ok((h, hdr)) => (Lookup::Hit, h, hdr, false),
+        let (found, h, mut hdr, created, expiry) = match self.lookup(&mut stripe, hash, key) {
+            Ok((h, hdr)) => {
+                let expiry = self.expiry(hdr.exptime, false, options.touch, None, options);
+                (Lookup::Hit, h, hdr, false, expiry)
+            }
             Err(miss) => match options.vivify {
-                Some(exptime) => match self.vivify(&mut stripe, hash, key, exptime, options) {
-                    Some((h, hdr)) => (miss, h, hdr, true),
-                    None => return miss,
-                },
+                Some(exptime) => {
+                    let expiry = self.expiry(0, true, options.touch, Some(exptime), options);
+                    match self.vivify(&mut stripe, hash, key, expiry.exptime, options) {
+                        Some((h, hdr)) => (miss, h, hdr, true, expiry),
+                        None => return miss,
+                    }
+                }
                 None => return miss,
             },
         };
         let fetched = hdr.bits & FETCHED != 0;
         let last_access = self.clock.now().saturating_sub(hdr.time);
-        if let Some(t) = options.touch {
-            let exptime = self.clock.realtime(t);
-            self.rewrite(h, &hdr, exptime, hdr.cas, hdr.bits);
-            hdr.exptime = exptime;
+        if !created && options.touch.is_some() {
+            self.rewrite(h, &hdr, expiry.exptime, hdr.cas, hdr.bits);
+            hdr.exptime = expiry.exptime;
         }
         let stale = hdr.bits & STALE != 0;
         let sent = hdr.bits & TOKEN_SENT != 0;
@@ -148,7 +247,7 @@ impl Store {
             Token::Won // TOKEN_SENT was set when the item was made
         } else if sent {
             Token::AlreadySent
-        } else if tokens && (stale || self.recache_due(&hdr, options.recache)) {
+        } else if tokens && (stale || expiry.recache_due) {
             Token::Won
         } else {
             Token::NotSent
@@ -159,12 +258,20 @@ impl Store {
         }
         self.note_read(h, &hdr, !options.no_bump, bits);
         let meta = ReadMeta {
-            ttl: self.ttl_left(hdr.exptime),
+            ttl: expiry.ttl,
             last_access,
             fetched,
             stale,
             token,
             created,
+            binary_key: hdr.bits & KEY_BINARY != 0,
+            class: hdr.class,
+            size: memcached_total(
+                hdr.klen as usize,
+                hdr.vlen as usize,
+                hdr.flags,
+                self.use_cas,
+            ),
         };
         f(
             ItemRef {
@@ -178,11 +285,53 @@ impl Store {
         found
     }
 
-    /// Whether an item expires sooner than the recache threshold `recache`
-    /// (a protocol expiry time, compared as memcached compares it: the
-    /// item's expiry against the threshold made absolute).
-    fn recache_due(&self, hdr: &Header, recache: Option<i64>) -> bool {
-        recache.is_some_and(|r| hdr.exptime != 0 && hdr.exptime < self.clock.realtime(r))
+    /// Walks a meta command's expiry steps in `steps.order`, from an
+    /// item's relative expiry `start` (0 for an item being created, as
+    /// memcached creates it, so a TTL taken before `N` is -1): the touch
+    /// sets `touch`'s expiry, vivify (only on a `created` item) sets
+    /// `vivify`'s, recache (only on a found item) compares the expiry with
+    /// `steps.recache`, and the TTL is taken when its turn comes. (Of
+    /// `steps`, only `recache` and `order` are read.)
+    pub(super) fn expiry(
+        &self,
+        start: u32,
+        created: bool,
+        touch: Option<i64>,
+        vivify: Option<i64>,
+        steps: &ReadOptions,
+    ) -> Expiry {
+        let mut walk = Expiry {
+            exptime: start,
+            ttl: -1,
+            recache_due: false,
+        };
+        for step in steps.order.steps() {
+            match step {
+                Step::Touch => {
+                    if let Some(t) = touch {
+                        walk.exptime = self.clock.realtime(t);
+                    }
+                }
+                Step::Vivify => {
+                    if let (true, Some(n)) = (created, vivify) {
+                        walk.exptime = self.clock.realtime(n);
+                    }
+                }
+                Step::Recache => {
+                    walk.recache_due = !created && self.recache_due(walk.exptime, steps.recache);
+                }
+                Step::Ttl => walk.ttl = self.ttl_left(walk.exptime),
+            }
+        }
+        walk
+    }
+
+    /// Whether an item with relative expiry `exptime` expires sooner than
+    /// the recache threshold `recache` (a protocol expiry time, compared as
+    /// memcached compares it: the item's expiry against the threshold made
+    /// absolute).
+    fn recache_due(&self, exptime: u32, recache: Option<i64>) -> bool {
+        recache.is_some_and(|r| exptime != 0 && exptime < self.clock.realtime(r))
     }
 
     /// Creates the empty item a read asked for on a miss, its token already
@@ -194,10 +343,10 @@ impl Store {
         stripe: &mut Stripe,
         hash: u64,
         key: &[u8],
-        exptime: i64,
+        exptime: u32,
         options: &ReadOptions,
     ) -> Option<(Handle, Header)> {
-        let (h, mut hdr) = self.allocate(key, 0, self.clock.realtime(exptime), &[])?;
+        let (h, mut hdr) = self.allocate(key, 0, exptime, &[])?;
         hdr.bits |= TOKEN_SENT;
         hdr.cas = self.link(
             stripe,

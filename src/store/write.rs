@@ -2,7 +2,7 @@
 //! of memcached's meta `ms`: an explicit new CAS, storing a stale value
 //! under an older CAS, and creating a missing item on append / prepend.
 
-use super::item::{STALE, TOKEN_SENT};
+use super::item::{KEY_BINARY, STALE, TOKEN_SENT};
 use super::{lock, Store, KEY_MAX_LENGTH};
 
 /// How to store.
@@ -61,6 +61,12 @@ pub struct StoreOptions {
     /// The new item's CAS, instead of the counter's next value (`E`;
     /// ignored under `-C`).
     pub new_cas: Option<u64>,
+    /// The key was given base64-encoded (meta `ms b`): the item stored
+    /// from this request's data remembers it (memcached's
+    /// ITEM_KEY_BINARY), so meta replies show its key encoded. The result
+    /// of an append or prepend to an existing item is a new item that does
+    /// not, as in memcached.
+    pub binary_key: bool,
 }
 
 impl Store {
@@ -97,13 +103,29 @@ impl Store {
         data: &[u8],
         options: &StoreOptions,
     ) -> (StoreOutcome, u64) {
+        let (outcome, cas, _) = self.store_sized(mode, key, flags, exptime, data, options);
+        (outcome, cas)
+    }
+
+    /// [`Store::store_with`], also returning the stored value's length:
+    /// after an append or prepend, the whole value's (meta `ms s`); the
+    /// data's otherwise.
+    pub fn store_sized(
+        &self,
+        mode: StoreMode,
+        key: &[u8],
+        flags: u32,
+        exptime: i64,
+        data: &[u8],
+        options: &StoreOptions,
+    ) -> (StoreOutcome, u64, usize) {
         debug_assert!(key.len() <= KEY_MAX_LENGTH);
         if !self.item_fits(key.len(), data.len(), flags) {
             if mode == StoreMode::Set {
                 // As memcached: a failed set must not leave the old value readable.
                 self.delete(key);
             }
-            return (StoreOutcome::TooLarge, 0);
+            return (StoreOutcome::TooLarge, 0, data.len());
         }
         let hash = self.hash(key);
         if matches!(mode, StoreMode::Append | StoreMode::Prepend) {
@@ -115,8 +137,11 @@ impl Store {
             if mode == StoreMode::Set {
                 self.delete(key);
             }
-            return (StoreOutcome::NoMemory, 0);
+            return (StoreOutcome::NoMemory, 0, data.len());
         };
+        if options.binary_key {
+            hdr.bits |= KEY_BINARY;
+        }
         let mut stripe = lock(self.stripe(hash));
         let existing = self.lookup(&mut stripe, hash, key).ok();
         let refuse = match (mode, existing) {
@@ -146,11 +171,11 @@ impl Store {
         if let Some(outcome) = refuse {
             drop(stripe);
             self.discard(h, &hdr);
-            return (outcome, 0);
+            return (outcome, 0, data.len());
         }
         let explicit = self.explicit_cas(options.new_cas);
         let cas = self.link(&mut stripe, hash, h, &hdr, existing, explicit);
-        (StoreOutcome::Stored, self.visible_cas(cas))
+        (StoreOutcome::Stored, self.visible_cas(cas), data.len())
     }
 
     /// append / prepend: the new item is built from the old value and the
@@ -164,26 +189,29 @@ impl Store {
         flags: u32,
         data: &[u8],
         options: &StoreOptions,
-    ) -> (StoreOutcome, u64) {
+    ) -> (StoreOutcome, u64, usize) {
         let mut stripe = lock(self.stripe(hash));
         let explicit = self.explicit_cas(options.new_cas);
         let Ok((old, old_hdr)) = self.lookup(&mut stripe, hash, key) else {
             let Some(exptime) = options.vivify else {
-                return (StoreOutcome::NotStored, 0);
+                return (StoreOutcome::NotStored, 0, data.len());
             };
             let exptime = self.clock.realtime(exptime);
-            let Some((h, hdr)) = self.allocate(key, flags, exptime, &[data]) else {
-                return (StoreOutcome::NoMemory, 0);
+            let Some((h, mut hdr)) = self.allocate(key, flags, exptime, &[data]) else {
+                return (StoreOutcome::NoMemory, 0, data.len());
             };
+            if options.binary_key {
+                hdr.bits |= KEY_BINARY;
+            }
             let cas = self.link(&mut stripe, hash, h, &hdr, None, explicit);
-            return (StoreOutcome::Stored, self.visible_cas(cas));
+            return (StoreOutcome::Stored, self.visible_cas(cas), data.len());
         };
         if options.cas != 0 && options.cas != self.visible_cas(old_hdr.cas) {
-            return (StoreOutcome::Exists, 0);
+            return (StoreOutcome::Exists, 0, data.len());
         }
         let total = old_hdr.vlen as usize + data.len();
         if !self.item_fits(key.len(), total, old_hdr.flags) {
-            return (StoreOutcome::NotStored, 0);
+            return (StoreOutcome::NotStored, 0, data.len());
         }
         let old_value = self.value(old, &old_hdr);
         let mut parts: Vec<&[u8]> = Vec::with_capacity(4);
@@ -195,9 +223,9 @@ impl Store {
             parts.push(data);
         }
         let Some((h, hdr)) = self.allocate(key, old_hdr.flags, old_hdr.exptime, &parts) else {
-            return (StoreOutcome::NotStored, 0);
+            return (StoreOutcome::NotStored, 0, data.len());
         };
         let cas = self.link(&mut stripe, hash, h, &hdr, Some((old, old_hdr)), explicit);
-        (StoreOutcome::Stored, self.visible_cas(cas))
+        (StoreOutcome::Stored, self.visible_cas(cas), total)
     }
 }

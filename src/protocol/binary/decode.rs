@@ -21,7 +21,7 @@ use super::header::{
     Header, Opcode, Status, HEADER_LEN, MAX_BODY_LEN, MAX_SASL_MECH_LEN, REQUEST_MAGIC,
 };
 use crate::model::{
-    Command, Create, DeltaMode, KeepOptions, Keys, Limits, Opaque, Payload, ReadOptions,
+    Command, Create, DeltaMode, FlagOrder, KeepOptions, Keys, Limits, Opaque, Payload, ReadOptions,
     ReplyPolicy, Request, StatsGroup, StoreMode, Want, WriteOptions, KEY_MAX_LENGTH,
 };
 
@@ -412,6 +412,7 @@ fn delta<'a>(p: &Packet<'a>, op: Opcode) -> Command<'a> {
         cas: p.header.cas,
         exptime: None,
         new_cas: None,
+        order: FlagOrder::default(),
     }
 }
 

@@ -207,7 +207,7 @@ impl Reply for BinaryReply<'_> {
                 }
                 // A read of one key ends with its hit or miss.
             }
-            Response::Stored { cas } => success(self.out, &header, cas, &[]),
+            Response::Stored { cas, .. } => success(self.out, &header, cas, &[]),
             Response::NotStored => error_reply(self.out, &header, self.not_stored()),
             Response::Exists => error_reply(self.out, &header, Status::KeyExists),
             Response::NotFound => error_reply(self.out, &header, Status::KeyNotFound),

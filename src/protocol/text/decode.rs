@@ -12,8 +12,8 @@
 
 use crate::cnum::{c_strtol32, c_strtoul32, c_strtoull};
 use crate::model::{
-    Command, DeltaMode, KeepOptions, Keys, Limits, Payload, ReadOptions, ReplyPolicy, Request,
-    StatsGroup, StoreMode, Want, WriteOptions, KEY_MAX_LENGTH,
+    Command, DeltaMode, FlagOrder, KeepOptions, Keys, Limits, Payload, ReadOptions, ReplyPolicy,
+    Request, StatsGroup, StoreMode, Want, WriteOptions, KEY_MAX_LENGTH,
 };
 use memchr::{memchr, memchr2};
 
@@ -477,6 +477,7 @@ fn delta<'a>(t: &Tokens<'a>, mode: DeltaMode, consumed: usize) -> Parsed<'a> {
             cas: 0,
             exptime: None,
             new_cas: None,
+            order: FlagOrder::default(),
         }
     })
 }

@@ -196,7 +196,7 @@ mod tests {
             encode(Response::Error(Error::BadDataChunk), false),
             b"CLIENT_ERROR bad data chunk\r\n"
         );
-        assert_eq!(encode(Response::Stored { cas: 1 }, true), b"");
+        assert_eq!(encode(Response::Stored { cas: 1, len: 1 }, true), b"");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `-vv` request and reply lines in memcached's style: `<FD command line`
 //! for each request, `>FD reply line` for each reply line, and
-//! `>FD sending key KEY` instead of a value's bytes. Bytes that are not
+//! `>FD sending key KEY` instead of a value's bytes (a meta `VA` line is
+//! logged as it is, and its value block skipped). Bytes that are not
 //! printable ASCII are shown escaped (`\x00`), so binary keys stay
 //! readable on one line. Nothing here runs unless debug logging is on.
 
@@ -42,7 +43,19 @@ pub fn replies(fd: u64, mut out: &[u8]) {
                     .unwrap_or(0);
                 out = &out[(bytes + 2).min(out.len())..];
             }
-            None => log::debug!(">{fd} {}", printable(line)),
+            None => {
+                log::debug!(">{fd} {}", printable(line));
+                if let Some(header) = line.strip_prefix(b"VA ") {
+                    // VA <bytes> <flags>*: skip the data and its \r\n.
+                    let bytes = header
+                        .split(|&b| b == b' ')
+                        .next()
+                        .and_then(|b| std::str::from_utf8(b).ok())
+                        .and_then(|b| b.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    out = &out[(bytes + 2).min(out.len())..];
+                }
+            }
         }
     }
 }

@@ -133,7 +133,10 @@ fn misses_and_ends() {
 fn outcomes_of_writes() {
     let other = Request::new(Command::Noop);
     let cases: [(Response<'_>, Reply); 11] = [
-        (Response::Stored { cas: 42 }, reply(0, b"", b"", b"", 42)),
+        (
+            Response::Stored { cas: 42, len: 1 },
+            reply(0, b"", b"", b"", 42),
+        ),
         (Response::NotStored, reply(5, b"", b"", b"Not stored.", 0)),
         (
             Response::Exists,
@@ -205,6 +208,7 @@ fn errors_and_their_texts() {
         cas: 0,
         exptime: None,
         new_cas: None,
+        order: crate::model::FlagOrder::default(),
     });
     let set_bytes = packet(Opcode::SET)
         .key(b"k")

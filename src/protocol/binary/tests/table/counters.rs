@@ -81,7 +81,7 @@ fn increment_decrement_rows() {
     };
     let counts = |mode: DeltaMode, by: u64, create: Option<Create>, cas: u64| {
         move |r: &Request<'_>| {
-            matches!(r.command, Command::Delta { key: b"n", mode: m, delta, create: c, cas: k, exptime: None, new_cas: None }
+            matches!(r.command, Command::Delta { key: b"n", mode: m, delta, create: c, cas: k, exptime: None, new_cas: None, .. }
                 if m == mode && delta == by && c == create && k == cas)
         }
     };

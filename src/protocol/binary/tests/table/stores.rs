@@ -37,7 +37,7 @@ const V: Payload<'static> = Payload::Data {
 fn set_add_replace_rows() {
     let ext = set_extras(5, 0);
     let store = |op| packet(op).key(b"k").extras(&ext).value(b"v");
-    let stored = [Response::Stored { cas: 78 }];
+    let stored = [Response::Stored { cas: 78, len: 1 }];
     let not_stored = [Response::NotStored];
     let (exists, not_found) = ([Response::Exists], [Response::NotFound]);
     for (name, loud, quiet, mode) in [
@@ -246,7 +246,7 @@ fn append_prepend_rows() {
         let p = |op| packet(op).key(b"k").value(b"v");
         let plain = stores(mode, 0, V, false);
         let q = stores(mode, 0, V, true);
-        let stored = [Response::Stored { cas: 78 }];
+        let stored = [Response::Stored { cas: 78, len: 1 }];
         let not_stored = [Response::NotStored];
         served(
             &row("-missing"),
