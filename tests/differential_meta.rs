@@ -38,9 +38,11 @@
 //! still answers the fence, so nothing waits for a timeout).
 //!
 //! Where memcached itself is not deterministic, the cases avoid the
-//! situation: `l`/`la` only before an item's first fetch (memcached 1.6.18's
-//! segmented LRU moves an item's last-access time on its second fetch, or
-//! asynchronously from the cold LRU), `T-1` never before `t` in one command
+//! situation: `l`/`la` read only while an item has been fetched at most
+//! once since it was stored (memcached 1.6.18's segmented LRU moves an
+//! item's last-access time on its second fetch, or asynchronously from the
+//! cold LRU; the random streams use neither `l` nor `me`), `T-1` never
+//! before `t` in one command
 //! (memcached prints an unsigned underflow of its own clock), R tokens far
 //! from the TTLs in use, and in the random streams numbers padded by
 //! in-place `ma`/`incr` shown unpadded and the marks memcached keeps on an
@@ -65,9 +67,11 @@
 //! and `-t 4`; steps on one or two connections, with bounded sleeps where a
 //! clock must move), documented_differences (the newer-memcached rows),
 //! random_stream_t1 / random_stream_t4 (seeded batches mixing meta and
-//! classic text commands over 8 key spellings, on two connections, written
-//! whole and then, in a second pass, split at random points), and harness_*
-//! (the masking itself, no server).
+//! classic text commands over six keys, three counters and three strings,
+//! the strings also spelled in base64, on two connections; written whole
+//! and then, in a second pass, split at random points; the flags of the
+//! documented rows are left out), and harness_* (the masking itself, no
+//! server).
 //!
 //! Run:        cargo test --release --test differential_meta
 //! Self-check: FERROCACHE_DIFF_SUBJECT=memcached cargo test --release --test differential_meta
