@@ -4,7 +4,7 @@
 
 use super::context::Context;
 use super::Effect;
-use crate::metrics::{Counters, Detail};
+use crate::metrics::{ClassOp, Counters, Detail};
 use crate::model::{
     Create, DeltaMode, Error, Item, ItemMeta, KeepOptions, Keys, Lease, Payload, Pieces,
     ReadOptions, Reply, Response, StoreMode, Value, WriteOptions, KEY_MAX_LENGTH,
@@ -103,6 +103,7 @@ fn read_key(
     read: &ReadOptions,
     f: impl FnOnce(Item<'_>),
 ) -> Lookup {
+    let mut class = 0;
     let found = if read.leases {
         let options = store::ReadOptions {
             touch,
@@ -112,13 +113,25 @@ fn read_key(
             new_cas: read.new_cas,
         };
         ctx.store.read(key, &options, |hit, meta| {
+            class = hit.class;
             f(item(&hit, Some(item_meta(&meta))))
         })
     } else {
         debug_assert_eq!(*read, ReadOptions::default(), "options need leases");
-        ctx.store.get(key, touch, |hit| f(item(&hit, None)))
+        ctx.store.get(key, touch, |hit| {
+            class = hit.class;
+            f(item(&hit, None))
+        })
     };
     count_get(ctx.counters, touch.is_some(), found);
+    if found == Lookup::Hit {
+        let op = if touch.is_some() {
+            ClassOp::TouchHit
+        } else {
+            ClassOp::GetHit
+        };
+        ctx.counters.classes.incr(class, op);
+    }
     ctx.stats
         .detail
         .record(key, Detail::Get(found == Lookup::Hit));
@@ -186,8 +199,11 @@ pub fn store(ctx: &Context<'_>, out: &mut dyn Reply, s: &Store<'_>) {
         }
         (StoreOutcome::TooLarge, 0)
     } else {
-        // memcached counts a set once its data block has been read.
+        // memcached counts a set once its data block has been read, per
+        // class by the item the data was read into.
         c.cmd_set.incr();
+        let class = ctx.store.class_of(s.key.len(), data.len(), s.flags);
+        c.classes.incr(class, ClassOp::Set);
         if !terminated {
             out.reply(Response::Error(Error::BadDataChunk));
             return;
@@ -198,8 +214,17 @@ pub fn store(ctx: &Context<'_>, out: &mut dyn Reply, s: &Store<'_>) {
             vivify: s.write.vivify,
             new_cas: s.write.new_cas,
         };
-        ctx.store
-            .store_with(mode, s.key, s.flags, s.exptime, data, &options)
+        let done = ctx
+            .store
+            .store_with(mode, s.key, s.flags, s.exptime, data, &options);
+        match done.0 {
+            StoreOutcome::Stored if mode == store::StoreMode::Cas => {
+                c.classes.incr(class, ClassOp::CasHit)
+            }
+            StoreOutcome::Exists => c.classes.incr(class, ClassOp::CasBadval),
+            _ => {}
+        }
+        done
     };
     out.reply(store_response(c, mode, outcome, new_cas));
 }
@@ -263,8 +288,9 @@ pub fn delete(ctx: &Context<'_>, out: &mut dyn Reply, key: &[u8], cas: u64, keep
         new_cas: keep.new_cas,
     };
     out.reply(match ctx.store.delete_with(key, &options) {
-        DeleteOutcome::Deleted | DeleteOutcome::Kept { .. } => {
+        DeleteOutcome::Deleted { class } | DeleteOutcome::Kept { class, .. } => {
             c.delete_hits.incr();
+            c.classes.incr(class, ClassOp::DeleteHit);
             Response::Deleted
         }
         DeleteOutcome::Exists => Response::Exists,
@@ -298,9 +324,19 @@ pub struct Delta<'a> {
 #[inline]
 pub fn delta(ctx: &Context<'_>, out: &mut dyn Reply, d: &Delta<'_>) {
     let c = ctx.counters;
-    let (op, hits, misses) = match d.mode {
-        DeltaMode::Incr => (DeltaOp::Incr, &c.incr_hits, &c.incr_misses),
-        DeltaMode::Decr => (DeltaOp::Decr, &c.decr_hits, &c.decr_misses),
+    let (op, hits, misses, class_op) = match d.mode {
+        DeltaMode::Incr => (
+            DeltaOp::Incr,
+            &c.incr_hits,
+            &c.incr_misses,
+            ClassOp::IncrHit,
+        ),
+        DeltaMode::Decr => (
+            DeltaOp::Decr,
+            &c.decr_hits,
+            &c.decr_misses,
+            ClassOp::DecrHit,
+        ),
     };
     let options = DeltaOptions {
         cas: d.cas,
@@ -315,6 +351,7 @@ pub fn delta(ctx: &Context<'_>, out: &mut dyn Reply, d: &Delta<'_>) {
                 misses.incr();
             } else {
                 hits.incr();
+                c.classes.incr(counted.class, class_op);
             }
             Response::Number {
                 value: counted.value,
@@ -337,8 +374,10 @@ pub fn delta(ctx: &Context<'_>, out: &mut dyn Reply, d: &Delta<'_>) {
 pub fn touch(ctx: &Context<'_>, out: &mut dyn Reply, key: &[u8], exptime: i64) {
     let c = ctx.counters;
     c.cmd_touch.incr();
-    if ctx.store.touch(key, exptime) == Lookup::Hit {
+    let mut class = 0;
+    if ctx.store.get(key, Some(exptime), |hit| class = hit.class) == Lookup::Hit {
         c.touch_hits.incr();
+        c.classes.incr(class, ClassOp::TouchHit);
         out.reply(Response::Touched);
     } else {
         c.touch_misses.incr();

@@ -60,6 +60,8 @@ pub struct Counted {
     pub ttl: i64,
     /// Whether this call created it ([`DeltaOptions::vivify`]).
     pub created: bool,
+    /// The slab class holding it now (per-class counters).
+    pub class: u8,
 }
 
 /// What incr/decr with options did.
@@ -122,6 +124,7 @@ impl Store {
                 cas: self.visible_cas(cas),
                 ttl: self.ttl_left(exptime),
                 created: true,
+                class: new_hdr.class,
             });
         };
         if options.cas != 0 && options.cas != self.visible_cas(hdr.cas) {
@@ -161,6 +164,8 @@ impl Store {
             cas: self.visible_cas(cas),
             ttl: self.ttl_left(exptime),
             created: false,
+            // The item it found, as memcached counts incr_hits.
+            class: hdr.class,
         })
     }
 }

@@ -255,6 +255,16 @@ impl Store {
         memcached_total(klen, vlen, flags, self.use_cas) <= self.item_size_max
     }
 
+    /// The slab class an item of this key length, value length and flags
+    /// is stored in (the largest for an item spanning chunks), as a store
+    /// would allocate it: what per-class `cmd_set` counts, as memcached
+    /// counts a set by the class of the item its data was read into.
+    pub fn class_of(&self, klen: usize, vlen: usize, flags: u32) -> u8 {
+        self.sizes
+            .class_for(item::head_bytes(klen, flags, false) + vlen)
+            .unwrap_or_else(|| self.sizes.largest())
+    }
+
     /// Once a second (timer thread): advance the clock, apply a due delayed
     /// flush_all, crawl for expired items, and move a page if automove says so.
     pub fn tick(&self) {
