@@ -41,6 +41,7 @@ pub fn stats(group: StatsGroup<'_>, ctx: &Context<'_>, out: &mut dyn Reply) {
         }
         StatsGroup::HotKeys => hot_keys(ctx, out),
         StatsGroup::Detail(arg) => return detail(arg, ctx, out),
+        StatsGroup::CacheDump(args) => return super::dump::cache_dump(args, ctx, out),
         StatsGroup::Unknown(_) => return out.reply(Response::Error(Error::UnknownCommand)),
     }
     out.reply(Response::End);

@@ -5,6 +5,7 @@
 mod context;
 mod data;
 mod discovery;
+mod dump;
 pub mod general;
 mod listing;
 mod observe;
@@ -167,6 +168,7 @@ fn run(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Effect {
             },
         },
         Command::ConfigGet { key } => discovery::config_get(ctx, out, key),
+        Command::Dump(ref dump) => return dump::lru_dump(dump, ctx, out),
         Command::Noop => out.reply(Response::Ok),
         Command::Quit => return Effect::Close,
     }

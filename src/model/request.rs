@@ -219,6 +219,8 @@ pub enum Command<'a> {
         /// The configuration key.
         key: &'a [u8],
     },
+    /// List the items held (text `lru_crawler metadump` / `mgdump`).
+    Dump(super::Dump),
     /// Do nothing but answer: ends a quiet batch (binary NOOP, meta `mn`).
     Noop,
     /// Close the connection once earlier replies are written.
@@ -347,6 +349,8 @@ pub enum StatsGroup<'a> {
     HotKeys,
     /// `stats detail <on|off|dump>` (`None` when the argument is missing)
     Detail(Option<&'a [u8]>),
+    /// `stats cachedump <class> <limit>`
+    CacheDump(super::CacheDumpArgs),
     /// Anything else.
     Unknown(&'a [u8]),
 }
