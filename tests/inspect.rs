@@ -319,3 +319,27 @@ fn large_metadump_pages_through_the_reply_buffer() {
     assert_eq!(keys.len(), N, "each item once");
     assert_eq!(call(&mut c, "get nothing\r\n"), "END\r\n");
 }
+
+/// A client that asks for a dump and never reads costs the server about
+/// one reply buffer, not the dump's size.
+#[test]
+fn a_dump_nobody_reads_stays_bounded() {
+    let server = Server::ferrocache(&["-m", "256"]);
+    let mut c = server.connect();
+    const N: usize = 300_000;
+    let mut sets = Vec::new();
+    for i in 0..N {
+        write!(sets, "set key:{i:07} 0 0 10 noreply\r\n0123456789\r\n").unwrap();
+    }
+    c.send(&sets);
+    assert_eq!(call(&mut c, "get key:0000000\r\n").lines().count(), 3);
+    let before = common::rss_kib(server.pid());
+    // About 23 MB of metadump lines, three times over, never read.
+    let mut idle = server.connect();
+    idle.send(b"lru_crawler metadump all\r\n".repeat(3).as_slice());
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let grown = common::rss_kib(server.pid()).saturating_sub(before);
+    assert!(grown < 8 * 1024, "RSS grew by {grown} KiB");
+    // The server still serves others.
+    assert_eq!(call(&mut c, "get nothing\r\n"), "END\r\n");
+}
