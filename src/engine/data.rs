@@ -4,7 +4,7 @@
 
 use super::context::Context;
 use super::Effect;
-use crate::metrics::{Counters, Detail};
+use crate::metrics::{ClassOp, Counters, Detail};
 use crate::model::{
     Create, DeltaMode, Error, FlagOrder, Item, ItemMeta, KeepOptions, Keys, Lease, Payload, Pieces,
     ReadOptions, Reply, Response, StoreMode, Value, WriteOptions, KEY_MAX_LENGTH,
@@ -115,6 +115,7 @@ fn read_key(
     read: &ReadOptions,
     f: impl FnOnce(Item<'_>),
 ) -> Lookup {
+    let mut class = 0;
     let found = if read.leases {
         let options = store::ReadOptions {
             touch,
@@ -127,16 +128,28 @@ fn read_key(
         let mut created = false;
         let found = ctx.store.read(key, &options, |hit, meta| {
             created = meta.created;
+            class = hit.class;
             f(item(&hit, Some(item_meta(&meta))))
         });
         count_meta_get(ctx.counters, touch.is_some(), found, created);
         found
     } else {
         debug_assert_eq!(*read, ReadOptions::default(), "options need leases");
-        let found = ctx.store.get(key, touch, |hit| f(item(&hit, None)));
+        let found = ctx.store.get(key, touch, |hit| {
+            class = hit.class;
+            f(item(&hit, None))
+        });
         count_get(ctx.counters, touch.is_some(), found);
         found
     };
+    if found == Lookup::Hit {
+        let op = if touch.is_some() {
+            ClassOp::TouchHit
+        } else {
+            ClassOp::GetHit
+        };
+        ctx.counters.classes.incr(class, op);
+    }
     ctx.stats
         .detail
         .record(key, Detail::Get(found == Lookup::Hit));
@@ -221,8 +234,11 @@ pub fn store(ctx: &Context<'_>, out: &mut dyn Reply, s: &Store<'_>) {
         }
         (StoreOutcome::TooLarge, 0, data.len())
     } else {
-        // memcached counts a set once its data block has been read.
+        // memcached counts a set once its data block has been read, per
+        // class by the item the data was read into.
         c.cmd_set.incr();
+        let class = ctx.store.class_of(s.key.len(), data.len(), s.flags);
+        c.classes.incr(class, ClassOp::Set);
         if !terminated {
             out.reply(Response::Error(Error::BadDataChunk));
             return;
@@ -234,8 +250,17 @@ pub fn store(ctx: &Context<'_>, out: &mut dyn Reply, s: &Store<'_>) {
             new_cas: s.write.new_cas,
             binary_key: s.write.binary_key,
         };
-        ctx.store
-            .store_sized(mode, s.key, s.flags, s.exptime, data, &options)
+        let done = ctx
+            .store
+            .store_sized(mode, s.key, s.flags, s.exptime, data, &options);
+        match done.0 {
+            StoreOutcome::Stored if mode == store::StoreMode::Cas => {
+                c.classes.incr(class, ClassOp::CasHit)
+            }
+            StoreOutcome::Exists => c.classes.incr(class, ClassOp::CasBadval),
+            _ => {}
+        }
+        done
     };
     let failed = matches!(outcome, StoreOutcome::TooLarge | StoreOutcome::NoMemory);
     if failed && s.write.remove_on_failure && mode != store::StoreMode::Set {
@@ -306,9 +331,10 @@ pub fn delete(ctx: &Context<'_>, out: &mut dyn Reply, key: &[u8], cas: u64, keep
         compare_zero: keep.compare_zero,
     };
     out.reply(match ctx.store.delete_with(key, &options) {
-        DeleteOutcome::Deleted | DeleteOutcome::Kept { .. } => {
+        DeleteOutcome::Deleted { class } | DeleteOutcome::Kept { class, .. } => {
             if !(keep.meta_counts && keep.invalidate) {
                 c.delete_hits.incr();
+                c.classes.incr(class, ClassOp::DeleteHit);
             }
             Response::Deleted
         }
@@ -350,9 +376,19 @@ pub struct Delta<'a> {
 #[inline]
 pub fn delta(ctx: &Context<'_>, out: &mut dyn Reply, d: &Delta<'_>) {
     let c = ctx.counters;
-    let (op, hits, misses) = match d.mode {
-        DeltaMode::Incr => (DeltaOp::Incr, &c.incr_hits, &c.incr_misses),
-        DeltaMode::Decr => (DeltaOp::Decr, &c.decr_hits, &c.decr_misses),
+    let (op, hits, misses, class_op) = match d.mode {
+        DeltaMode::Incr => (
+            DeltaOp::Incr,
+            &c.incr_hits,
+            &c.incr_misses,
+            ClassOp::IncrHit,
+        ),
+        DeltaMode::Decr => (
+            DeltaOp::Decr,
+            &c.decr_hits,
+            &c.decr_misses,
+            ClassOp::DecrHit,
+        ),
     };
     let options = DeltaOptions {
         cas: d.cas,
@@ -368,6 +404,7 @@ pub fn delta(ctx: &Context<'_>, out: &mut dyn Reply, d: &Delta<'_>) {
             // meta N) as neither a hit nor a miss.
             if !counted.created {
                 hits.incr();
+                c.classes.incr(counted.class, class_op);
             }
             Response::Number {
                 value: counted.value,
@@ -390,8 +427,10 @@ pub fn delta(ctx: &Context<'_>, out: &mut dyn Reply, d: &Delta<'_>) {
 pub fn touch(ctx: &Context<'_>, out: &mut dyn Reply, key: &[u8], exptime: i64) {
     let c = ctx.counters;
     c.cmd_touch.incr();
-    if ctx.store.touch(key, exptime) == Lookup::Hit {
+    let mut class = 0;
+    if ctx.store.get(key, Some(exptime), |hit| class = hit.class) == Lookup::Hit {
         c.touch_hits.incr();
+        c.classes.incr(class, ClassOp::TouchHit);
         out.reply(Response::Touched);
     } else {
         c.touch_misses.incr();

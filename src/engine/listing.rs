@@ -41,6 +41,7 @@ pub fn stats(group: StatsGroup<'_>, ctx: &Context<'_>, out: &mut dyn Reply) {
         }
         StatsGroup::HotKeys => hot_keys(ctx, out),
         StatsGroup::Detail(arg) => return detail(arg, ctx, out),
+        StatsGroup::CacheDump(args) => return super::dump::cache_dump(args, ctx, out),
         StatsGroup::Unknown(_) => return out.reply(Response::Error(Error::UnknownCommand)),
     }
     out.reply(Response::End);
@@ -206,18 +207,23 @@ fn settings(ctx: &Context<'_>, out: &mut dyn Reply) {
 /// unless `temp_lru` is on; `store::LruRow` says which figures read 0).
 fn items(ctx: &Context<'_>, out: &mut dyn Reply) {
     let now = ctx.store.clock().now();
+    let ops = ctx.stats.class_ops();
     for r in ctx.store.class_reports().iter().filter(|r| r.has_items()) {
-        for (m, value) in r.items_rows(now) {
+        let hits = ops.get(usize::from(r.id)).map_or(0, |o| o.get_hits);
+        for (m, value) in r.items_rows(now, hits) {
             stat(out, &format!("items:{}:{}", r.id, m.name), value);
         }
     }
 }
 
-/// `stats slabs`: per slab class that owns pages, then totals.
+/// `stats slabs`: per slab class that owns pages (its pages and chunks,
+/// then the operations the workers counted on its items), then totals.
 fn slabs(ctx: &Context<'_>, out: &mut dyn Reply) {
     let reports = ctx.store.class_reports();
+    let ops = ctx.stats.class_ops();
     for r in reports.iter().filter(|r| r.total_pages > 0) {
-        for (m, value) in r.slab_row().readings() {
+        let class_ops = ops.get(usize::from(r.id)).copied().unwrap_or_default();
+        for (m, value) in r.slab_row().readings().chain(class_ops.readings()) {
             stat(out, &format!("{}:{}", r.id, m.name), value);
         }
     }

@@ -5,6 +5,7 @@
 mod context;
 mod data;
 mod discovery;
+mod dump;
 pub mod general;
 mod listing;
 mod observe;
@@ -169,6 +170,7 @@ fn run(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Effect {
             },
         },
         Command::ConfigGet { key } => discovery::config_get(ctx, out, key),
+        Command::Dump(ref dump) => return dump::lru_dump(dump, ctx, out),
         Command::Noop => out.reply(Response::Ok),
         Command::Inspect { key } => data::inspect(ctx, out, key),
         Command::Quit => return Effect::Close,

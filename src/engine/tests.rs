@@ -50,6 +50,11 @@ impl Reply for Recorder {
             Response::Stat(name, value) => format!("STAT {name} {value}"),
             Response::Error(e) => format!("ERROR {e:?}"),
             Response::Line(l) => l.into(),
+            Response::Raw(lines) => {
+                let text = String::from_utf8_lossy(lines);
+                self.0.extend(text.lines().map(String::from));
+                return;
+            }
         };
         self.0.push(line);
     }

@@ -17,6 +17,7 @@ use crate::engine::general::{self, Reading};
 use crate::engine::Context;
 use crate::metrics::hotkeys::{self, HotKey};
 use crate::metrics::latency::{self, CommandKind};
+use crate::metrics::ClassOps;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -176,10 +177,12 @@ pub fn gather(ctx: &Context<'_>) -> Exposition {
         Value::Int(number("cmd_set").saturating_sub(cas)),
     );
     let now = ctx.store.clock().now();
+    let ops = ctx.stats.class_ops();
     for r in ctx.store.class_reports() {
         let slab = [("slab", r.id.to_string())];
+        let class_ops = ops.get(usize::from(r.id)).copied().unwrap_or_default();
         if r.has_items() {
-            for (m, v) in r.items_rows(now) {
+            for (m, v) in r.items_rows(now, class_ops.get_hits) {
                 let reading = Reading::Number(v);
                 e.add_described(names::ITEMS, "memcached_slab_items_", m, &slab, &reading);
             }
@@ -189,6 +192,7 @@ pub fn gather(ctx: &Context<'_>) -> Exposition {
                 let reading = Reading::Number(v);
                 e.add_described(names::SLABS, "memcached_slab_", m, &slab, &reading);
             }
+            add_slab_commands(&mut e, &slab[0].1, &class_ops);
         }
     }
     if ctx.stats.latency_on() {
@@ -199,6 +203,32 @@ pub fn gather(ctx: &Context<'_>) -> Exposition {
         add_hot_keys(&mut e, "write", &report.writes);
     }
     e
+}
+
+/// One class's `memcached_slab_commands_total` series, as the exporter
+/// derives them from `stats slabs`.
+fn add_slab_commands(e: &mut Exposition, slab: &str, ops: &ClassOps) {
+    let value = |field: &str| {
+        ops.readings()
+            .find(|(m, _)| m.name == field)
+            .map_or(0, |(_, v)| v)
+    };
+    let set = ops
+        .cmd_set
+        .saturating_sub(ops.cas_hits.wrapping_add(ops.cas_badval));
+    let rows = names::SLAB_COMMAND_FIELDS
+        .iter()
+        .map(|&(field, command, status)| (command, status, value(field)))
+        .chain([("set", "hit", set)]);
+    for (command, status, v) in rows {
+        e.add(
+            names::SLAB_COMMANDS,
+            names::SLAB_COMMANDS_HELP,
+            Type::Counter,
+            labels(&[("slab", slab), ("command", command), ("status", status)]),
+            Value::Int(v),
+        );
+    }
 }
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {

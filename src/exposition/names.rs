@@ -148,7 +148,27 @@ pub const LRU_HITS: &str = "memcached_slab_lru_hits_total";
 
 /// What [`LRU_HITS`] is, as a family.
 pub const LRU_HITS_HELP: &str =
-    "Hits per slab class and LRU segment (memcached's hits_to_<segment>; always 0 here: hits are not counted per class)";
+    "Hits per slab class and LRU segment (memcached's hits_to_<segment>; one flat LRU here, so every hit is to cold)";
+
+/// memcached_exporter's per-class requests by command and status, from
+/// the per-class fields of `stats slabs`.
+pub const SLAB_COMMANDS: &str = "memcached_slab_commands_total";
+
+/// What [`SLAB_COMMANDS`] is, as a family.
+pub const SLAB_COMMANDS_HELP: &str = "Requests per slab class by command and status (memcached's per-class <command>_hits and cas_badval in stats slabs; set is cmd_set less cas_hits and cas_badval)";
+
+/// The per-class `stats slabs` fields exported one to one as
+/// [`SLAB_COMMANDS`] series: (field, command, status). `cmd_set` is
+/// exported as `set`/`hit` less the CAS stores, as the exporter does.
+pub const SLAB_COMMAND_FIELDS: [(&str, &str, &str); 7] = [
+    ("get_hits", "get", "hit"),
+    ("delete_hits", "delete", "hit"),
+    ("incr_hits", "incr", "hit"),
+    ("decr_hits", "decr", "hit"),
+    ("cas_hits", "cas", "hit"),
+    ("touch_hits", "touch", "hit"),
+    ("cas_badval", "cas", "badval"),
+];
 
 /// A `stats items` field that memcached_exporter exports (label `slab`).
 pub const ITEMS: &[(&str, Series)] = &[

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::config::Settings;
-use crate::metrics::{Counters, ServerStats};
+use crate::metrics::{ClassOp, Counters, ServerStats};
 use crate::store::{Store, StoreConfig, StoreMode};
 use std::time::Duration;
 
@@ -40,7 +40,34 @@ fn every_listing_field_becomes_one_series_under_the_exporter_s_names() {
     stats.worker(1).get_misses.add(2);
     stats.worker(0).cmd_set.add(10);
     stats.worker(0).cas_hits.add(1);
+    let w0 = stats.worker(0);
+    let w1 = stats.worker(1);
+    w0.classes.incr(1, ClassOp::GetHit);
+    w1.classes.incr(1, ClassOp::GetHit);
+    for _ in 0..5 {
+        w1.classes.incr(1, ClassOp::Set);
+    }
+    w0.classes.incr(1, ClassOp::CasBadval);
     let (e, text) = scrape(&store, &stats);
+    let slab_series = |command: &str, status: &str| {
+        let series = format!(
+            "memcached_slab_commands_total{{slab=\"1\",command=\"{command}\",status=\"{status}\"}}"
+        );
+        value(&text, &series)
+    };
+    assert_eq!(slab_series("get", "hit").as_deref(), Some("2"));
+    assert_eq!(slab_series("set", "hit").as_deref(), Some("4"), "less cas");
+    assert_eq!(slab_series("cas", "badval").as_deref(), Some("1"));
+    assert_eq!(slab_series("touch", "hit").as_deref(), Some("0"));
+    assert_eq!(
+        value(
+            &text,
+            "memcached_slab_lru_hits_total{slab=\"1\",lru=\"cold\"}"
+        )
+        .as_deref(),
+        Some("2"),
+        "every hit is to cold"
+    );
     let get_hit = "memcached_commands_total{command=\"get\",status=\"hit\"}";
     assert_eq!(value(&text, get_hit).as_deref(), Some("7"));
     let set_hit = "memcached_commands_total{command=\"set\",status=\"hit\"}";

@@ -43,6 +43,8 @@ macro_rules! worker_counters {
             pub latency: super::latency::Latency,
             /// Sampled hot-key sketches (recorded once enabled).
             pub hot: super::hotkeys::HotKeys,
+            /// Operations counted per slab class (`stats slabs`).
+            pub classes: super::classes::ClassCounters,
         }
 
         crate::described! {

@@ -75,6 +75,15 @@ impl PrefixStats {
         }
     }
 
+    /// Forgets every prefix (`stats reset`, as memcached's
+    /// `stats_prefix_clear`); recording stays on or off as it was.
+    pub fn clear(&self) {
+        self.counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
     /// The `PREFIX ...` lines of `stats detail dump` (sorted by prefix).
     pub fn dump(&self) -> Vec<String> {
         let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
@@ -97,6 +106,18 @@ impl PrefixStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clear_forgets_prefixes_and_keeps_recording() {
+        let p = PrefixStats::new(b':', true);
+        p.record(b"a:1", Detail::Set);
+        assert_eq!(p.dump().len(), 1);
+        p.clear();
+        assert!(p.dump().is_empty());
+        assert!(p.is_enabled());
+        p.record(b"b:1", Detail::Delete);
+        assert_eq!(p.dump(), ["PREFIX b get 0 hit 0 set 0 del 1"]);
+    }
 
     #[test]
     fn detail_counts_by_prefix_while_enabled() {

@@ -6,6 +6,8 @@
 //!
 //! - [`counters`]: what workers count per request (hits, misses, bytes),
 //!   one set per worker, summed on demand;
+//! - [`classes`]: per-slab-class operation counts (`stats slabs`), one
+//!   set per worker like [`counters`];
 //! - [`server`]: connection accounting and `stats conns`;
 //! - [`detail`]: `stats detail` per-prefix counts;
 //! - [`latency`]: request latency histograms per command kind;
@@ -14,6 +16,7 @@
 //! The store describes its own figures the same way (`store::StoreStats`),
 //! with the leaf module [`crate::described`].
 
+pub mod classes;
 pub mod counters;
 pub mod detail;
 pub mod hotkeys;
@@ -21,6 +24,7 @@ pub mod latency;
 mod observe;
 pub mod server;
 
+pub use classes::{ClassOp, ClassOps};
 pub use counters::{Counter, Counters, Snapshot};
 pub use detail::{Detail, PrefixStats};
 pub use hotkeys::{Access, HotKeysReport};

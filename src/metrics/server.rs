@@ -2,6 +2,7 @@
 //! records a baseline instead of writing counters other threads own),
 //! connection accounting, and what `stats conns` lists.
 
+use super::classes::ClassOps;
 use super::counters::{Counters, Snapshot};
 use super::detail::PrefixStats;
 use super::{Kind, Metric};
@@ -81,6 +82,7 @@ pub const CONNECTION_METRICS: [Metric; 3] = [
 pub struct ServerStats {
     workers: Vec<Arc<Counters>>,
     baseline: Mutex<Snapshot>,
+    class_baseline: Mutex<Vec<ClassOps>>,
     /// Client connections open now.
     pub curr_connections: AtomicU64,
     /// Connections refused by `-c`.
@@ -99,6 +101,7 @@ impl ServerStats {
         ServerStats {
             workers: (0..threads).map(|_| Arc::default()).collect(),
             baseline: Mutex::default(),
+            class_baseline: Mutex::default(),
             curr_connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
             verbosity: AtomicU32::new(verbosity),
@@ -138,9 +141,37 @@ impl ServerStats {
             .minus(*self.baseline.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// Every worker's per-class counts summed, indexed by class id.
+    fn class_sum(&self) -> Vec<ClassOps> {
+        let mut sum = Vec::new();
+        for w in &self.workers {
+            super::classes::add_into(&mut sum, &w.classes.snapshot());
+        }
+        sum
+    }
+
+    /// Per-class operation counts (`stats slabs`), indexed by class id,
+    /// less the last `stats reset`.
+    pub fn class_ops(&self) -> Vec<ClassOps> {
+        let base = self
+            .class_baseline
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut sum = self.class_sum();
+        for (s, b) in sum.iter_mut().zip(base.iter()) {
+            *s = s.minus(*b);
+        }
+        sum
+    }
+
     /// `stats reset`: counters read as zero from now on.
     pub fn reset(&self) {
         *self.baseline.lock().unwrap_or_else(|p| p.into_inner()) = self.sum();
+        *self
+            .class_baseline
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = self.class_sum();
+        self.detail.clear();
         self.rejected_connections.store(0, Ordering::Relaxed);
     }
 

@@ -7,9 +7,11 @@
 //! above may share it. `docs/protocol-model.md` maps each text command,
 //! binary opcode and meta flag onto it.
 
+mod dump;
 mod request;
 mod response;
 
+pub use dump::{CacheDumpArgs, Dump, DumpFormat, DumpScope};
 pub use request::{
     Command, Create, DeltaMode, FlagOrder, KeepOptions, KeyIter, Keys, Limits, Opaque, Payload,
     ReadOptions, ReplyPolicy, Request, StatsGroup, StoreMode, Want, WriteOptions, KEY_MAX_LENGTH,

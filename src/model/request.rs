@@ -223,6 +223,8 @@ pub enum Command<'a> {
         /// The configuration key.
         key: &'a [u8],
     },
+    /// List the items held (text `lru_crawler metadump` / `mgdump`).
+    Dump(super::Dump),
     /// Do nothing but answer: ends a quiet batch (binary NOOP, meta `mn`).
     Noop,
     /// Report one item's metadata without touching it (meta `me`): no LRU
@@ -406,6 +408,8 @@ pub enum StatsGroup<'a> {
     HotKeys,
     /// `stats detail <on|off|dump>` (`None` when the argument is missing)
     Detail(Option<&'a [u8]>),
+    /// `stats cachedump <class> <limit>`
+    CacheDump(super::CacheDumpArgs),
     /// Anything else.
     Unknown(&'a [u8]),
 }

@@ -173,6 +173,10 @@ pub enum Response<'a> {
     /// A reply line that belongs to one text admin command only
     /// (`MEMLIMIT_TOO_SMALL ...`, `BUSY ...`, a `stats detail dump` line).
     Line(&'a str),
+    /// Lines already in the text protocol's form, each ending `\r\n`,
+    /// appended as they are (a batch of `stats cachedump` /
+    /// `lru_crawler metadump` lines; keys are bytes, not always UTF-8).
+    Raw(&'a [u8]),
 }
 
 /// Why a request failed.

@@ -16,7 +16,8 @@ use std::sync::atomic::Ordering;
 pub struct TextSession {
     /// Bytes of an oversized data block still to discard.
     swallow: usize,
-    /// Bytes of a paused multi-get's key list already answered.
+    /// Bytes of a paused multi-get's key list already answered (or the
+    /// index stripes a paused dump listed).
     get_resume: usize,
 }
 
@@ -89,6 +90,10 @@ impl TextSession {
                 if let Command::Get { keys, .. } = &mut request.command {
                     // Continue a multi-get that paused for the client to read.
                     *keys = keys.skip_bytes(self.get_resume);
+                }
+                if let Command::Dump(dump) = &mut request.command {
+                    // Continue a dump that paused: stripes already listed.
+                    dump.resume = self.get_resume;
                 }
                 let mut reply = TextReply::new(out, request).limit(room);
                 let effect = execute(request, ctx, &mut reply);

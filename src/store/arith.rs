@@ -66,6 +66,8 @@ pub struct Counted {
     pub ttl: i64,
     /// Whether this call created it ([`DeltaOptions::vivify`]).
     pub created: bool,
+    /// The slab class holding it now (per-class counters).
+    pub class: u8,
 }
 
 /// What incr/decr with options did.
@@ -128,6 +130,7 @@ impl Store {
                 cas: self.visible_cas(cas),
                 ttl: expiry.ttl,
                 created: true,
+                class: new_hdr.class,
             });
         };
         if options.cas != 0 && options.cas != self.visible_cas(hdr.cas) {
@@ -168,6 +171,8 @@ impl Store {
             cas: self.visible_cas(cas),
             ttl: expiry.ttl,
             created: false,
+            // The item it found, as memcached counts incr_hits.
+            class: hdr.class,
         })
     }
 }

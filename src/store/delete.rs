@@ -42,11 +42,16 @@ pub struct DeleteOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeleteOutcome {
     /// The item was removed.
-    Deleted,
+    Deleted {
+        /// The slab class it was in (per-class counters).
+        class: u8,
+    },
     /// The item was kept, invalidated or emptied; its CAS now.
     Kept {
         /// The kept item's CAS (0 under `-C`).
         cas: u64,
+        /// The slab class holding it now.
+        class: u8,
     },
     /// The item's CAS differs from the one given; nothing changed.
     Exists,
@@ -60,7 +65,7 @@ impl Store {
     /// Deletes a live item.
     pub fn delete(&self, key: &[u8]) -> Lookup {
         match self.delete_with(key, &DeleteOptions::default()) {
-            DeleteOutcome::Deleted => Lookup::Hit,
+            DeleteOutcome::Deleted { .. } => Lookup::Hit,
             DeleteOutcome::Missing(why) => why,
             other => unreachable!("a plain delete cannot end {other:?}"),
         }
@@ -82,7 +87,7 @@ impl Store {
         if !options.invalidate && !options.empty {
             let mut class = self.class(hdr.class);
             self.remove(&mut stripe, &mut class, hash, h, &hdr, Removal::Normal);
-            return DeleteOutcome::Deleted;
+            return DeleteOutcome::Deleted { class: hdr.class };
         }
         let explicit = self.explicit_cas(options.new_cas);
         if options.empty {
@@ -103,6 +108,7 @@ impl Store {
         }
         DeleteOutcome::Kept {
             cas: self.visible_cas(hdr.cas),
+            class: hdr.class,
         }
     }
 

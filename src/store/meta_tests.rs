@@ -176,7 +176,7 @@ fn invalidated_item_reads_stale_and_one_reader_wins() {
         ttl: Some(30),
         ..DeleteOptions::default()
     };
-    let DeleteOutcome::Kept { cas: c2 } = s.delete_with(b"k", &invalidate) else {
+    let DeleteOutcome::Kept { cas: c2, .. } = s.delete_with(b"k", &invalidate) else {
         panic!("invalidation keeps the item");
     };
     assert!(c2 > c1, "invalidation gives a new CAS");
@@ -230,7 +230,7 @@ fn a_zero_cas_compares_only_when_asked() {
     assert_eq!(s.delete_with(b"k", &zero), DeleteOutcome::Exists, "md C0");
     assert_eq!(
         s.delete_with(b"k", &DeleteOptions::default()),
-        DeleteOutcome::Deleted
+        DeleteOutcome::Deleted { class: 1 }
     );
     // Under -C every item's CAS reads 0: md C0 matches.
     let no_cas = Store::new(StoreConfig {
@@ -238,7 +238,10 @@ fn a_zero_cas_compares_only_when_asked() {
         ..StoreConfig::default()
     });
     no_cas.store(StoreMode::Set, b"k", 0, 0, b"v", 0);
-    assert_eq!(no_cas.delete_with(b"k", &zero), DeleteOutcome::Deleted);
+    assert_eq!(
+        no_cas.delete_with(b"k", &zero),
+        DeleteOutcome::Deleted { class: 1 }
+    );
 }
 
 #[test]
@@ -257,7 +260,10 @@ fn delete_compares_cas() {
     };
     assert_eq!(s.delete_with(b"k", &invalidate), DeleteOutcome::Exists);
     assert!(!meta(&s, b"k", &plain()).stale);
-    assert_eq!(s.delete_with(b"k", &with_cas(c)), DeleteOutcome::Deleted);
+    assert_eq!(
+        s.delete_with(b"k", &with_cas(c)),
+        DeleteOutcome::Deleted { class: 1 }
+    );
     assert!(get(&s, b"k").is_none());
     assert_eq!(
         s.delete_with(b"k", &with_cas(c)),
@@ -266,7 +272,7 @@ fn delete_compares_cas() {
     set(&s, b"k", b"v");
     assert_eq!(
         s.delete_with(b"k", &with_cas(0)),
-        DeleteOutcome::Deleted,
+        DeleteOutcome::Deleted { class: 1 },
         "0 compares nothing"
     );
 }
@@ -279,7 +285,10 @@ fn delete_can_empty_the_value_and_keep_the_item() {
         empty: true,
         ..DeleteOptions::default()
     };
-    assert_eq!(s.delete_with(b"k", &empty), DeleteOutcome::Kept { cas: c });
+    assert_eq!(
+        s.delete_with(b"k", &empty),
+        DeleteOutcome::Kept { cas: c, class: 1 }
+    );
     let (value, flags, cas, m) = read(&s, b"k", &plain()).unwrap();
     assert_eq!(
         (value.len(), flags, cas),
@@ -301,7 +310,7 @@ fn delete_can_empty_the_value_and_keep_the_item() {
         invalidate: true,
         ..empty
     };
-    let DeleteOutcome::Kept { cas: after } = s.delete_with(b"k", &both) else {
+    let DeleteOutcome::Kept { cas: after, .. } = s.delete_with(b"k", &both) else {
         panic!("kept");
     };
     assert!(after > c);
@@ -613,7 +622,7 @@ fn cas_rises_with_every_write_without_an_explicit_cas() {
         invalidate: true,
         ..DeleteOptions::default()
     };
-    let DeleteOutcome::Kept { cas } = s.delete_with(b"k", &invalidate) else {
+    let DeleteOutcome::Kept { cas, .. } = s.delete_with(b"k", &invalidate) else {
         panic!("kept");
     };
     seen.push(cas);

@@ -54,6 +54,7 @@ mod arith;
 mod classes;
 mod crawler;
 mod delete;
+mod dump;
 mod index;
 mod item;
 mod lru;
@@ -68,6 +69,7 @@ mod write;
 pub use arith::{Counted, Delta, DeltaOp, DeltaOptions, DeltaOutcome};
 pub use classes::{ClassSizes, ClassStats};
 pub use delete::{DeleteOptions, DeleteOutcome};
+pub use dump::Dumped;
 pub use read::{ExpiryOrder, ReadMeta, ReadOptions, Token};
 pub use rebalance::Reassign;
 pub use report::{ClassReport, StoreStats};
@@ -253,6 +255,16 @@ impl Store {
     /// so the same values are refused).
     pub fn item_fits(&self, klen: usize, vlen: usize, flags: u32) -> bool {
         memcached_total(klen, vlen, flags, self.use_cas) <= self.item_size_max
+    }
+
+    /// The slab class an item of this key length, value length and flags
+    /// is stored in (the largest for an item spanning chunks), as a store
+    /// would allocate it: what per-class `cmd_set` counts, as memcached
+    /// counts a set by the class of the item its data was read into.
+    pub fn class_of(&self, klen: usize, vlen: usize, flags: u32) -> u8 {
+        self.sizes
+            .class_for(item::head_bytes(klen, flags, false) + vlen)
+            .unwrap_or_else(|| self.sizes.largest())
     }
 
     /// Once a second (timer thread): advance the clock, apply a due delayed

@@ -279,6 +279,7 @@ impl Store {
                 value: self.value(h, &hdr),
                 flags: hdr.flags,
                 cas: self.visible_cas(hdr.cas),
+                class: hdr.class,
             },
             meta,
         );

@@ -37,7 +37,7 @@ crate::described! {
         moves_to_warm: Counter "Always 0: one flat LRU per class",
         hits_to_hot: Counter "Always 0: one flat LRU per class",
         hits_to_warm: Counter "Always 0: one flat LRU per class",
-        hits_to_cold: Counter "Always 0: hits are not counted per class",
+        hits_to_cold: Counter "Reads that found an item of this class (every item is cold: one flat LRU per class)",
         hits_to_temp: Counter "Always 0: no temporary LRU",
     }
 }
@@ -101,8 +101,10 @@ impl ClassReport {
         }
     }
 
-    /// The `stats items` figures besides the counters, at relative time `now`.
-    pub fn lru_row(&self, now: u32) -> LruRow {
+    /// The `stats items` figures besides the counters, at relative time
+    /// `now`; `hits` are the reads that found an item of the class (counted
+    /// by the workers, not the store).
+    pub fn lru_row(&self, now: u32, hits: u64) -> LruRow {
         let c = &self.stats;
         LruRow {
             number_cold: c.number,
@@ -112,13 +114,15 @@ impl ClassReport {
             } else {
                 0
             },
+            hits_to_cold: hits,
             ..LruRow::default()
         }
     }
 
-    /// Every `stats items` figure with its description, in memcached's order.
-    pub fn items_rows(&self, now: u32) -> Vec<(&'static Metric, u64)> {
-        let lru = self.lru_row(now);
+    /// Every `stats items` figure with its description, in memcached's
+    /// order (`hits`: as for [`ClassReport::lru_row`]).
+    pub fn items_rows(&self, now: u32, hits: u64) -> Vec<(&'static Metric, u64)> {
+        let lru = self.lru_row(now, hits);
         let mut all: Vec<(&'static Metric, u64)> = lru
             .readings()
             .chain(
@@ -183,13 +187,15 @@ mod tests {
             },
         };
         assert_eq!(r.slab_row().total_chunks, 20);
-        let rows = r.items_rows(100);
+        let rows = r.items_rows(100, 9);
         let names: Vec<&str> = rows.iter().map(|(m, _)| m.name).collect();
         assert_eq!(names, ITEMS);
         let value = |n: &str| rows.iter().find(|(m, _)| m.name == n).unwrap().1;
         assert_eq!(value("number_cold"), 3);
         assert_eq!(value("age"), 7);
         assert_eq!(value("evicted_time"), 60);
+        assert_eq!(value("hits_to_cold"), 9);
+        assert_eq!(value("hits_to_hot"), 0);
         assert!(r.has_items());
     }
 }

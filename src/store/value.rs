@@ -84,6 +84,8 @@ pub struct ItemRef<'a> {
     pub flags: u32,
     /// CAS (0 when CAS is disabled).
     pub cas: u64,
+    /// The slab class holding it (per-class counters).
+    pub class: u8,
 }
 
 impl Store {

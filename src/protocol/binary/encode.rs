@@ -244,6 +244,10 @@ impl Reply for BinaryReply<'_> {
                 // memcached sends them as one `detailed` stat.
                 self.detail_line(line.as_bytes());
             }
+            Response::Raw(_) => {
+                // The dump commands exist in the text protocol only.
+                debug_assert!(false, "a text-only dump reached a binary client");
+            }
         }
     }
 }

@@ -268,7 +268,14 @@ impl Reply for MetaReply<'_, '_> {
                 self.out.extend_from_slice(b"VERSION ");
                 line(self.out, v);
             }
-            (_, Response::Stat(..) | Response::Line(_) | Response::Config(_) | Response::End) => {}
+            (
+                _,
+                Response::Stat(..)
+                | Response::Line(_)
+                | Response::Raw(_)
+                | Response::Config(_)
+                | Response::End,
+            ) => {}
             (_, Response::Error(_)) => unreachable!("errors are written above"),
         }
     }

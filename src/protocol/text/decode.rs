@@ -279,6 +279,10 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
             b"prepend" => storage(&t, StoreMode::Prepend, buf, consumed, limits),
             b"flush_all" if n <= 3 => flush_all(&t, consumed),
             b"version" => ok(Command::Version),
+            b"lru_crawler" if n == 3 => match super::dump::lru_dump(t.get(1), t.get(2)) {
+                Some(dump) => ok(Command::Dump(dump)),
+                None => err(ERROR, false),
+            },
             b"quit" => ok(Command::Quit),
             b"refresh_certs" if n <= 2 => {
                 // noreply hides the OK; an error shows, as in memcached.
@@ -346,6 +350,10 @@ fn stats_group<'a>(t: &Tokens<'a>) -> StatsGroup<'a> {
         b"conns" => StatsGroup::Conns,
         b"hotkeys" => StatsGroup::HotKeys,
         b"detail" => StatsGroup::Detail((t.n > 2).then(|| t.get(2))),
+        b"cachedump" => StatsGroup::CacheDump(super::dump::cache_dump(
+            (t.n > 2).then(|| t.get(2)),
+            (t.n > 3).then(|| t.get(3)),
+        )),
         other => StatsGroup::Unknown(other),
     }
 }

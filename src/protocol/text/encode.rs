@@ -96,6 +96,7 @@ impl Reply for TextReply<'_> {
             }
             Response::Error(e) => error_line(out, e),
             Response::Line(s) => line(out, &[s.as_bytes()]),
+            Response::Raw(lines) => out.extend_from_slice(lines),
         }
     }
 }

@@ -5,6 +5,7 @@
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod contract;
 mod decode;
+mod dump;
 mod encode;
 pub mod trace;
 
