@@ -167,6 +167,8 @@ fn run(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Effect {
             },
         },
         Command::ConfigGet { key } => discovery::config_get(ctx, out, key),
+        Command::ConfigSet { key, payload, .. } => discovery::config_set(ctx, out, key, payload),
+        Command::ConfigDelete { key } => discovery::config_delete(ctx, out, key),
         Command::Noop => out.reply(Response::Ok),
         Command::Quit => return Effect::Close,
     }
