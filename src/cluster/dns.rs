@@ -23,7 +23,7 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 pub struct Target {
     /// The name, without a trailing dot.
     pub name: String,
-    /// The port A/AAAA nodes get (SRV records carry their own).
+    /// The port A/AAAA nodes get (SRV records carry their own; unused).
     pub port: u16,
     /// The DNS server asked.
     pub server: SocketAddr,
@@ -42,7 +42,8 @@ impl Target {
                     .ok_or_else(|| format!("{port:?} is not a port (1 to 65535)"))?;
                 (name, port)
             }
-            None if default_port > 0 => (spec, default_port),
+            // SRV records carry their own ports.
+            None if default_port > 0 || spec.starts_with('_') => (spec, default_port),
             None => return Err(format!("{spec:?}: give NAME:PORT (-p is 0)")),
         };
         let name = name.trim_end_matches('.');
@@ -116,11 +117,21 @@ impl Target {
         Ok(nodes)
     }
 
-    /// The A and AAAA addresses of `host` (none when it has none).
+    /// The A and AAAA addresses of `host` (none when it has none). One of
+    /// the two queries failing is forgiven when the other found addresses
+    /// (some servers refuse the AAAA query of a name they only have an A
+    /// record for).
     fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, String> {
         let mut ips = Vec::new();
+        let mut failed = None;
         for rtype in [RecordType::A, RecordType::AAAA] {
-            let answer = query(self.server, host, rtype)?;
+            let answer = match query(self.server, host, rtype) {
+                Ok(answer) => answer,
+                Err(e) => {
+                    failed = Some(e);
+                    continue;
+                }
+            };
             for record in &answer.answers {
                 match &record.data {
                     RData::A(a) => ips.push(IpAddr::V4(a.0)),
@@ -129,7 +140,10 @@ impl Target {
                 }
             }
         }
-        Ok(ips)
+        match failed {
+            Some(e) if ips.is_empty() => Err(e),
+            _ => Ok(ips),
+        }
     }
 }
 
