@@ -25,6 +25,9 @@ python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 [ -x /bin/kill ] || [ -x /usr/bin/kill ] || missing+=(procps)
 # twemproxy in front of three nodes, for the text suite through a proxy.
 [ -x /usr/sbin/nutcracker ] || missing+=(nutcracker)
+# A real DNS server for the cluster_dns tests (A and SRV records):
+# dnsmasq-base is the binary without the system service on port 53.
+[ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
 # The lifecycle tests drive the server with `nc -q1`, as users do.
 [ -x /usr/bin/nc.openbsd ] || missing+=(netcat-openbsd)
 # The metrics endpoint is scraped with curl and by a real Prometheus.

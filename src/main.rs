@@ -53,6 +53,39 @@ fn init_logger(verbose: u8) {
     }
 }
 
+/// Auto-discovery's node list as `-o cluster_nodes`, `cluster_dns` and
+/// `cluster_admin` ask; `Err` is one line for the operator. The node file
+/// is read here; a DNS name is first resolved by the cluster thread.
+fn cluster(settings: &Settings) -> Result<Option<Cluster>, String> {
+    let cluster = match (&settings.cluster_nodes, &settings.cluster_dns) {
+        (Some(_), Some(_)) => {
+            return Err(
+                "-o cluster_nodes and -o cluster_dns: give one node source, not both".into(),
+            )
+        }
+        (Some(path), None) => {
+            let path = std::path::absolute(path).map_err(|e| format!("-o cluster_nodes: {e}"))?;
+            Cluster::open(&path).map_err(|e| format!("-o cluster_nodes: {e}"))?
+        }
+        (None, Some(name)) => {
+            let server = match settings.cluster_dns_server {
+                Some(server) => server,
+                None => std::fs::read_to_string("/etc/resolv.conf")
+                    .ok()
+                    .and_then(|text| ferrocache::cluster::system_server(&text))
+                    .ok_or("-o cluster_dns: no nameserver in /etc/resolv.conf; give -o cluster_dns_server=ADDR:PORT")?,
+            };
+            let target = ferrocache::cluster::Target::parse(name, settings.tcp_port, server)
+                .map_err(|e| format!("-o cluster_dns: {e}"))?;
+            let interval = std::time::Duration::from_secs(settings.cluster_dns_interval.into());
+            Cluster::dns(target, interval)
+        }
+        (None, None) if settings.cluster_admin => Cluster::admin_only(),
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(cluster.with_admin(settings.cluster_admin)))
+}
+
 fn run(mut settings: Settings) -> Result<(), Fatal> {
     // Everything that can be refused is refused before forking, so the
     // error reaches the terminal that started us.
@@ -74,19 +107,12 @@ fn run(mut settings: Settings) -> Result<(), Fatal> {
         code: EX_USAGE,
         message,
     })?;
-    // The node file too: a bad one stops the start with one line.
-    let cluster = settings
-        .cluster_nodes
-        .as_deref()
-        .map(|path| {
-            let path = std::path::absolute(path)?;
-            Cluster::open(&path).map_err(std::io::Error::other)
-        })
-        .transpose()
-        .map_err(|e| Fatal {
-            code: EX_USAGE,
-            message: format!("-o cluster_nodes: {e}"),
-        })?;
+    // The node source too: a bad node file or DNS setting stops the start
+    // with one line.
+    let cluster = cluster(&settings).map_err(|message| Fatal {
+        code: EX_USAGE,
+        message,
+    })?;
     if settings.core_dumps {
         privileges::enable_core_dumps()?;
     }
@@ -151,8 +177,8 @@ fn run(mut settings: Settings) -> Result<(), Fatal> {
                         Some(Ok(())) => log::info!("SIGHUP: reloaded the TLS certificates"),
                         Some(Err(line)) => log::error!("SIGHUP: {line}"),
                     }
-                    if let Some(cluster) = &shared.cluster {
-                        server_mod::log_reload("SIGHUP", cluster, cluster.reload());
+                    if let Some(result) = shared.cluster.as_ref().and_then(|c| c.hangup()) {
+                        server_mod::log_reload("SIGHUP", shared.cluster.as_ref().unwrap(), result);
                     }
                     continue;
                 }

@@ -1,6 +1,8 @@
 //! The node file named by `-o cluster_nodes=PATH`: one node per line as
 //! `hostname|ip|port`, the IP left empty when unknown, `#` starting a
-//! comment, blank lines ignored.
+//! comment, blank lines ignored; and the payload of `config set cluster`,
+//! which is what `config get cluster` answers: `<version>\n` then the
+//! nodes separated by spaces.
 
 use super::Node;
 use std::net::IpAddr;
@@ -25,6 +27,34 @@ pub fn parse(text: &str) -> Result<Vec<Node>, String> {
         return Err("no node listed (give lines of hostname|ip|port)".into());
     }
     Ok(nodes)
+}
+
+/// The version and nodes of a `config set cluster` payload:
+/// `<version>\n<host>|<ip>|<port> ...` and an optional final newline.
+/// `Err` is one line saying what is wrong.
+pub fn parse_payload(payload: &[u8]) -> Result<(u64, Vec<Node>), String> {
+    let text = std::str::from_utf8(payload).map_err(|_| "the list is not UTF-8".to_string())?;
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    let (version, list) = text
+        .split_once('\n')
+        .ok_or_else(|| "give <version>\\n<host>|<ip>|<port> ...".to_string())?;
+    let version = version
+        .parse::<u64>()
+        .ok()
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("{version:?} is not a version (a positive integer)"))?;
+    let mut nodes = Vec::new();
+    for word in list.split(' ').filter(|w| !w.is_empty()) {
+        let node = parse_node(word).map_err(|why| format!("{word:?}: {why}"))?;
+        if nodes.contains(&node) {
+            return Err(format!("{word:?}: listed twice"));
+        }
+        nodes.push(node);
+    }
+    if nodes.is_empty() {
+        return Err("no node listed".into());
+    }
+    Ok((version, nodes))
 }
 
 fn parse_node(line: &str) -> Result<Node, String> {

@@ -5,14 +5,18 @@
 //! A leaf: it imports nothing else in the crate. [`Nodes`] is one version
 //! of the list with its reply payload rendered once; [`Cluster`] holds the
 //! current one behind a lock that workers take only to clone an `Arc`, and
-//! re-reads the node file on SIGHUP and when the file changes.
-//! `docs/autodiscovery.md` describes the file, the version and the clients.
+//! follows its source: the node file (re-read on SIGHUP and when it
+//! changes), a DNS name (re-resolved on an interval), and `config set` /
+//! `config delete cluster` when enabled. `docs/autodiscovery.md` describes
+//! the sources, the version and the clients.
 
+mod dns;
 mod file;
 mod shared;
 
-pub use file::parse;
-pub use shared::{next_version, Cluster, Reload, Stamp};
+pub use dns::{system_server, Target};
+pub use file::{parse, parse_payload};
+pub use shared::{next_version, Admin, Cluster, Reload, Stamp};
 
 use std::fmt::Write;
 use std::net::IpAddr;

@@ -1,22 +1,24 @@
-//! The node list a server shares between its workers, reloaded from the
-//! node file.
+//! The node list a server shares between its workers, and where it comes
+//! from: the node file, a DNS name, or `config set cluster` alone.
 //!
 //! Workers read it only for `config get cluster` and the legacy key, so a
-//! `RwLock<Arc<Nodes>>` is enough: a reader holds the read lock only to
-//! clone the `Arc`, and a reload builds the new list (payload rendered)
-//! before it takes the write lock to swap the pointer. No worker ever
-//! waits on file I/O.
+//! `RwLock<Option<Arc<Nodes>>>` is enough: a reader holds the read lock
+//! only to clone the `Arc`, and a change builds the new list (payload
+//! rendered) before it takes the write lock to swap the pointer. No worker
+//! ever waits on file or network I/O.
 //!
-//! The version: the first list gets the file's modification time in Unix
-//! seconds; a reload whose membership differs gets the larger of the
-//! file's modification time and the current version plus one; a reload
-//! that finds the same membership keeps the version. See
+//! Every change goes through one function, [`Cluster::install`], which
+//! holds the version rule: a list whose membership differs from the one in
+//! force gets `next_version(current, floor)`, the floor being the node
+//! file's modification time, the time of a DNS answer, or the version a
+//! `config set` names; the same membership keeps the version. See
 //! `docs/autodiscovery.md` for why.
 
-use super::{file, Nodes};
+use super::{dns, file, Node, Nodes};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 /// What a node file looked like when it was read: a change to any of
 /// these makes the watcher read it again.
@@ -75,34 +77,125 @@ pub fn next_version(current: u64, mtime_seconds: u64) -> u64 {
     mtime_seconds.max(current + 1)
 }
 
+/// Where a server's node list comes from.
+#[derive(Debug)]
+enum Source {
+    /// The node file, and its stamp when it was last read, well or badly
+    /// (the watcher reads it again only when it differs, so a bad file is
+    /// logged once).
+    File { path: PathBuf, seen: Mutex<Stamp> },
+    /// A DNS name, resolved every `interval`.
+    Dns {
+        target: dns::Target,
+        interval: Duration,
+        /// When it is next due (`None`: now).
+        due: Mutex<Option<Instant>>,
+    },
+    /// None: only `config set cluster` gives a list.
+    Admin,
+}
+
+/// What a `config set cluster` or `config delete cluster` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admin {
+    /// The list given (or the source's, after a delete) is in force.
+    Done(Reload),
+    /// A delete with no set list in force.
+    NotFound,
+}
+
+/// The writers' side: the version and what the source said last.
+#[derive(Debug, Default)]
+struct State {
+    /// The version last served (kept when the list is dropped, so a later
+    /// list cannot go below it).
+    version: u64,
+    /// The source's nodes when it last answered well (sorted).
+    source: Option<Vec<Node>>,
+    /// Whether a `config set` list is in force instead of the source's.
+    overridden: bool,
+    /// The DNS failure last logged, so each is logged once.
+    failing: Option<String>,
+}
+
 /// A server's node list and where it comes from.
 #[derive(Debug)]
 pub struct Cluster {
-    path: PathBuf,
-    current: RwLock<Arc<Nodes>>,
-    /// The file's stamp when it was last read, well or badly; the watcher
-    /// reads it again only when it differs, so a bad file is logged once.
-    seen: Mutex<Stamp>,
+    source: Source,
+    admin: bool,
+    state: Mutex<State>,
+    current: RwLock<Option<Arc<Nodes>>>,
 }
 
 impl Cluster {
+    fn with(source: Source) -> Cluster {
+        Cluster {
+            source,
+            admin: false,
+            state: Mutex::new(State::default()),
+            current: RwLock::new(None),
+        }
+    }
+
     /// Reads the node file at `path`. `Err` is one line for the operator.
     pub fn open(path: &Path) -> Result<Cluster, String> {
         let (stamp, nodes) = read(path)?;
-        Ok(Cluster {
+        let cluster = Cluster::with(Source::File {
             path: path.to_path_buf(),
-            current: RwLock::new(Arc::new(Nodes::new(stamp.seconds().max(1), nodes))),
             seen: Mutex::new(stamp),
+        });
+        cluster.source_answered(nodes, stamp.seconds().max(1));
+        Ok(cluster)
+    }
+
+    /// Resolves `target` every `interval`, first when the cluster thread
+    /// starts (until then there is no list).
+    pub fn dns(target: dns::Target, interval: Duration) -> Cluster {
+        Cluster::with(Source::Dns {
+            target,
+            interval,
+            due: Mutex::new(None),
         })
     }
 
-    /// The node file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// No source: the list is what `config set cluster` gives.
+    pub fn admin_only() -> Cluster {
+        Cluster::with(Source::Admin).with_admin(true)
     }
 
-    /// The list in force.
-    pub fn current(&self) -> Arc<Nodes> {
+    /// Whether `config set cluster` and `config delete cluster` are
+    /// served (`-o cluster_admin`).
+    pub fn with_admin(mut self, admin: bool) -> Cluster {
+        self.admin = admin;
+        self
+    }
+
+    /// Whether `config set cluster` and `config delete cluster` are
+    /// served.
+    pub fn admin(&self) -> bool {
+        self.admin
+    }
+
+    /// The source, as logs name it.
+    pub fn describe(&self) -> String {
+        match &self.source {
+            Source::File { path, .. } => path.display().to_string(),
+            Source::Dns { target, .. } => format!("DNS {} via {}", target.name, target.server),
+            Source::Admin => "config set cluster".into(),
+        }
+    }
+
+    /// The node file, if that is the source.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.source {
+            Source::File { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// The list in force; `None` before the first (a DNS name not yet
+    /// resolved, no `config set` yet, or a set list deleted).
+    pub fn current(&self) -> Option<Arc<Nodes>> {
         // A poisoned lock still holds a whole list: the writer only swaps
         // an Arc.
         self.current
@@ -111,56 +204,182 @@ impl Cluster {
             .clone()
     }
 
-    /// Reads the node file again (SIGHUP). A bad or unreadable file keeps
-    /// the list in force; `Err` says why, in one line.
-    pub fn reload(&self) -> Result<Reload, String> {
-        let read = read(&self.path);
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if let Ok((stamp, _)) = &read {
-            *seen = *stamp;
-        } else if let Ok(stamp) = Stamp::of(&self.path) {
-            *seen = stamp;
-        }
-        let (stamp, nodes) = read?;
-        let old = self.current();
-        let fresh = Nodes::new(0, nodes);
-        if fresh.nodes() == old.nodes() {
-            return Ok(Reload::Unchanged {
-                version: old.version(),
-                nodes: old.nodes().len(),
-            });
-        }
-        let to = next_version(old.version(), stamp.seconds());
-        let count = fresh.nodes().len();
-        let new = Arc::new(Nodes::new(to, fresh.nodes().to_vec()));
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = new;
-        Ok(Reload::Changed {
-            from: old.version(),
-            to,
-            nodes: count,
-        })
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Reads the node file again if it changed since it was last read
-    /// (the watcher calls this once a second); `None` when it did not.
-    pub fn poll(&self) -> Option<Result<Reload, String>> {
-        let now = Stamp::of(&self.path).ok();
-        let seen = *self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        match now {
-            Some(now) if now == seen => None,
-            // A missing file is reported once, when it disappears.
-            None if seen.len == u64::MAX => None,
-            None => {
-                let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-                seen.len = u64::MAX;
-                Some(Err(format!(
-                    "{}: cannot read it; the node list in force stays",
-                    self.path.display()
-                )))
-            }
-            Some(_) => Some(self.reload()),
+    /// The one place the list in force changes: `nodes` (`None`: no list)
+    /// replaces it, at `next_version(current, floor)` if the membership
+    /// differs.
+    fn install(&self, state: &mut State, nodes: Option<Vec<Node>>, floor: u64) -> Reload {
+        let old = self.current();
+        let fresh = nodes.map(|n| Nodes::new(0, n));
+        let count = fresh.as_ref().map_or(0, |n| n.nodes().len());
+        if fresh.as_ref().map(|n| n.nodes()) == old.as_ref().map(|n| n.nodes()) {
+            return Reload::Unchanged {
+                version: state.version,
+                nodes: count,
+            };
+        }
+        let from = state.version;
+        let to = next_version(from, floor);
+        state.version = to;
+        let new = fresh.map(|n| Arc::new(Nodes::new(to, n.nodes().to_vec())));
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = new;
+        Reload::Changed {
+            from,
+            to,
+            nodes: count,
         }
     }
+
+    /// The source answered `nodes`: if they differ from its last answer,
+    /// they replace the list in force (a set list too); if not, nothing
+    /// changes.
+    fn source_answered(&self, mut nodes: Vec<Node>, floor: u64) -> Reload {
+        nodes.sort();
+        let mut state = self.state();
+        if state.source.as_ref() == Some(&nodes) {
+            let current = self.current();
+            return Reload::Unchanged {
+                version: state.version,
+                nodes: current.map_or(0, |n| n.nodes().len()),
+            };
+        }
+        state.source = Some(nodes.clone());
+        state.overridden = false;
+        self.install(&mut state, Some(nodes), floor)
+    }
+
+    /// Reads the source again now: the node file (SIGHUP), or the DNS
+    /// name. A bad file or a failed lookup keeps the list in force; `Err`
+    /// says why, in one line.
+    pub fn reload(&self) -> Result<Reload, String> {
+        match &self.source {
+            Source::File { path, seen } => {
+                let read = read(path);
+                {
+                    let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Ok((stamp, _)) = &read {
+                        *seen = *stamp;
+                    } else if let Ok(stamp) = Stamp::of(path) {
+                        *seen = stamp;
+                    }
+                }
+                let (stamp, nodes) = read?;
+                Ok(self.source_answered(nodes, stamp.seconds()))
+            }
+            Source::Dns { target, .. } => {
+                let nodes = target.resolve()?;
+                Ok(self.source_answered(nodes, unix_now()))
+            }
+            Source::Admin => {
+                let state = self.state();
+                Ok(Reload::Unchanged {
+                    version: state.version,
+                    nodes: self.current().map_or(0, |n| n.nodes().len()),
+                })
+            }
+        }
+    }
+
+    /// SIGHUP: the node file is read again now (`Some`); a DNS name is
+    /// resolved by the cluster thread within a second (`None`), so the
+    /// signal thread never waits on the network.
+    pub fn hangup(&self) -> Option<Result<Reload, String>> {
+        match &self.source {
+            Source::Dns { due, .. } => {
+                *due.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                None
+            }
+            Source::File { .. } => Some(self.reload()),
+            Source::Admin => None,
+        }
+    }
+
+    /// What the cluster thread calls once a second: reads the node file
+    /// again if it changed since it was last read, resolves the DNS name
+    /// when it is due. `Some` is worth a log line: a change, a first
+    /// failure (not its repeats), a recovery; `None` otherwise.
+    pub fn poll(&self) -> Option<Result<Reload, String>> {
+        match &self.source {
+            Source::File { path, seen } => {
+                let now = Stamp::of(path).ok();
+                let last = *seen.lock().unwrap_or_else(|e| e.into_inner());
+                match now {
+                    Some(now) if now == last => None,
+                    // A missing file is reported once, when it disappears.
+                    None if last.len == u64::MAX => None,
+                    None => {
+                        seen.lock().unwrap_or_else(|e| e.into_inner()).len = u64::MAX;
+                        Some(Err(format!(
+                            "{}: cannot read it; the node list in force stays",
+                            path.display()
+                        )))
+                    }
+                    Some(_) => Some(self.reload()),
+                }
+            }
+            Source::Dns { interval, due, .. } => {
+                let now = Instant::now();
+                {
+                    let mut due = due.lock().unwrap_or_else(|e| e.into_inner());
+                    if due.is_some_and(|at| now < at) {
+                        return None;
+                    }
+                    *due = Some(now + *interval);
+                }
+                let result = self.reload();
+                let mut state = self.state();
+                match result {
+                    Err(e) if state.failing.as_ref() == Some(&e) => None,
+                    Err(e) => {
+                        state.failing = Some(e.clone());
+                        Some(Err(e))
+                    }
+                    Ok(reload) => {
+                        let recovered = state.failing.take().is_some();
+                        let changed = matches!(reload, Reload::Changed { .. });
+                        (recovered || changed).then_some(Ok(reload))
+                    }
+                }
+            }
+            Source::Admin => None,
+        }
+    }
+
+    /// `config set cluster`: `payload` is `<version>\n<node> <node>...\n`,
+    /// nodes as `host|ip|port`. The list is in force until the source's
+    /// next change or a `config delete cluster`; its version is
+    /// `next_version(current, the version given)`, so never lower than the
+    /// one served before. `Err` (one line) leaves everything as it was.
+    pub fn admin_set(&self, payload: &[u8]) -> Result<Reload, String> {
+        let nodes = file::parse_payload(payload)?;
+        let (given, nodes) = nodes;
+        let mut state = self.state();
+        state.overridden = true;
+        Ok(self.install(&mut state, Some(nodes), given))
+    }
+
+    /// `config delete cluster`: drops a set list; the source's list (none
+    /// without a source) is in force again, with a new version if that
+    /// changes the membership.
+    pub fn admin_delete(&self) -> Admin {
+        let mut state = self.state();
+        if !state.overridden {
+            return Admin::NotFound;
+        }
+        state.overridden = false;
+        let nodes = state.source.clone();
+        Admin::Done(self.install(&mut state, nodes, unix_now()))
+    }
+}
+
+/// Now, in Unix seconds.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// The file's stamp (taken first, so a write during the read is seen by

@@ -1,7 +1,7 @@
 //! `-o`: memcached 1.6's extended options, every key its 1.6.18 build
 //! accepts (with TLS and extstore compiled in, as Debian ships it), plus
-//! ferrocache's own `slab_page_size` and `cluster_nodes` (auto-discovery's
-//! node file, `docs/autodiscovery.md`).
+//! ferrocache's own `slab_page_size` and the `cluster_` keys
+//! (auto-discovery's node sources, `docs/autodiscovery.md`).
 //!
 //! Each key is one of three kinds:
 //! - it works here (`idle_timeout`, `slab_automove`, `track_sizes`, …);
@@ -154,7 +154,7 @@ const SSL: [&str; 10] = [
 
 /// Every `-o` key accepted, for `--help`-style listings and tests.
 pub fn known_keys() -> impl Iterator<Item = &'static str> {
-    const OWN: [&str; 10] = [
+    const OWN: [&str; 14] = [
         "idle_timeout",
         "slab_page_size",
         "slab_automove",
@@ -165,6 +165,10 @@ pub fn known_keys() -> impl Iterator<Item = &'static str> {
         "no_lru_crawler",
         "no_modern",
         "cluster_nodes",
+        "cluster_dns",
+        "cluster_dns_server",
+        "cluster_dns_interval",
+        "cluster_admin",
     ];
     OWN.into_iter()
         .chain(SSL.iter().copied())
@@ -200,6 +204,15 @@ pub(super) fn apply(s: &mut Settings, option: &str) -> Result<(), String> {
         "lru_crawler" => s.lru_crawler = true,
         "no_lru_crawler" => s.lru_crawler = false,
         "cluster_nodes" => s.cluster_nodes = Some(required(key, value)?.into()),
+        "cluster_dns" => s.cluster_dns = Some(required(key, value)?.into()),
+        "cluster_dns_server" => {
+            let addr = required(key, value)?;
+            s.cluster_dns_server = Some(addr.parse().map_err(|_| {
+                format!("cluster_dns_server {addr:?}: give ADDR:PORT, e.g. 10.96.0.10:53 or [fd00::a]:53")
+            })?);
+        }
+        "cluster_dns_interval" => s.cluster_dns_interval = int(key, value, 1, 86_400)? as u32,
+        "cluster_admin" => s.cluster_admin = true,
         "no_slab_reassign" => {
             s.slab_automove = 0;
             notice(s, log::Level::Warn, option, "slab automove is off, but a slab class with no page still takes one from the pool and `slabs reassign` still works");

@@ -236,6 +236,18 @@ pub struct Settings {
     /// `-o cluster_nodes=PATH`: the node file auto-discovery serves
     /// (`config get cluster`); none: `config` is an unknown command.
     pub cluster_nodes: Option<PathBuf>,
+    /// `-o cluster_dns=NAME[:PORT]`: the DNS name whose A/AAAA (or, for
+    /// `_service._proto.` names, SRV) records are the node list.
+    pub cluster_dns: Option<String>,
+    /// `-o cluster_dns_server=ADDR:PORT`: the DNS server asked; none: the
+    /// first `nameserver` of /etc/resolv.conf.
+    pub cluster_dns_server: Option<std::net::SocketAddr>,
+    /// `-o cluster_dns_interval=SECONDS`: how often the name is resolved
+    /// again (default 5).
+    pub cluster_dns_interval: u32,
+    /// `-o cluster_admin`: serve `config set cluster` and `config delete
+    /// cluster` (refused as unknown commands otherwise).
+    pub cluster_admin: bool,
     /// `-l` as given, comma separated (`stats settings` shows it as `inter`).
     pub inter: String,
     /// `-d`: fork into the background.
@@ -394,6 +406,10 @@ impl Settings {
             track_sizes: false,
             lru_crawler: true,
             cluster_nodes: None,
+            cluster_dns: None,
+            cluster_dns_server: None,
+            cluster_dns_interval: 5,
+            cluster_admin: false,
             inter: cli.listen.join(","),
             daemonize: cli.daemon,
             user: cli.user,

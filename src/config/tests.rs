@@ -363,9 +363,9 @@ fn every_memcached_extended_key_is_accepted() {
     // All at once, comma separated, as one -o.
     assert!(run(&["-o", &MEMCACHED_KEYS.join(",")]).is_ok());
     // The table and the list agree (plus ferrocache's own slab_page_size
-    // and cluster_nodes).
+    // and the cluster_ keys).
     let mut ours: Vec<&str> = extended_keys()
-        .filter(|k| !["slab_page_size", "cluster_nodes"].contains(k))
+        .filter(|k| *k != "slab_page_size" && !k.starts_with("cluster_"))
         .collect();
     let mut theirs: Vec<&str> = MEMCACHED_KEYS
         .iter()
@@ -374,6 +374,37 @@ fn every_memcached_extended_key_is_accepted() {
     ours.sort_unstable();
     theirs.sort_unstable();
     assert_eq!(ours, theirs);
+}
+
+#[test]
+fn cluster_dns_keys() {
+    let s = run(&["-o", "cluster_dns=_memcache._tcp.cache.svc:11211,cluster_dns_server=127.0.0.1:5353,cluster_dns_interval=2,cluster_admin"]).unwrap();
+    assert_eq!(
+        s.cluster_dns.as_deref(),
+        Some("_memcache._tcp.cache.svc:11211")
+    );
+    assert_eq!(
+        s.cluster_dns_server,
+        Some("127.0.0.1:5353".parse().unwrap())
+    );
+    assert_eq!(s.cluster_dns_interval, 2);
+    assert!(s.cluster_admin);
+    assert!(s.notices.is_empty());
+    let s = run(&[]).unwrap();
+    assert_eq!((s.cluster_dns, s.cluster_dns_server), (None, None));
+    assert_eq!(s.cluster_dns_interval, 5, "the default");
+    assert!(!s.cluster_admin);
+    let v6 = run(&["-o", "cluster_dns_server=[fd00::a]:53"]).unwrap();
+    assert_eq!(v6.cluster_dns_server, Some("[fd00::a]:53".parse().unwrap()));
+    for bad in [
+        "cluster_dns",
+        "cluster_dns_server=10.0.0.1",
+        "cluster_dns_server=name:53",
+        "cluster_dns_interval=0",
+        "cluster_dns_interval=x",
+    ] {
+        assert!(run(&["-o", bad]).is_err(), "{bad}");
+    }
 }
 
 #[test]

@@ -171,6 +171,8 @@ fn run(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Effect {
         },
         Command::ConfigGet { key } => discovery::config_get(ctx, out, key),
         Command::Dump(ref dump) => return dump::lru_dump(dump, ctx, out),
+        Command::ConfigSet { key, payload, .. } => discovery::config_set(ctx, out, key, payload),
+        Command::ConfigDelete { key } => discovery::config_delete(ctx, out, key),
         Command::Noop => out.reply(Response::Ok),
         Command::Inspect { key } => data::inspect(ctx, out, key),
         Command::Quit => return Effect::Close,

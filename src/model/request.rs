@@ -225,6 +225,21 @@ pub enum Command<'a> {
     },
     /// List the items held (text `lru_crawler metadump` / `mgdump`).
     Dump(super::Dump),
+    /// Replace a configuration key (ElastiCache's `config set <key>
+    /// <flags> <bytes>`, binary 0x64): the node list, when enabled.
+    ConfigSet {
+        /// The configuration key.
+        key: &'a [u8],
+        /// Client flags (kept by ElastiCache, ignored here).
+        flags: u32,
+        /// The value: `<version>\n<nodes>\n` for `cluster`.
+        payload: Payload<'a>,
+    },
+    /// Drop a configuration key (`config delete <key>`, binary 0x66).
+    ConfigDelete {
+        /// The configuration key.
+        key: &'a [u8],
+    },
     /// Do nothing but answer: ends a quiet batch (binary NOOP, meta `mn`).
     Noop,
     /// Report one item's metadata without touching it (meta `me`): no LRU

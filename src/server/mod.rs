@@ -41,7 +41,8 @@ pub struct Shared {
     pub gate: Gate,
     /// TLS (`-Z`): the configuration new connections get.
     pub tls: Option<Arc<Tls>>,
-    /// The node list of auto-discovery (`-o cluster_nodes`).
+    /// The node list of auto-discovery (`-o cluster_nodes`, `cluster_dns`,
+    /// `cluster_admin`).
     pub cluster: Option<Cluster>,
 }
 
@@ -208,37 +209,40 @@ fn spawn_clock(shared: Arc<Shared>) -> io::Result<JoinHandle<()>> {
         })
 }
 
-/// The node file's watcher: once a second, compares the file's stamp
-/// (mtime, size, inode) with the one last read and reads it again when it
-/// differs. A thread of its own, not the clock's: reading a file may
-/// block (a network filesystem, a slow disk), and the clock thread's
-/// ticks (expiry, delayed flushes) must not wait on it. Polling rather
-/// than inotify: no dependency, and it sees every way a file is replaced
-/// (in place, by rename, by a Kubernetes ConfigMap's symlink swap).
+/// The cluster thread: once a second, asks the node list to follow its
+/// source ([`Cluster::poll`]): the node file is read again when its stamp
+/// (mtime, size, inode) differs from the one last read; a DNS name is
+/// resolved again when its interval has passed. A thread of its own, not
+/// the clock's and never a worker: a read may block on a slow filesystem
+/// and a DNS query waits up to its timeout, and neither the clock's ticks
+/// (expiry, delayed flushes) nor any client may wait on them. Polling
+/// rather than inotify: no dependency, and it sees every way a file is
+/// replaced (in place, by rename, by a Kubernetes ConfigMap's symlink
+/// swap).
 fn spawn_cluster_watcher(shared: Arc<Shared>) -> io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("cluster".into())
         .spawn(move || {
             while !shared.shutdown.is_triggered() {
-                shared.shutdown.wait_timeout(Duration::from_secs(1));
                 if let Some(cluster) = &shared.cluster {
                     if let Some(result) = cluster.poll() {
-                        log_reload("node file changed", cluster, result);
+                        log_reload("node source changed", cluster, result);
                     }
                 }
+                shared.shutdown.wait_timeout(Duration::from_secs(1));
             }
         })
 }
 
-/// Logs what a reload of the node file did, in one line.
+/// Logs what a reload of the node list's source did, in one line.
 pub fn log_reload(why: &str, cluster: &Cluster, result: Result<Reload, String>) {
-    let path = cluster.path().display();
+    let source = cluster.describe();
     match result {
         Ok(Reload::Changed { from, to, nodes }) => {
-            log::info!("{why}: {path}: {nodes} nodes, config version {from} -> {to}")
+            log::info!("{why}: {source}: {nodes} nodes, config version {from} -> {to}")
         }
         Ok(Reload::Unchanged { version, nodes }) => {
-            log::info!("{why}: {path}: the same {nodes} nodes, config version {version} stays")
+            log::info!("{why}: {source}: the same {nodes} nodes, config version {version} stays")
         }
         Err(e) => log::error!("{why}: {e}; the node list in force stays"),
     }

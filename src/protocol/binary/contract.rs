@@ -291,7 +291,8 @@ fn check_request(
     };
     let value = header.packet_len() - header.head_len();
     match &request.command {
-        Command::Store { key, payload, .. } => {
+        // Stores, and ElastiCache's config set (0x64): a key and a value.
+        Command::Store { key, payload, .. } | Command::ConfigSet { key, payload, .. } => {
             check_key(key);
             match payload {
                 Payload::Data { data, terminated } => {
@@ -323,8 +324,9 @@ fn check_request(
             check_key(key)
         }
         Command::Stats(_) => {}
-        // ElastiCache's config get (0x60): the key names the setting.
-        Command::ConfigGet { key: k } => check_key(k),
+        // ElastiCache's config get and delete (0x60, 0x66): the key names
+        // the setting.
+        Command::ConfigGet { key: k } | Command::ConfigDelete { key: k } => check_key(k),
         Command::FlushAll { .. } | Command::Noop | Command::Version | Command::Quit => {
             ensure(key.is_empty(), buf, "no key for this opcode")
         }

@@ -291,6 +291,34 @@ fn dispatch<'a>(p: &Packet<'a>, limits: &Limits) -> Parsed<'a> {
             let config = Command::ConfigGet { key: p.key };
             return p.request(config, Want::FLAGS.with(Want::VALUE));
         }
+        // Its write path: config set (flags in 4 bytes of extras, the
+        // value) and config delete (a key alone).
+        Opcode::CONFIG_SET if ext == 4 && key > 0 => {
+            let config = |payload| Command::ConfigSet {
+                key: p.key,
+                flags: p.extra_u32(0),
+                payload,
+            };
+            if p.value_len > limits.max_value_len {
+                return p.request(config(Payload::Oversize), Want::NONE);
+            }
+            let Some(data) = p.value() else {
+                return Parsed::Incomplete;
+            };
+            let payload = Payload::Data {
+                data,
+                terminated: true,
+            };
+            return Parsed::Request {
+                request: p.model(config(payload), Want::NONE),
+                header: p.header,
+                consumed: p.header.packet_len(),
+                swallow: 0,
+            };
+        }
+        Opcode::CONFIG_DELETE if ext == 0 && key > 0 && value == 0 => {
+            return p.request(Command::ConfigDelete { key: p.key }, Want::NONE);
+        }
         // VERBOSITY and everything memcached does not implement.
         _ => return p.refuse(Status::UnknownCommand),
     };

@@ -194,6 +194,8 @@ opcodes! {
     GATK = 0x23,
     GATKQ = 0x24,
     CONFIG_GET = 0x60,
+    CONFIG_SET = 0x64,
+    CONFIG_DELETE = 0x66,
 }
 
 impl Opcode {

@@ -252,6 +252,12 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
             b"cas" => storage(&t, StoreMode::Cas, buf, consumed, limits),
             // ElastiCache's `config get <key>` (auto-discovery).
             b"config" if n == 3 && t.get(1) == b"get" => ok(Command::ConfigGet { key: t.get(2) }),
+            // Its write path: `config set <key> <flags> <bytes>` and a data
+            // block (read whole even when refused), `config delete <key>`.
+            b"config" if n == 5 && t.get(1) == b"set" => config_set(&t, buf, consumed, limits),
+            b"config" if n == 3 && t.get(1) == b"delete" => {
+                ok(Command::ConfigDelete { key: t.get(2) })
+            }
             b"cache_memlimit" if n == 2 || n == 3 => {
                 let noreply = t.noreply();
                 match c_strtoul32(t.get(1)) {
@@ -406,6 +412,49 @@ fn storage<'a>(
             write: WriteOptions::default(),
         };
         text_request(command, noreply)
+    };
+    if vlen > limits.max_value_len {
+        return Parsed::Request {
+            request: request(Payload::Oversize),
+            consumed,
+            swallow: vlen + 2,
+        };
+    }
+    let end = consumed + vlen + 2;
+    if buf.len() < end {
+        return Parsed::Incomplete;
+    }
+    Parsed::Request {
+        request: request(Payload::Data {
+            data: &buf[consumed..consumed + vlen],
+            terminated: &buf[end - 2..end] == b"\r\n",
+        }),
+        consumed: end,
+        swallow: 0,
+    }
+}
+
+/// `config set <key> <flags> <bytes>\r\n<data>\r\n`, read as a storage
+/// command's data block is.
+fn config_set<'a>(t: &Tokens<'a>, buf: &'a [u8], consumed: usize, limits: &Limits) -> Parsed<'a> {
+    let key = t.get(2);
+    let (Some(flags), Some(vlen)) = (c_strtoul32(t.get(3)), c_strtol32(t.get(4))) else {
+        return Parsed::error(BAD_FORMAT, false, consumed);
+    };
+    let vlen = vlen as i64;
+    if key.len() > KEY_MAX_LENGTH || !(0..=MAX_VLEN).contains(&vlen) {
+        return Parsed::error(BAD_FORMAT, false, consumed);
+    }
+    let vlen = vlen as usize;
+    let request = |payload| {
+        text_request(
+            Command::ConfigSet {
+                key,
+                flags,
+                payload,
+            },
+            false,
+        )
     };
     if vlen > limits.max_value_len {
         return Parsed::Request {
