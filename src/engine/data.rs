@@ -410,6 +410,7 @@ pub fn delta(ctx: &Context<'_>, out: &mut dyn Reply, d: &Delta<'_>) {
                 value: counted.value,
                 cas: counted.cas,
                 ttl: counted.ttl,
+                created: counted.created,
             }
         }
         DeltaOutcome::NotFound => {

@@ -45,7 +45,9 @@ impl Reply for Recorder {
             Response::Touched => "TOUCHED".into(),
             Response::Ok => "OK".into(),
             Response::Reset => "RESET".into(),
-            Response::Number { value, cas, ttl } => format!("NUMBER {value} cas={cas} ttl={ttl}"),
+            Response::Number {
+                value, cas, ttl, ..
+            } => format!("NUMBER {value} cas={cas} ttl={ttl}"),
             Response::Version(v) => format!("VERSION {v}"),
             Response::Stat(name, value) => format!("STAT {name} {value}"),
             Response::Error(e) => format!("ERROR {e:?}"),

@@ -163,6 +163,8 @@ pub enum Response<'a> {
         cas: u64,
         /// Seconds it has left to live; -1: never expires.
         ttl: i64,
+        /// The delta created the counter (binary initial value, meta `N`).
+        created: bool,
     },
     /// The server's version.
     Version(&'a str),
@@ -204,6 +206,11 @@ impl ReplyPolicy {
         match self {
             ReplyPolicy::Always => true,
             ReplyPolicy::Never => false,
+            // memcached's ma q hides an existing counter's new value, not
+            // one that N created.
+            ReplyPolicy::Quiet if matches!(response, Response::Number { created: true, .. }) => {
+                true
+            }
             ReplyPolicy::ErrorsOnly | ReplyPolicy::Quiet => {
                 !(is_success(response) || is_read_miss(response))
             }

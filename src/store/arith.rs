@@ -133,12 +133,14 @@ impl Store {
                 class: new_hdr.class,
             });
         };
+        // As memcached: an empty or chained value is refused before the
+        // CAS is compared, a value that is not a number after.
+        let Some(current) = self.value(h, &hdr).as_slice().filter(|v| !v.is_empty()) else {
+            return DeltaOutcome::NonNumeric;
+        };
         if options.cas != 0 && options.cas != self.visible_cas(hdr.cas) {
             return DeltaOutcome::Exists;
         }
-        let Some(current) = self.value(h, &hdr).as_slice() else {
-            return DeltaOutcome::NonNumeric;
-        };
         let Some(value) = parse_counter(current) else {
             return DeltaOutcome::NonNumeric;
         };

@@ -303,6 +303,7 @@ fn check_replies(buf: &[u8], request: &crate::model::Request<'_>, plan: &super::
             value: u64::MAX,
             cas: 1,
             ttl: -1,
+            created: false,
         },
         Response::Error(Error::TooLarge),
         Response::Error(Error::NoMemory),

@@ -27,7 +27,9 @@ pub const MAX_LINE_WITHOUT_NEWLINE: usize = 2048;
 /// Largest `ms` data length memcached parses (`INT_MAX - 2`).
 const MAX_VLEN: i64 = i32::MAX as i64 - 2;
 
-const MA_FLAGS: &str = "CLIENT_ERROR invalid or duplicate flag";
+/// How `md` and `ma` word any flag error: memcached does not pass its flag
+/// parser's own message on for them.
+const FLAG_ERROR: &str = "CLIENT_ERROR invalid or duplicate flag";
 const MS_MODE: &str = "CLIENT_ERROR invalid mode for ms M token";
 const MA_MODE: &str = "CLIENT_ERROR invalid mode for ma M token";
 
@@ -243,6 +245,22 @@ impl<'a> Line<'a> {
         flags::parse(key, flag_tokens, keys)
     }
 
+    /// [`Self::flags`] for `md` and `ma`: the key and token count checked
+    /// as for every meta command, any flag error worded alike.
+    fn flags_worded_alike(
+        &self,
+        key: &'a [u8],
+        keys: &'a mut KeyBuf,
+    ) -> Result<Flags<'a>, &'static str> {
+        if key.len() > KEY_MAX_LENGTH {
+            return Err(BAD_FORMAT);
+        }
+        if self.count > MAX_TOKENS {
+            return Err(TOO_MANY);
+        }
+        flags::parse(key, self.rest, keys).map_err(|_| FLAG_ERROR)
+    }
+
     /// A request built from parsed flags.
     fn flagged(
         &self,
@@ -310,7 +328,7 @@ impl<'a> Line<'a> {
         let Some(key) = self.key else {
             return self.error(BAD_FORMAT, 0);
         };
-        let f = match self.flags(key, self.rest, keys) {
+        let f = match self.flags_worded_alike(key, keys) {
             Ok(f) => f,
             Err(message) => return self.error(message, 0),
         };
@@ -339,9 +357,9 @@ impl<'a> Line<'a> {
         let Some(key) = self.key else {
             return self.error(BAD_FORMAT, 0);
         };
-        // ma words every flag error alike.
-        let Ok(f) = self.flags(key, self.rest, keys) else {
-            return self.error(MA_FLAGS, 0);
+        let f = match self.flags_worded_alike(key, keys) {
+            Ok(f) => f,
+            Err(message) => return self.error(message, 0),
         };
         let mode = match f.mode {
             0 | b'I' | b'+' => DeltaMode::Incr,

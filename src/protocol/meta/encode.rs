@@ -13,6 +13,7 @@
 use super::decode::{Kind, Plan};
 use super::flags::OPAQUE_TOO_LONG;
 use super::key;
+use crate::cnum::c_strtoull;
 use crate::model::{Error, Item, Lease, Reply, ReplyPolicy, Request, Response};
 
 /// Encodes [`Response`]s to one meta request into a buffer.
@@ -86,9 +87,18 @@ impl MetaReply<'_, '_> {
 
     /// An `mg` hit.
     fn hit(&mut self, item: &Item<'_>) {
+        // memcached 1.6.40: mg with C returns the value only when the
+        // item's CAS differs from the token (the client's copy is current
+        // otherwise).
+        let current = self.plan.kind == Kind::Get
+            && self
+                .plan
+                .tokens()
+                .any(|t| t[0] == b'C' && c_strtoull(&t[1..]) == Some(item.cas));
+        let value = self.plan.value && !current;
         let out = &mut *self.out;
         let len = item.value.len();
-        if self.plan.value {
+        if value {
             out.extend_from_slice(b"VA ");
             number(out, len);
         } else {
@@ -123,7 +133,7 @@ impl MetaReply<'_, '_> {
             }
         }
         out.extend_from_slice(b"\r\n");
-        if self.plan.value {
+        if value {
             out.reserve(len + 2);
             item.value.for_each_piece(|p| out.extend_from_slice(p));
             out.extend_from_slice(b"\r\n");
@@ -261,7 +271,12 @@ impl Reply for MetaReply<'_, '_> {
             (_, Response::Exists) => self.status(b"EX"),
             (_, Response::NotFound) => self.status(b"NF"),
             (_, Response::Deleted | Response::Touched) => self.status(b"HD"),
-            (_, Response::Number { value, cas, ttl }) => self.counted(value, cas, ttl),
+            (
+                _,
+                Response::Number {
+                    value, cas, ttl, ..
+                },
+            ) => self.counted(value, cas, ttl),
             (Kind::Noop, Response::Ok) => line(self.out, "MN"),
             (_, Response::Ok | Response::Reset) => line(self.out, "HD"),
             (_, Response::Version(v)) => {

@@ -139,6 +139,7 @@ fn q_hides_hd_and_en_only() {
         value: 3,
         cas: 9,
         ttl: -1,
+        created: false,
     };
     assert_eq!(reply(b"ma k q v\r\n", &[number]), "");
     assert_eq!(reply(b"ma k q\r\n", &[Response::NotFound]), "NF\r\n");
@@ -192,6 +193,7 @@ fn md_and_ma_statuses() {
         value: 15,
         cas: 9,
         ttl: 30,
+        created: false,
     };
     assert_eq!(
         reply(b"ma k v t c k O2 s f\r\n", &[number]),
@@ -224,6 +226,7 @@ fn a_long_opaque_is_an_error_after_the_fact() {
         value: 1,
         cas: 1,
         ttl: -1,
+        created: false,
     };
     assert_eq!(
         reply(long, &[number]),

@@ -183,7 +183,8 @@ mod tests {
                 Response::Number {
                     value: 7,
                     cas: 1,
-                    ttl: -1
+                    ttl: -1,
+                    created: false,
                 },
                 false
             ),

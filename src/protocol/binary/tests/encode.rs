@@ -152,6 +152,7 @@ fn outcomes_of_writes() {
                 value: 0x0102_0304_0506_0708,
                 cas: 9,
                 ttl: -1,
+                created: false,
             },
             reply(0, b"", b"", &[1, 2, 3, 4, 5, 6, 7, 8], 9),
         ),

@@ -90,6 +90,7 @@ fn increment_decrement_rows() {
             value,
             cas: 79,
             ttl: -1,
+            created: false,
         }]
     };
     let n = |v: u64| (0u16, NONE, NONE, v.to_be_bytes(), true);
