@@ -1,11 +1,13 @@
-//! Closed-loop load generator for memcached's text and binary protocols (issue #4).
+//! Closed-loop load generator for memcached's text, binary and meta protocols.
 //!
 //! `cargo bench --bench loadgen -- --server 127.0.0.1:11211 --duration 5`
 //! (or `target/release/deps/loadgen-* ARGS`; `--help` lists the options).
 //!
 //! Every connection sends `--pipeline` requests in one write, reads and
 //! parses all their replies (`STORED`, `VALUE … END` framed by the byte
-//! count of each `VALUE` line, error lines), records the batch's latency once
+//! count of each `VALUE` line, error lines; under `--protocol meta`, `HD`,
+//! `VA <len> f<flags>` and `EN`, a multi-get's replies closed by `MN`),
+//! records the batch's latency once
 //! per request, and starts the next batch, until `--duration` is over.
 //! Connections are spread over `--threads` threads, each running one `mio`
 //! event loop; only the first `--active` connections send, the rest are
@@ -48,6 +50,9 @@ enum Protocol {
     Text,
     /// memcached's binary protocol (GET, SET, VERSION; one key per get).
     Binary,
+    /// Meta commands: `mg <key> v f` (one per key; a multi-get ends with
+    /// `mn`) and `ms <key> <len> F0 T0`.
+    Meta,
 }
 
 /// Command line.
@@ -55,7 +60,7 @@ enum Protocol {
 #[command(
     name = "loadgen",
     args_override_self = true,
-    about = "Closed-loop memcached load generator (text or binary protocol)"
+    about = "Closed-loop memcached load generator (text, binary or meta protocol)"
 )]
 struct Args {
     /// Server address.
@@ -82,7 +87,8 @@ struct Args {
     /// Number of distinct keys.
     #[arg(long, default_value_t = 100_000)]
     keys: u64,
-    /// Request protocol (binary: for servers that speak it, one key per get).
+    /// Request protocol (binary: one key per get; meta: a multi-get is one
+    /// `mg` per key, then `mn`).
     #[arg(long, value_enum, default_value_t = Protocol::Text)]
     protocol: Protocol,
     /// Key popularity.
@@ -94,7 +100,7 @@ struct Args {
     /// Requests in flight per connection, sent in one write.
     #[arg(long, default_value_t = 1)]
     pipeline: usize,
-    /// Keys per get (`get k1 k2 ...`).
+    /// Keys per get (`get k1 k2 ...`; meta: `mg k1 v f` … `mn`).
     #[arg(long, default_value_t = 1)]
     multiget: usize,
     /// Connections that send (default: all); the rest stay open and idle.
@@ -205,10 +211,114 @@ fn parse_binary_reply(buf: &[u8], expect: Expect) -> Result<Parsed, ProtocolErro
     Ok(Parsed::Done { len, hits, error })
 }
 
+/// A meta reply line longer than this (without its `\r\n`) is garbage, not
+/// a line still arriving.
+const META_MAX_LINE: usize = 8192;
+
+/// Digits only (no sign, no space), as a number.
+fn parse_digits(s: &[u8]) -> Option<usize> {
+    if s.is_empty() || s.len() > 12 || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+/// The data length of `VA <len> f<flags>` (the flags `mg <key> v f` asks for).
+fn meta_value_len(line: &[u8]) -> Option<usize> {
+    let mut fields = line.split(|&b| b == b' ');
+    if fields.next()? != b"VA" {
+        return None;
+    }
+    let len = parse_digits(fields.next()?)?;
+    parse_digits(fields.next()?.strip_prefix(b"f")?)?;
+    fields.next().is_none().then_some(len)
+}
+
+/// Parses one meta-protocol reply to `expect` at the start of `buf`: `HD`
+/// for a set (`NS`, `EX`, `NF` and error lines are answers counted as
+/// errors); for a get of `asked` keys that many `VA`/`EN` replies (an error
+/// line answering one of the `mg`s counts as an error), then `MN` when
+/// more than one key was asked.
+fn parse_meta_reply(buf: &[u8], expect: Expect) -> Result<Parsed, ProtocolError> {
+    let bad = |line: &[u8]| {
+        ProtocolError(format!(
+            "unexpected meta reply line {:?} (waiting for {expect:?})",
+            String::from_utf8_lossy(&line[..line.len().min(80)])
+        ))
+    };
+    let line_at = |pos: usize| -> Result<Option<usize>, ProtocolError> {
+        match find_crlf(&buf[pos..]) {
+            Some(n) => Ok(Some(n)),
+            None if buf.len() - pos > META_MAX_LINE => Err(bad(&buf[pos..])),
+            None => Ok(None),
+        }
+    };
+    match expect {
+        Expect::Version => parse_reply(buf, expect, Protocol::Text),
+        Expect::Stored => {
+            let Some(n) = line_at(0)? else {
+                return Ok(Parsed::Incomplete);
+            };
+            let line = &buf[..n];
+            let ok = line == b"HD";
+            if ok || is_error_line(line) || matches!(line, b"NS" | b"EX" | b"NF") {
+                Ok(Parsed::Done {
+                    len: n + 2,
+                    hits: 0,
+                    error: !ok,
+                })
+            } else {
+                Err(bad(line))
+            }
+        }
+        Expect::Values(asked) => {
+            let (mut pos, mut hits, mut error) = (0, 0, false);
+            for _ in 0..asked {
+                let Some(n) = line_at(pos)? else {
+                    return Ok(Parsed::Incomplete);
+                };
+                let line = &buf[pos..pos + n];
+                let data = pos + n + 2;
+                if line == b"EN" || is_error_line(line) {
+                    error |= line != b"EN";
+                    pos = data;
+                    continue;
+                }
+                let bytes = meta_value_len(line).ok_or_else(|| bad(line))?;
+                let end = data + bytes;
+                if buf.len() < end + 2 {
+                    return Ok(Parsed::Incomplete);
+                }
+                if &buf[end..end + 2] != b"\r\n" {
+                    return Err(ProtocolError("value data not followed by \\r\\n".into()));
+                }
+                hits += 1;
+                pos = end + 2;
+            }
+            if asked > 1 {
+                let Some(n) = line_at(pos)? else {
+                    return Ok(Parsed::Incomplete);
+                };
+                if &buf[pos..pos + n] != b"MN" {
+                    return Err(bad(&buf[pos..pos + n]));
+                }
+                pos += n + 2;
+            }
+            Ok(Parsed::Done {
+                len: pos,
+                hits,
+                error,
+            })
+        }
+    }
+}
+
 /// Parses the reply to `expect` at the start of `buf`.
 fn parse_reply(buf: &[u8], expect: Expect, protocol: Protocol) -> Result<Parsed, ProtocolError> {
-    if protocol == Protocol::Binary {
-        return parse_binary_reply(buf, expect);
+    match protocol {
+        Protocol::Binary => return parse_binary_reply(buf, expect),
+        Protocol::Meta => return parse_meta_reply(buf, expect),
+        Protocol::Text => {}
     }
     let bad = |line: &[u8]| {
         ProtocolError(format!(
@@ -313,6 +423,7 @@ enum Source {
 struct Workload {
     key_size: usize,
     value: Vec<u8>,
+    /// What follows the key of a set: ` 0 0 <len>\r\n`, or ` <len> F0 T0\r\n` in meta.
     set_header_tail: Vec<u8>,
     ratio: (u32, u32),
     keys: u64,
@@ -339,6 +450,17 @@ impl Workload {
             push_key(out, self.pick_key(rng), self.key_size);
             return;
         }
+        if self.protocol == Protocol::Meta {
+            for _ in 0..self.multiget {
+                out.extend_from_slice(b"mg ");
+                push_key(out, self.pick_key(rng), self.key_size);
+                out.extend_from_slice(b" v f\r\n");
+            }
+            if self.multiget > 1 {
+                out.extend_from_slice(b"mn\r\n");
+            }
+            return;
+        }
         out.extend_from_slice(b"get");
         for _ in 0..self.multiget {
             out.push(b' ');
@@ -351,7 +473,7 @@ impl Workload {
     fn push_version(&self, out: &mut Vec<u8>) {
         match self.protocol {
             Protocol::Binary => push_binary_header(out, 0x0b, 0, 0, 0), // VERSION
-            Protocol::Text => out.extend_from_slice(b"version\r\n"),
+            Protocol::Text | Protocol::Meta => out.extend_from_slice(b"version\r\n"),
         }
     }
 
@@ -363,7 +485,10 @@ impl Workload {
             out.extend_from_slice(&self.value);
             return;
         }
-        out.extend_from_slice(b"set ");
+        out.extend_from_slice(match self.protocol {
+            Protocol::Meta => b"ms ",
+            _ => b"set ",
+        });
         push_key(out, k, self.key_size);
         out.extend_from_slice(&self.set_header_tail);
         out.extend_from_slice(&self.value);
@@ -813,7 +938,11 @@ fn thread_main(shared: Arc<Shared>, plan: ThreadPlan) -> ThreadResult {
     let workload = Workload {
         key_size: a.key_size,
         value: vec![b'x'; a.value_size],
-        set_header_tail: format!(" 0 0 {}\r\n", a.value_size).into_bytes(),
+        set_header_tail: match a.protocol {
+            Protocol::Meta => format!(" {} F0 T0\r\n", a.value_size),
+            _ => format!(" 0 0 {}\r\n", a.value_size),
+        }
+        .into_bytes(),
         ratio: a.ratio,
         keys: a.keys,
         zipf: (a.distribution == KeyDistribution::Zipf)
@@ -972,7 +1101,7 @@ fn validate(a: &Args) -> Result<(), String> {
         return Err("--pipeline and --multiget must be at least 1".into());
     }
     if a.protocol == Protocol::Binary && a.multiget > 1 {
-        return Err("--multiget needs --protocol text".into());
+        return Err("--multiget needs --protocol text or meta".into());
     }
     if a.multiget * (a.key_size + 1) > 1_000_000 {
         return Err("--multiget × --key-size is too long a command line".into());
@@ -1265,6 +1394,82 @@ fn self_test() {
     // A text answer is refused at its first byte, not after 24.
     assert!(parse_reply(b"ERROR\r\n", Expect::Stored, Protocol::Binary).is_err());
     assert_eq!(parse_bin(b"", Expect::Stored), Parsed::Incomplete);
+    // Meta: HD for a set; VA (framed by its length) or EN per key, MN after a multi-get.
+    let meta = Protocol::Meta;
+    let parse_meta = |buf: &[u8], e| parse_reply(buf, e, meta).expect("parses");
+    assert_eq!(parse_meta(b"HD\r\n", Expect::Stored), done(4, 0, false));
+    assert_eq!(parse_meta(b"HD", Expect::Stored), Parsed::Incomplete);
+    assert_eq!(parse_meta(b"NS\r\n", Expect::Stored), done(4, 0, true));
+    assert_eq!(
+        parse_meta(b"SERVER_ERROR out of memory\r\n", Expect::Stored),
+        done(28, 0, true)
+    );
+    assert!(parse_reply(b"STORED\r\n", Expect::Stored, meta).is_err());
+    assert_eq!(parse_meta(b"EN\r\n", Expect::Values(1)), done(4, 0, false));
+    let hit = b"VA 4 f0\r\nEN\r\n\r\n";
+    assert_eq!(
+        parse_meta(hit, Expect::Values(1)),
+        done(hit.len(), 1, false)
+    );
+    let multi = b"VA 2 f7\r\nMN\r\nEN\r\nCLIENT_ERROR bad\r\nMN\r\n";
+    assert_eq!(
+        parse_meta(multi, Expect::Values(3)),
+        done(multi.len(), 1, true)
+    );
+    for cut in 0..multi.len() {
+        assert_eq!(
+            parse_meta(&multi[..cut], Expect::Values(3)),
+            Parsed::Incomplete,
+            "cut at {cut}"
+        );
+    }
+    assert_eq!(
+        parse_meta(b"VERSION 1.6.18\r\n", Expect::Version),
+        done(16, 0, false)
+    );
+    for wrong in [
+        &b"VALUE k 0 2\r\nab\r\nEND\r\n"[..],
+        b"VA 2\r\nab\r\n",
+        b"VA 2 f0 t-1\r\nab\r\n",
+        b"VA +2 f0\r\nab\r\n",
+        b"VA 2 f\r\nab\r\n",
+        b"VA 2 f0\r\nabc\r\n",
+        b"HD\r\n",
+        b"END\r\n",
+    ] {
+        assert!(
+            parse_reply(wrong, Expect::Values(1), meta).is_err(),
+            "{:?}",
+            String::from_utf8_lossy(wrong)
+        );
+    }
+    // Two keys: two replies then MN, not a third reply.
+    assert!(parse_reply(b"EN\r\nEN\r\nEN\r\n", Expect::Values(2), meta).is_err());
+    assert!(parse_reply(&[b'x'; META_MAX_LINE + 1], Expect::Stored, meta).is_err());
+    let w = Workload {
+        key_size: 4,
+        value: b"xy".to_vec(),
+        set_header_tail: b" 2 F0 T0\r\n".to_vec(),
+        ratio: (1, 1),
+        keys: 10,
+        zipf: None,
+        pipeline: 1,
+        multiget: 2,
+        prefill_depth: 1,
+        protocol: meta,
+    };
+    let mut out = Vec::new();
+    w.push_set(&mut out, 7);
+    assert_eq!(out, b"ms k007 2 F0 T0\r\nxy\r\n");
+    out.clear();
+    w.push_get(&mut out, &mut SmallRng::seed_from_u64(1));
+    let text = String::from_utf8(out).expect("ascii");
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    assert_eq!(lines.len(), 3, "{text:?}");
+    assert!(lines[..2]
+        .iter()
+        .all(|l| l.starts_with("mg k00") && l.ends_with(" v f")));
+    assert_eq!(lines[2], "mn");
     let mut req = Vec::new();
     push_binary_header(&mut req, 0x01, 3, 8, 5);
     assert_eq!(req.len(), 24);

@@ -13,8 +13,9 @@
 # spoken to in its binary protocol (ferrocache stays on text: a text get
 # set against memcached's binary one), cbin = the same with both servers in
 # binary (set beside c: ferrocache's binary get against its text get), abin
-# = 1:10 set:get with both in binary; 100-byte values,
-# 20-byte keys, 100,000 keys, 50 connections.
+# = 1:10 set:get with both in binary, cmg and amg = c and a with both
+# servers in meta commands (`mg <key> v f`, `ms <key> <len> F0 T0`);
+# 100-byte values, 20-byte keys, 100,000 keys, 50 connections.
 # FERROCACHE_BIN=path measures that ferrocache binary instead of a fresh
 # build (to compare two builds under the same conditions); FERROCACHE_ARGS
 # adds options to its command line (FERROCACHE_ARGS="-o hotkeys=20").
@@ -30,13 +31,17 @@ CONNS=${CONNS:-50}
 MEMCACHED=/usr/bin/memcached
 declare -A ARGS=([a]="--ratio 1:10" [e]="--ratio 1:0" [g]="--ratio 0:1"
     [c]="--ratio 0:1 --pipeline 16" [cb]="--ratio 0:1 --pipeline 16"
-    [cbin]="--ratio 0:1 --pipeline 16" [abin]="--ratio 1:10")
+    [cbin]="--ratio 0:1 --pipeline 16" [abin]="--ratio 1:10"
+    [cmg]="--ratio 0:1 --pipeline 16" [amg]="--ratio 1:10")
 declare -A DESC=([a]="1:10 set:get" [e]="sets only" [g]="gets only"
     [c]="gets pipelined 16 deep" [cb]="gets pipelined 16 deep, memcached in binary"
-    [cbin]="gets pipelined 16 deep, both in binary" [abin]="1:10 set:get, both in binary")
+    [cbin]="gets pipelined 16 deep, both in binary" [abin]="1:10 set:get, both in binary"
+    [cmg]="gets pipelined 16 deep, both in meta" [amg]="1:10 set:get, both in meta")
 # Options for one server only (the protocol each speaks).
-declare -A MC_ARGS=([cb]="--protocol binary" [cbin]="--protocol binary" [abin]="--protocol binary")
-declare -A FC_ARGS=([cbin]="--protocol binary" [abin]="--protocol binary")
+declare -A MC_ARGS=([cb]="--protocol binary" [cbin]="--protocol binary" [abin]="--protocol binary"
+    [cmg]="--protocol meta" [amg]="--protocol meta")
+declare -A FC_ARGS=([cbin]="--protocol binary" [abin]="--protocol binary"
+    [cmg]="--protocol meta" [amg]="--protocol meta")
 
 for tool in valgrind callgrind_control callgrind_annotate python3; do
     command -v "$tool" >/dev/null || { echo "bench-instructions.sh: $tool is needed (apt-get install valgrind python3)" >&2; exit 1; }

@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
-WORKLOADS=${WORKLOADS:-"a b c cb cbin abin d e f"}
+WORKLOADS=${WORKLOADS:-"a b c cb cbin abin cmg amg d e f"}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 SLOW_CONNS=${SLOW_CONNS:-1000}
 SERVER_THREADS=2
@@ -34,7 +34,8 @@ MEMCACHED=/usr/bin/memcached
 # --- the workloads: name, description, prefill (0/1), loadgen options,
 # options for memcached only and options for ferrocache only (cb: memcached
 # in its binary protocol, ferrocache in text, to set a text get beside
-# memcached's cheaper binary one; abin, cbin: both servers in binary) -----
+# memcached's cheaper binary one; abin, cbin: both servers in binary; amg,
+# cmg: both servers in meta commands, `mg <key> v f` and `ms <key> <len> F0 T0`) --
 declare -A W_DESC W_PREFILL W_ARGS W_MC_ARGS W_FC_ARGS
 add() { W_DESC[$1]=$2; W_PREFILL[$1]=$3; W_ARGS[$1]=$4; W_MC_ARGS[$1]=${5:-}; W_FC_ARGS[$1]=${6:-}; }
 add a "1:10 set:get, 100 B values, 50 conns" 1 "--ratio 1:10 --value-size 100 --connections 50"
@@ -43,6 +44,8 @@ add c "gets pipelined 16 deep, 50 conns" 1 "--ratio 0:1 --value-size 100 --conne
 add cb "gets pipelined 16 deep; memcached in binary" 1 "--ratio 0:1 --value-size 100 --connections 50 --pipeline 16" "--protocol binary"
 add cbin "gets pipelined 16 deep; both in binary" 1 "--ratio 0:1 --value-size 100 --connections 50 --pipeline 16" "--protocol binary" "--protocol binary"
 add abin "1:10 set:get, 100 B values, 50 conns; both in binary" 1 "--ratio 1:10 --value-size 100 --connections 50" "--protocol binary" "--protocol binary"
+add cmg "gets pipelined 16 deep; both in meta" 1 "--ratio 0:1 --value-size 100 --connections 50 --pipeline 16" "--protocol meta" "--protocol meta"
+add amg "1:10 set:get, 100 B values, 50 conns; both in meta" 1 "--ratio 1:10 --value-size 100 --connections 50" "--protocol meta" "--protocol meta"
 add d "multi-get of 100 keys, 50 conns" 1 "--ratio 0:1 --value-size 100 --connections 50 --multiget 100"
 add e "sets only, 100 B values, 50 conns" 0 "--ratio 1:0 --value-size 100 --connections 50"
 add f "1:10, 1000 conns of which 50 active" 1 "--ratio 1:10 --value-size 100 --connections 1000 --active 50"
