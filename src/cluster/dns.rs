@@ -178,7 +178,14 @@ fn udp(server: SocketAddr, bytes: &[u8], id: u16) -> std::io::Result<Message> {
     socket.set_read_timeout(Some(TIMEOUT))?;
     socket.send(bytes)?;
     let mut buf = [0u8; 4096];
+    // One deadline for the query: stray datagrams do not extend it.
+    let deadline = std::time::Instant::now() + TIMEOUT;
     loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(timed_out(std::io::ErrorKind::TimedOut.into()));
+        }
+        socket.set_read_timeout(Some(left))?;
         let n = socket.recv(&mut buf).map_err(timed_out)?;
         // A stray datagram (a late answer to an earlier query) is skipped.
         if let Ok(answer) = Message::from_vec(&buf[..n]) {

@@ -29,6 +29,11 @@ pub fn parse(text: &str) -> Result<Vec<Node>, String> {
     Ok(nodes)
 }
 
+/// The highest version `config set cluster` accepts: far above any time in
+/// seconds, far below the top of the range, so later versions can still
+/// rise above it.
+pub const MAX_SET_VERSION: u64 = 1 << 53;
+
 /// The version and nodes of a `config set cluster` payload:
 /// `<version>\n<host>|<ip>|<port> ...` and an optional final newline.
 /// `Err` is one line saying what is wrong.
@@ -41,12 +46,15 @@ pub fn parse_payload(payload: &[u8]) -> Result<(u64, Vec<Node>), String> {
     let version = version
         .parse::<u64>()
         .ok()
-        .filter(|&v| v > 0)
-        .ok_or_else(|| format!("{version:?} is not a version (a positive integer)"))?;
+        .filter(|&v| v > 0 && v <= MAX_SET_VERSION)
+        .ok_or_else(|| {
+            format!("{version:?} is not a version (a positive integer up to {MAX_SET_VERSION})")
+        })?;
     let mut nodes = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for word in list.split(' ').filter(|w| !w.is_empty()) {
         let node = parse_node(word).map_err(|why| format!("{word:?}: {why}"))?;
-        if nodes.contains(&node) {
+        if !seen.insert(node.clone()) {
             return Err(format!("{word:?}: listed twice"));
         }
         nodes.push(node);

@@ -74,7 +74,7 @@ pub enum Reload {
 /// The version a changed list gets: never lower than the file's
 /// modification time, always above the version before.
 pub fn next_version(current: u64, mtime_seconds: u64) -> u64 {
-    mtime_seconds.max(current + 1)
+    mtime_seconds.max(current.saturating_add(1))
 }
 
 /// Where a server's node list comes from.

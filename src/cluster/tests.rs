@@ -84,6 +84,7 @@ fn versions_rise_by_mtime_or_by_one() {
     assert_eq!(next_version(5, 1_000), 1_000, "a later file: its time");
     assert_eq!(next_version(1_000, 1_000), 1_001, "same second: one more");
     assert_eq!(next_version(1_000, 10), 1_001, "an older mtime: one more");
+    assert_eq!(next_version(u64::MAX, 10), u64::MAX, "no overflow");
 }
 
 /// A node file in the test's own directory.
@@ -228,6 +229,9 @@ fn set_payload_is_what_config_get_answers() {
         (b"7\na|1.2.3.4\n", "hostname|ip|port"),
         (b"7\na||1\nb||2\n", "hostname|ip|port"),
         (b"7\n\xff||1\n", "UTF-8"),
+        // The top of the range would leave no room to rise (and overflowed
+        // the next version's arithmetic).
+        (b"18446744073709551615\na||1\n", "version"),
     ] {
         let err = parse_payload(bad).unwrap_err();
         assert!(err.contains(needle), "{bad:?}: {err}");

@@ -116,6 +116,8 @@ fn read_key(
     f: impl FnOnce(Item<'_>),
 ) -> Lookup {
     let mut class = 0;
+    // An item mg N created counts as a hit, in its class too.
+    let mut created = false;
     let found = if read.leases {
         let options = store::ReadOptions {
             touch,
@@ -125,7 +127,6 @@ fn read_key(
             new_cas: read.new_cas,
             order: expiry_order(read.order),
         };
-        let mut created = false;
         let found = ctx.store.read(key, &options, |hit, meta| {
             created = meta.created;
             class = hit.class;
@@ -142,7 +143,7 @@ fn read_key(
         count_get(ctx.counters, touch.is_some(), found);
         found
     };
-    if found == Lookup::Hit {
+    if found == Lookup::Hit || created {
         let op = if touch.is_some() {
             ClassOp::TouchHit
         } else {

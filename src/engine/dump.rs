@@ -49,7 +49,7 @@ pub fn cache_dump(args: CacheDumpArgs, ctx: &Context<'_>, out: &mut dyn Reply) {
     let mut lines = Vec::with_capacity(items.len() * 40);
     for d in &items {
         lines.extend_from_slice(b"ITEM ");
-        lines.extend_from_slice(&d.key);
+        key_text(&mut lines, d);
         // Writing into a Vec cannot fail.
         let _ = write!(lines, " [{} b; {} s]\r\n", d.value_len, d.expires);
     }
@@ -104,12 +104,28 @@ pub fn lru_dump(dump: &Dump, ctx: &Context<'_>, out: &mut dyn Reply) -> Effect {
     Effect::None
 }
 
+/// A key as a dump line shows it: as stored, or base64-encoded for a key
+/// stored through meta's `b` (its bytes may be spaces, `\r\n`, anything),
+/// as memcached shows it.
+fn key_text(out: &mut Vec<u8>, d: &Dumped) {
+    if d.binary_key {
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&d.key);
+        out.extend_from_slice(encoded.as_bytes());
+    } else {
+        out.extend_from_slice(&d.key);
+    }
+}
+
 /// One item's line.
 fn line(out: &mut Vec<u8>, format: DumpFormat, d: &Dumped) {
     match format {
         DumpFormat::Mg => {
             out.extend_from_slice(b"mg ");
-            out.extend_from_slice(&d.key);
+            key_text(out, d);
+            if d.binary_key {
+                out.extend_from_slice(b" b");
+            }
             out.extend_from_slice(b"\r\n");
         }
         DumpFormat::Meta => {
@@ -154,6 +170,7 @@ mod tests {
             last_access: 1_700_000_000,
             cas: 9,
             fetched: true,
+            binary_key: false,
         }
     }
 
@@ -176,5 +193,23 @@ mod tests {
              key=k exp=1800000000 la=1700000000 cas=9 fetch=yes cls=2 size=40\r\n\
              mg k:1\r\n"
         );
+    }
+
+    /// A key stored through meta's `b` may hold `\r\n` or spaces: mgdump
+    /// and cachedump show it base64-encoded (mgdump with `b`), so a line
+    /// can neither end early nor be split.
+    #[test]
+    fn binary_keys_are_shown_encoded() {
+        let mut out = Vec::new();
+        let key = dumped(b"x\nEN", 0);
+        line(
+            &mut out,
+            DumpFormat::Mg,
+            &Dumped {
+                binary_key: true,
+                ..key
+            },
+        );
+        assert_eq!(out, b"mg eApFTg== b\r\n");
     }
 }

@@ -232,6 +232,15 @@ fn vivify_on_miss_gives_the_first_reader_the_token() {
     // memcached's mg counts an item it lends as a hit, created or found.
     assert_eq!(e.counters.get_misses.get(), 0);
     assert_eq!(e.counters.get_hits.get(), 2);
+    // ... in its class too, so the classes add up to the total.
+    let per_class: u64 = e
+        .counters
+        .classes
+        .snapshot()
+        .iter()
+        .map(|c| c.get_hits)
+        .sum();
+    assert_eq!(per_class, 2, "the created item's class counts its hit");
 }
 
 #[test]

@@ -93,7 +93,10 @@ impl Bound {
             threads.push(spawn_cluster_watcher(shared.clone())?);
         }
         if let Some(listener) = metrics {
-            threads.push(scrape::spawn(listener, shared.clone())?);
+            // Not joined at shutdown: a scraper that stops reading could
+            // hold the thread in a blocking write, and nothing it holds
+            // needs an orderly end.
+            drop(scrape::spawn(listener, shared.clone())?);
         }
         let acceptor = acceptor::Acceptor::new(shared.clone(), listeners, handles)?;
         Ok(Server {

@@ -11,7 +11,7 @@
 //!   most recently used, as `stats cachedump` lists them (keys collected
 //!   under the class lock, their metadata read under each stripe lock).
 
-use super::item::{self, FETCHED};
+use super::item::{self, FETCHED, KEY_BINARY};
 use super::pages::NIL;
 use super::{lock, Store};
 
@@ -34,6 +34,9 @@ pub struct Dumped {
     pub cas: u64,
     /// Whether it was read since it was stored.
     pub fetched: bool,
+    /// Its key was stored base64-decoded (meta `b`): binary bytes that a
+    /// dump line must show encoded.
+    pub binary_key: bool,
 }
 
 impl Store {
@@ -114,6 +117,7 @@ impl Store {
             last_access: started + i64::from(hdr.time),
             cas: self.visible_cas(hdr.cas),
             fetched: hdr.bits & FETCHED != 0,
+            binary_key: hdr.bits & KEY_BINARY != 0,
             key,
         }
     }

@@ -382,7 +382,7 @@ fn check_without_sasl(buf: &[u8], parsed: &Parsed<'_>) {
 }
 
 /// The two limits agree, except where a value over the small limit is
-/// swallowed (a store) or refused (a SASL step) there while the large
+/// swallowed (a store or a config set) or refused (a SASL step) there while the large
 /// limit buffers it or waits for it.
 fn compare_limits(buf: &[u8], large: &Parsed<'_>, small: &Parsed<'_>) {
     if large == small {
@@ -397,6 +397,10 @@ fn compare_limits(buf: &[u8], large: &Parsed<'_>, small: &Parsed<'_>) {
                         Command::Store {
                             payload: Payload::Oversize,
                             ..
+                        }
+                        | Command::ConfigSet {
+                            payload: Payload::Oversize,
+                            ..
                         },
                     ..
                 },
@@ -409,7 +413,8 @@ fn compare_limits(buf: &[u8], large: &Parsed<'_>, small: &Parsed<'_>) {
                     Parsed::Request {
                         request:
                             Request {
-                                command: Command::Store { payload, .. },
+                                command:
+                                    Command::Store { payload, .. } | Command::ConfigSet { payload, .. },
                                 ..
                             },
                         ..
