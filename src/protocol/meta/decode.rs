@@ -68,6 +68,9 @@ pub struct Plan<'a> {
     pub opaque_too_long: bool,
     /// `ms`: the data length given.
     pub data_len: usize,
+    /// `mg`'s `C` token: a hit whose CAS equals it is answered without its
+    /// value (memcached 1.6.40).
+    pub current_cas: Option<u64>,
 }
 
 impl Plan<'_> {
@@ -186,11 +189,17 @@ impl<'a> Line<'a> {
             Some((key, rest)) => (Some(key), rest),
             None => (None, &[][..]),
         };
+        // Tokens on the line: the command, the key and the flags (only
+        // the flags are counted one by one: the rest is known).
+        let count = match key {
+            Some(_) => 2 + tokens(rest).count(),
+            None => usize::from(!command.is_empty()),
+        };
         Line {
             command,
             key,
             rest,
-            count: tokens(line).count(),
+            count,
             consumed,
         }
     }
@@ -221,6 +230,7 @@ impl<'a> Line<'a> {
                 value: false,
                 opaque_too_long: false,
                 data_len: 0,
+                current_cas: None,
             },
             consumed: self.consumed,
             swallow: 0,
@@ -293,6 +303,11 @@ impl<'a> Line<'a> {
                 value: f.value,
                 opaque_too_long: f.opaque_too_long(),
                 data_len: 0,
+                current_cas: if kind == Kind::Get {
+                    f.compare_cas
+                } else {
+                    None
+                },
             },
             consumed: self.consumed,
             swallow: 0,

@@ -13,7 +13,6 @@
 use super::decode::{Kind, Plan};
 use super::flags::OPAQUE_TOO_LONG;
 use super::key;
-use crate::cnum::c_strtoull;
 use crate::model::{Error, Item, Lease, Reply, ReplyPolicy, Request, Response};
 
 /// Encodes [`Response`]s to one meta request into a buffer.
@@ -90,11 +89,7 @@ impl MetaReply<'_, '_> {
         // memcached 1.6.40: mg with C returns the value only when the
         // item's CAS differs from the token (the client's copy is current
         // otherwise).
-        let current = self.plan.kind == Kind::Get
-            && self
-                .plan
-                .tokens()
-                .any(|t| t[0] == b'C' && c_strtoull(&t[1..]) == Some(item.cas));
+        let current = self.plan.current_cas == Some(item.cas);
         let value = self.plan.value && !current;
         let out = &mut *self.out;
         let len = item.value.len();

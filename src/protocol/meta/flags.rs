@@ -116,17 +116,17 @@ pub fn parse<'a>(
         want: Want::NONE,
         order: FlagOrder::default(),
     };
-    let mut seen = [false; 128];
+    let mut seen: u128 = 0; // one bit per flag letter
     let mut error: Option<&'static str> = None;
     let mut failed = false;
     let mut buf = Some(buf); // taken by the one `b`
     for (at, token) in tokens(flags).enumerate() {
         let at = at as u8; // at most MAX_TOKENS
         let flag = token[0];
-        if flag >= 127 || seen[flag as usize] {
+        if flag >= 127 || seen & (1 << flag) != 0 {
             return Err(DUPLICATE);
         }
-        seen[flag as usize] = true;
+        seen |= 1 << flag;
         let arg = &token[1..];
         let mut bad = |message: Option<&'static str>| {
             failed = true;
