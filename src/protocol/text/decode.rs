@@ -413,25 +413,7 @@ fn storage<'a>(
         };
         text_request(command, noreply)
     };
-    if vlen > limits.max_value_len {
-        return Parsed::Request {
-            request: request(Payload::Oversize),
-            consumed,
-            swallow: vlen + 2,
-        };
-    }
-    let end = consumed + vlen + 2;
-    if buf.len() < end {
-        return Parsed::Incomplete;
-    }
-    Parsed::Request {
-        request: request(Payload::Data {
-            data: &buf[consumed..consumed + vlen],
-            terminated: &buf[end - 2..end] == b"\r\n",
-        }),
-        consumed: end,
-        swallow: 0,
-    }
+    data_block(buf, consumed, vlen, limits, request)
 }
 
 /// `config set <key> <flags> <bytes>\r\n<data>\r\n`, read as a storage
@@ -456,6 +438,19 @@ fn config_set<'a>(t: &Tokens<'a>, buf: &'a [u8], consumed: usize, limits: &Limit
             false,
         )
     };
+    data_block(buf, consumed, vlen, limits, request)
+}
+
+/// The data block of `vlen` bytes after a command line of `consumed`
+/// bytes, as a storage command (and `config set`) reads it: over the item
+/// limit it is swallowed, otherwise buffered whole with its `\r\n` checked.
+fn data_block<'a>(
+    buf: &'a [u8],
+    consumed: usize,
+    vlen: usize,
+    limits: &Limits,
+    request: impl Fn(Payload<'a>) -> Request<'a>,
+) -> Parsed<'a> {
     if vlen > limits.max_value_len {
         return Parsed::Request {
             request: request(Payload::Oversize),
