@@ -81,7 +81,19 @@ fn cluster(settings: &Settings) -> Result<Option<Cluster>, String> {
             Cluster::dns(target, interval)
         }
         (None, None) if settings.cluster_admin => Cluster::admin_only(),
+        (None, None) if settings.cluster_state.is_some() => {
+            return Err("-o cluster_state: give a node source (-o cluster_nodes, cluster_dns or cluster_admin) to keep".into())
+        }
         (None, None) => return Ok(None),
+    };
+    let cluster = match &settings.cluster_state {
+        Some(path) => {
+            let path = std::path::absolute(path).map_err(|e| format!("-o cluster_state: {e}"))?;
+            cluster
+                .kept_in(&path)
+                .map_err(|e| format!("-o cluster_state: {e}"))?
+        }
+        None => cluster,
     };
     Ok(Some(cluster.with_admin(settings.cluster_admin)))
 }

@@ -245,3 +245,42 @@ fn behind_ascii_authentication() {
     assert_eq!(c.call(&set_request("2\na||1\n")), b"STORED\r\n");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `-o cluster_state`: a node restarted (SIGTERM, then started again)
+/// serves the list it was given by `config set` at the same version, and a
+/// later change goes above it; `-o cluster_state` alone is refused.
+#[test]
+fn a_set_list_and_its_version_survive_a_restart_with_cluster_state() {
+    let dir = std::env::temp_dir().join(format!("ferrocache-admin-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("cluster.state");
+    let _ = std::fs::remove_file(&state);
+    let option = format!("cluster_admin,cluster_state={}", state.display());
+    let payload = "9000000000\nnode-a||11211 node-b|10.0.0.2|11212\n";
+    {
+        let server = Server::from_command(ferrocache(&["-o", &option]));
+        let mut c = server.connect();
+        assert_eq!(c.call(&set_request(payload)), b"STORED\r\n");
+        assert_eq!(server.terminate().code(), Some(0));
+    }
+    let server = Server::from_command(ferrocache(&["-o", &option]));
+    let mut c = server.connect();
+    assert_eq!(c.call(b"config get cluster\r\n"), config_reply(payload));
+    assert_eq!(c.call(&set_request("4\nnode-a||11211\n")), b"STORED\r\n");
+    assert_eq!(
+        c.call(b"config get cluster\r\n"),
+        config_reply("9000000001\nnode-a||11211\n")
+    );
+    drop(server);
+
+    let out = ferrocache(&["-o", &format!("cluster_state={}", state.display())])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "EX_USAGE");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("-o cluster_state: give a node source"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -65,7 +65,7 @@ pub fn parse_payload(payload: &[u8]) -> Result<(u64, Vec<Node>), String> {
     Ok((version, nodes))
 }
 
-fn parse_node(line: &str) -> Result<Node, String> {
+pub(super) fn parse_node(line: &str) -> Result<Node, String> {
     let fields: Vec<&str> = line.split('|').collect();
     let [host, ip, port] = fields[..] else {
         return Err("give hostname|ip|port".into());

@@ -7,12 +7,15 @@
 //! current one behind a lock that workers take only to clone an `Arc`, and
 //! follows its source: the node file (re-read on SIGHUP and when it
 //! changes), a DNS name (re-resolved on an interval), and `config set` /
-//! `config delete cluster` when enabled. `docs/autodiscovery.md` describes
+//! `config delete cluster` when enabled, and keeps its version (and a set
+//! list) across restarts in a state file when one is named.
+//! `docs/autodiscovery.md` describes
 //! the sources, the version and the clients.
 
 mod dns;
 mod file;
 mod shared;
+mod state;
 
 pub use dns::{system_server, Target};
 pub use file::{parse, parse_payload};
@@ -93,5 +96,7 @@ fn render(version: u64, nodes: &[Node]) -> String {
     s
 }
 
+#[cfg(test)]
+mod restart_tests;
 #[cfg(test)]
 mod tests;

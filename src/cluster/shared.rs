@@ -14,6 +14,7 @@
 //! `config set` names; the same membership keeps the version. See
 //! `docs/autodiscovery.md` for why.
 
+use super::state::{self, Saved};
 use super::{dns, file, Node, Nodes};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -123,6 +124,8 @@ struct State {
 pub struct Cluster {
     source: Source,
     admin: bool,
+    /// The state file (`-o cluster_state`), rewritten on every change.
+    kept: Option<PathBuf>,
     state: Mutex<State>,
     current: RwLock<Option<Arc<Nodes>>>,
 }
@@ -132,6 +135,7 @@ impl Cluster {
         Cluster {
             source,
             admin: false,
+            kept: None,
             state: Mutex::new(State::default()),
             current: RwLock::new(None),
         }
@@ -168,6 +172,59 @@ impl Cluster {
     pub fn with_admin(mut self, admin: bool) -> Cluster {
         self.admin = admin;
         self
+    }
+
+    /// Keeps the state in the file at `path` (`-o cluster_state`): what it
+    /// holds is in force again (the version, a set list), then the node
+    /// file is read again, so a list changed while the server was down
+    /// gets a version above the one kept. The file is written once here,
+    /// so a path that cannot be written is refused at start-up. `Err` is
+    /// one line for the operator.
+    pub fn kept_in(mut self, path: &Path) -> Result<Cluster, String> {
+        let shown = path.display();
+        let saved = state::load(path).map_err(|e| format!("{shown}: {e}"))?;
+        self.kept = Some(path.to_path_buf());
+        if let Some(saved) = saved {
+            let mut state = self.state();
+            state.version = saved.version;
+            state.source = saved.source.clone();
+            state.overridden = saved.set.is_some();
+            let list = saved.set.or(saved.source);
+            *self.current.write().unwrap_or_else(|e| e.into_inner()) =
+                list.map(|nodes| Arc::new(Nodes::new(saved.version, nodes)));
+        }
+        if let Source::File { .. } = self.source {
+            self.reload()?;
+        }
+        let saved = self.saved(&self.state());
+        state::save(path, &saved).map_err(|e| format!("{shown}: {e}"))?;
+        Ok(self)
+    }
+
+    /// What the state file is to hold now.
+    fn saved(&self, state: &State) -> Saved {
+        let set = state
+            .overridden
+            .then(|| self.current().map(|n| n.nodes().to_vec()))
+            .flatten();
+        Saved {
+            version: state.version,
+            source: state.source.clone(),
+            set,
+        }
+    }
+
+    /// Rewrites the state file, if there is one, after a change. A failure
+    /// is logged: the change stays in force.
+    fn keep(&self, state: &State) {
+        if let Some(path) = &self.kept {
+            if let Err(e) = state::save(path, &self.saved(state)) {
+                log::error!(
+                    "-o cluster_state: {}: {e}; the node list in force is not kept across a restart",
+                    path.display()
+                );
+            }
+        }
     }
 
     /// Whether `config set cluster` and `config delete cluster` are
@@ -248,7 +305,9 @@ impl Cluster {
         }
         state.source = Some(nodes.clone());
         state.overridden = false;
-        self.install(&mut state, Some(nodes), floor)
+        let reload = self.install(&mut state, Some(nodes), floor);
+        self.keep(&state);
+        reload
     }
 
     /// Reads the source again now: the node file (SIGHUP), or the DNS
@@ -358,7 +417,9 @@ impl Cluster {
         let (given, nodes) = nodes;
         let mut state = self.state();
         state.overridden = true;
-        Ok(self.install(&mut state, Some(nodes), given))
+        let reload = self.install(&mut state, Some(nodes), given);
+        self.keep(&state);
+        Ok(reload)
     }
 
     /// `config delete cluster`: drops a set list; the source's list (none
@@ -371,7 +432,9 @@ impl Cluster {
         }
         state.overridden = false;
         let nodes = state.source.clone();
-        Admin::Done(self.install(&mut state, nodes, unix_now()))
+        let reload = self.install(&mut state, nodes, unix_now());
+        self.keep(&state);
+        Admin::Done(reload)
     }
 }
 

@@ -88,16 +88,16 @@ fn versions_rise_by_mtime_or_by_one() {
 }
 
 /// A node file in the test's own directory.
-struct TempFile(PathBuf);
+pub(super) struct TempFile(pub(super) PathBuf);
 
 impl TempFile {
-    fn new(name: &str) -> TempFile {
+    pub(super) fn new(name: &str) -> TempFile {
         let dir = std::env::temp_dir().join(format!("ferrocache-cluster-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         TempFile(dir.join(name))
     }
 
-    fn write(&self, text: &str, mtime: u64) {
+    pub(super) fn write(&self, text: &str, mtime: u64) {
         std::fs::write(&self.0, text).unwrap();
         let f = std::fs::File::options().write(true).open(&self.0).unwrap();
         f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(mtime))

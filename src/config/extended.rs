@@ -154,7 +154,7 @@ const SSL: [&str; 10] = [
 
 /// Every `-o` key accepted, for `--help`-style listings and tests.
 pub fn known_keys() -> impl Iterator<Item = &'static str> {
-    const OWN: [&str; 14] = [
+    const OWN: [&str; 15] = [
         "idle_timeout",
         "slab_page_size",
         "slab_automove",
@@ -169,6 +169,7 @@ pub fn known_keys() -> impl Iterator<Item = &'static str> {
         "cluster_dns_server",
         "cluster_dns_interval",
         "cluster_admin",
+        "cluster_state",
     ];
     OWN.into_iter()
         .chain(SSL.iter().copied())
@@ -213,6 +214,7 @@ pub(super) fn apply(s: &mut Settings, option: &str) -> Result<(), String> {
         }
         "cluster_dns_interval" => s.cluster_dns_interval = int(key, value, 1, 86_400)? as u32,
         "cluster_admin" => s.cluster_admin = true,
+        "cluster_state" => s.cluster_state = Some(required(key, value)?.into()),
         "no_slab_reassign" => {
             s.slab_automove = 0;
             notice(s, log::Level::Warn, option, "slab automove is off, but a slab class with no page still takes one from the pool and `slabs reassign` still works");

@@ -248,6 +248,9 @@ pub struct Settings {
     /// `-o cluster_admin`: serve `config set cluster` and `config delete
     /// cluster` (refused as unknown commands otherwise).
     pub cluster_admin: bool,
+    /// `-o cluster_state=PATH`: the file the node list's version (and a
+    /// `config set` list) is kept in across restarts.
+    pub cluster_state: Option<PathBuf>,
     /// `-l` as given, comma separated (`stats settings` shows it as `inter`).
     pub inter: String,
     /// `-d`: fork into the background.
@@ -410,6 +413,7 @@ impl Settings {
             cluster_dns_server: None,
             cluster_dns_interval: 5,
             cluster_admin: false,
+            cluster_state: None,
             inter: cli.listen.join(","),
             daemonize: cli.daemon,
             user: cli.user,
