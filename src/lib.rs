@@ -27,6 +27,7 @@ pub mod server;
 pub mod session;
 pub mod store;
 pub mod tls;
+pub mod watch;
 
 /// The `log` level for a memcached verbosity (`-v` count): warnings and
 /// errors by default; `-v` adds info (start-up, connections, signals);

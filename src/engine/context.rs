@@ -7,6 +7,7 @@ use crate::config::Settings;
 use crate::metrics::{Counters, ServerStats};
 use crate::store::Store;
 use crate::tls::Tls;
+use crate::watch::Watch;
 
 /// Everything a request may touch.
 #[derive(Debug, Clone, Copy)]
@@ -23,4 +24,8 @@ pub struct Context<'a> {
     pub tls: Option<&'a Tls>,
     /// The node list of auto-discovery, when the server has one.
     pub cluster: Option<&'a Cluster>,
+    /// The log watchers (`watch`).
+    pub watch: &'a Watch,
+    /// The executing connection's id (`cfd` in `watch` lines).
+    pub client: u64,
 }

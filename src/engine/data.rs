@@ -3,6 +3,7 @@
 //! onto the store's and the store's outcome onto responses.
 
 use super::context::Context;
+use super::watching::{self, Stored};
 use super::Effect;
 use crate::metrics::{ClassOp, Counters, Detail};
 use crate::model::{
@@ -115,7 +116,7 @@ fn read_key(
     read: &ReadOptions,
     f: impl FnOnce(Item<'_>),
 ) -> Lookup {
-    let mut class = 0;
+    let (mut class, mut size) = (0, 0);
     // An item mg N created counts as a hit, in its class too.
     let mut created = false;
     let found = if read.leases {
@@ -129,7 +130,7 @@ fn read_key(
         };
         let found = ctx.store.read(key, &options, |hit, meta| {
             created = meta.created;
-            class = hit.class;
+            (class, size) = (hit.class, hit.value.len());
             f(item(&hit, Some(item_meta(&meta))))
         });
         count_meta_get(ctx.counters, touch.is_some(), found, created);
@@ -137,7 +138,7 @@ fn read_key(
     } else {
         debug_assert_eq!(*read, ReadOptions::default(), "options need leases");
         let found = ctx.store.get(key, touch, |hit| {
-            class = hit.class;
+            (class, size) = (hit.class, hit.value.len());
             f(item(&hit, None))
         });
         count_get(ctx.counters, touch.is_some(), found);
@@ -154,6 +155,7 @@ fn read_key(
     ctx.stats
         .detail
         .record(key, Detail::Get(found == Lookup::Hit));
+    watching::fetched(ctx, key, found, class, size);
     found
 }
 
@@ -268,6 +270,17 @@ pub fn store(ctx: &Context<'_>, out: &mut dyn Reply, s: &Store<'_>) {
         // meta ms removes the old value whatever the mode (set did already).
         ctx.store.delete(s.key);
     }
+    watching::stored(
+        ctx,
+        &Stored {
+            key: s.key,
+            mode,
+            outcome,
+            exptime: s.exptime,
+            flags: s.flags,
+            size: len,
+        },
+    );
     out.reply(store_response(c, mode, outcome, new_cas, len));
 }
 
@@ -429,8 +442,12 @@ pub fn delta(ctx: &Context<'_>, out: &mut dyn Reply, d: &Delta<'_>) {
 pub fn touch(ctx: &Context<'_>, out: &mut dyn Reply, key: &[u8], exptime: i64) {
     let c = ctx.counters;
     c.cmd_touch.incr();
-    let mut class = 0;
-    if ctx.store.get(key, Some(exptime), |hit| class = hit.class) == Lookup::Hit {
+    let (mut class, mut size) = (0, 0);
+    let found = ctx.store.get(key, Some(exptime), |hit| {
+        (class, size) = (hit.class, hit.value.len())
+    });
+    watching::fetched(ctx, key, found, class, size);
+    if found == Lookup::Hit {
         c.touch_hits.incr();
         c.classes.incr(class, ClassOp::TouchHit);
         out.reply(Response::Touched);

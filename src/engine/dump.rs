@@ -14,6 +14,7 @@ use super::context::Context;
 use super::Effect;
 use crate::model::{CacheDumpArgs, Dump, DumpFormat, DumpScope, Error, Reply, Response};
 use crate::store::Dumped;
+use crate::watch::uri_encode;
 use std::io::Write;
 
 /// memcached caps a cachedump's reply at 2 MiB.
@@ -143,19 +144,6 @@ fn line(out: &mut Vec<u8>, format: DumpFormat, d: &Dumped) {
     }
 }
 
-/// Percent-encodes every byte but letters, digits and `-._~`, in upper
-/// case, as memcached's metadump encodes keys.
-fn uri_encode(out: &mut Vec<u8>, key: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in key {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b);
-        } else {
-            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,13 +160,6 @@ mod tests {
             fetched: true,
             binary_key: false,
         }
-    }
-
-    #[test]
-    fn keys_are_uri_encoded_as_memcached_does() {
-        let mut out = Vec::new();
-        uri_encode(&mut out, b"a:b%c d-e.f_g~h\xff");
-        assert_eq!(out, b"a%3Ab%25c%20d-e.f_g~h%FF");
     }
 
     #[test]

@@ -152,7 +152,7 @@ const PROCESS: [Metric; 12] = [
 /// object pool, read buffer caches, listen back-off, the segmented LRU, the
 /// LRU maintainer and the slab rebalancer thread, the logger, NAPI ids) or
 /// does not serve yet (meta commands): always 0.
-const ABSENT: [Metric; 32] = [
+const ABSENT: [Metric; 29] = [
     gauge("response_obj_oom", "Always 0: no response object pool"),
     gauge("response_obj_count", "Always 0: no response object pool"),
     gauge("response_obj_bytes", "Always 0: no response object pool"),
@@ -202,11 +202,14 @@ const ABSENT: [Metric; 32] = [
     counter("lru_crawler_starts", "Always 0: the crawler runs in ticks"),
     counter("lru_maintainer_juggles", "Always 0: no LRU maintainer"),
     counter("malloc_fails", "Always 0: item memory is pages under -m"),
-    counter("log_worker_dropped", "Always 0: no logger thread"),
-    counter("log_worker_written", "Always 0: no logger thread"),
-    counter("log_watcher_skipped", "Always 0: no logger thread"),
-    counter("log_watcher_sent", "Always 0: no logger thread"),
-    gauge("log_watchers", "Always 0: no logger thread"),
+    counter(
+        "log_worker_dropped",
+        "Always 0: lines go straight to the watchers' queues",
+    ),
+    counter(
+        "log_worker_written",
+        "Always 0: lines go straight to the watchers' queues",
+    ),
     counter("unexpected_napi_ids", "Always 0: no NAPI ids"),
     counter("round_robin_fallback", "Always 0: no NAPI ids"),
     counter("evicted_active", "Always 0: one flat LRU per class"),
@@ -226,6 +229,16 @@ const TLS: [Metric; 3] = [
         "time_since_server_cert_refresh",
         "Seconds since the certificates were (re)loaded",
     ),
+];
+
+/// The `watch` figures.
+const WATCH: [Metric; 3] = [
+    counter(
+        "log_watcher_skipped",
+        "Log lines dropped because a watcher's queue was full",
+    ),
+    counter("log_watcher_sent", "Log lines queued for watchers"),
+    gauge("log_watchers", "Connections watching (watch)"),
 ];
 
 /// `lru_bumps_dropped` sits after the store's figures in memcached's order.
@@ -275,6 +288,9 @@ pub fn readings(ctx: &Context<'_>) -> Vec<(&'static Metric, Reading)> {
     all.extend(ctx.store.stats().readings().map(number));
     all.extend(ABSENT.iter().map(|m| (m, Reading::Number(0))));
     all.push((&BUMPS_DROPPED, Reading::Number(0)));
+    let (sent, skipped) = ctx.watch.totals();
+    let watchers = ctx.watch.count() as u64;
+    all.extend(WATCH.iter().zip([skipped, sent, watchers]).map(number));
     if let Some(tls) = ctx.tls {
         if let Some(n) = tls.new_sessions() {
             all.push((&TLS[0], Reading::Number(n)));
@@ -344,6 +360,8 @@ mod tests {
             cluster: None,
             counters: &counters,
             tls: None,
+            watch: &Default::default(),
+            client: 0,
         };
         let all = readings(&ctx);
         for name in GENERAL {

@@ -9,6 +9,7 @@ mod dump;
 pub mod general;
 mod listing;
 mod observe;
+mod watching;
 
 pub use context::Context;
 
@@ -17,7 +18,7 @@ use crate::store::Reassign;
 use std::sync::atomic::Ordering;
 
 /// What the connection must do after the replies are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// Carry on.
     None,
@@ -28,6 +29,9 @@ pub enum Effect {
     /// A multi-get stopped because the reply sink is full: this many bytes
     /// of its key list were answered; run it again for the rest.
     Paused(usize),
+    /// The connection now watches (`watch`): it takes no more commands and
+    /// is sent what the watcher is fed.
+    Watch(std::sync::Arc<crate::watch::Watcher>),
 }
 
 /// memcached's `MAX_VERBOSITY_LEVEL`.
@@ -175,6 +179,7 @@ fn run(req: &Request<'_>, ctx: &Context<'_>, out: &mut dyn Reply) -> Effect {
         Command::ConfigDelete { key } => discovery::config_delete(ctx, out, key),
         Command::Noop => out.reply(Response::Ok),
         Command::Inspect { key } => data::inspect(ctx, out, key),
+        Command::Watch(args) => return watching::watch(args, ctx, out),
         Command::Quit => return Effect::Close,
     }
     Effect::None

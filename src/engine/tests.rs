@@ -67,6 +67,7 @@ struct Engine {
     settings: Settings,
     stats: ServerStats,
     counters: Counters,
+    watch: crate::watch::Watch,
 }
 
 impl Engine {
@@ -76,6 +77,7 @@ impl Engine {
             settings: Settings::default(),
             stats: ServerStats::new(1, 0),
             counters: Counters::default(),
+            watch: Default::default(),
         }
     }
 
@@ -87,6 +89,8 @@ impl Engine {
             cluster: None,
             counters: &self.counters,
             tls: None,
+            watch: &self.watch,
+            client: 0,
         };
         let mut out = Recorder::default();
         execute(&Request::new(command), &ctx, &mut out);

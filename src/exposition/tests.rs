@@ -17,6 +17,8 @@ fn scrape(store: &Store, stats: &ServerStats) -> (Exposition, String) {
         counters: &counters,
         tls: None,
         cluster: None,
+        watch: &Default::default(),
+        client: 0,
     };
     (gather(&ctx), render(&ctx))
 }

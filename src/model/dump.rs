@@ -51,3 +51,24 @@ pub struct Dump {
     /// pauses when the reply buffer is full and resumes from here).
     pub resume: usize,
 }
+
+/// `watch [<kind> ...]`: the connection stops taking commands and is
+/// streamed log lines of the kinds named (fetchers alone when none is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchArgs {
+    /// The kinds to stream (memcached's proxy kinds are accepted and
+    /// stream nothing, as in a memcached built without its proxy).
+    Kinds {
+        /// `fetchers`: reads.
+        fetchers: bool,
+        /// `mutations`: writes.
+        mutations: bool,
+        /// `evictions`: evictions.
+        evictions: bool,
+    },
+    /// A word memcached does not know either (`ERROR`).
+    Unknown,
+    /// A kind memcached streams but ferrocache does not (`rawcmds`,
+    /// `sysevents`, `connevents`).
+    Unsupported,
+}

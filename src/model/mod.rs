@@ -11,7 +11,7 @@ mod dump;
 mod request;
 mod response;
 
-pub use dump::{CacheDumpArgs, Dump, DumpFormat, DumpScope};
+pub use dump::{CacheDumpArgs, Dump, DumpFormat, DumpScope, WatchArgs};
 pub use request::{
     Command, Create, DeltaMode, FlagOrder, KeepOptions, KeyIter, Keys, Limits, Opaque, Payload,
     ReadOptions, ReplyPolicy, Request, StatsGroup, StoreMode, Want, WriteOptions, KEY_MAX_LENGTH,

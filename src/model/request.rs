@@ -248,6 +248,8 @@ pub enum Command<'a> {
         /// The key.
         key: &'a [u8],
     },
+    /// Turn the connection into a log watcher (`watch`).
+    Watch(super::WatchArgs),
     /// Close the connection once earlier replies are written.
     Quit,
 }

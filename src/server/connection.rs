@@ -10,6 +10,7 @@ use super::Shared;
 use crate::engine::Context;
 use crate::metrics::{ConnInfo, ConnState, Counters};
 use crate::session::{Session, Step};
+use crate::watch::Watcher;
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -29,6 +30,9 @@ pub enum Status {
     Close,
     /// Close it and stop the server.
     Shutdown,
+    /// It has just become a log watcher (`watch`): the worker feeds it
+    /// from now on ([`Connection::pump_watch`]).
+    Watching,
 }
 
 /// A client connection.
@@ -55,6 +59,8 @@ pub struct Connection {
     /// Nothing was read yet (a TLS ClientHello on a plaintext port is
     /// told so at once).
     fresh: bool,
+    /// The log lines it is sent, once it sent `watch`.
+    watcher: Option<Arc<Watcher>>,
 }
 
 impl Connection {
@@ -75,6 +81,7 @@ impl Connection {
             watching_writes: false,
             active_at: connected_at,
             fresh: true,
+            watcher: None,
         }
     }
 
@@ -114,6 +121,9 @@ impl Connection {
         ready: Readiness,
     ) -> Status {
         self.transport.on_readiness(ready);
+        if self.watcher.is_some() {
+            return self.serve_watcher(counters, pools);
+        }
         let budget = shared.settings.reqs_per_event;
         let ctx = Context {
             store: &shared.store,
@@ -122,6 +132,8 @@ impl Connection {
             counters,
             tls: shared.tls.as_deref(),
             cluster: shared.cluster.as_ref(),
+            watch: &shared.watch,
+            client: self.fd,
         };
         if self.wbuf.capacity() == 0 {
             self.wbuf = pools.write.take();
@@ -191,6 +203,16 @@ impl Connection {
                     self.shutdown = true;
                     self.closing = true;
                 }
+                Step::Watch(used, watcher) => {
+                    // Commands pipelined after `watch` are dropped, as
+                    // memcached drops them.
+                    self.rbuf.consume(self.rbuf.data().len().max(used));
+                    self.watcher = Some(watcher);
+                    if self.flush(counters).is_err() {
+                        break Status::Close;
+                    }
+                    break Status::Watching;
+                }
                 Step::NeedMore => {
                     // Nothing whole is buffered: read more. Replies wait: the
                     // worker writes them after serving every ready connection
@@ -228,6 +250,55 @@ impl Connection {
         }
         self.release_wbuf_if_sent(pools);
         status
+    }
+
+    /// A watching connection's readable event: what the client sends is
+    /// read and dropped (a watcher takes no commands); its end closes the
+    /// connection.
+    fn serve_watcher(&mut self, counters: &Counters, pools: &mut Pools) -> Status {
+        loop {
+            let space = self.rbuf.spare(&mut pools.read);
+            match self.transport.read(space) {
+                Ok(Received::Data(n)) => {
+                    self.rbuf.filled(n);
+                    counters.bytes_read.add(n as u64);
+                    self.rbuf.consume(n);
+                }
+                Ok(Received::WouldBlock) => break,
+                Ok(Received::Eof) | Err(_) => return Status::Close,
+            }
+        }
+        self.rbuf.park(&mut pools.read);
+        match self.pump_watch(counters, pools) {
+            Ok(()) => Status::Idle,
+            Err(_) => Status::Close,
+        }
+    }
+
+    /// The watcher this connection feeds on, if it sent `watch`.
+    pub fn watcher(&self) -> Option<&Arc<Watcher>> {
+        self.watcher.as_ref()
+    }
+
+    /// Moves the lines queued for a watching connection to its socket, as
+    /// far as the socket takes them; the rest waits in the write buffer
+    /// (the queue takes no more than its bound meanwhile, so memory stays
+    /// bounded whatever the client does). `Err`: the connection broke.
+    pub fn pump_watch(&mut self, counters: &Counters, pools: &mut Pools) -> io::Result<()> {
+        let Some(watcher) = &self.watcher else {
+            return Ok(());
+        };
+        if self.unsent() == 0 && watcher.queued() > 0 {
+            if self.wbuf.capacity() == 0 {
+                self.wbuf = pools.write.take();
+            }
+            self.wbuf.clear();
+            self.wpos = 0;
+            watcher.drain_into(&mut self.wbuf);
+        }
+        self.flush(counters)?;
+        self.release_wbuf_if_sent(pools);
+        Ok(())
     }
 
     /// A TLS ClientHello on a plaintext port: no memcached command starts
@@ -272,7 +343,8 @@ impl Connection {
     /// and counts as idle too; a connection whose replies wait for the
     /// client to read does not.
     pub fn is_idle(&self) -> bool {
-        !self.wants_write()
+        // A watcher waits for lines, not for its client.
+        self.watcher.is_none() && !self.wants_write()
     }
 
     /// Whether the connection must be served again once its replies are

@@ -20,6 +20,7 @@ use crate::metrics::{PrefixStats, ServerStats};
 use crate::session::Gate;
 use crate::store::{Store, StoreConfig};
 use crate::tls::Tls;
+use crate::watch::Watch;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub struct Shared {
     /// The node list of auto-discovery (`-o cluster_nodes`, `cluster_dns`,
     /// `cluster_admin`).
     pub cluster: Option<Cluster>,
+    /// The log watchers (`watch`), fed by workers and the store.
+    pub watch: Arc<Watch>,
 }
 
 /// A started server.
@@ -139,6 +142,8 @@ impl Server {
             track_sizes: settings.track_sizes,
             crawler: settings.lru_crawler,
         });
+        let watch = Arc::new(Watch::default());
+        let store = store.with_watch(watch.clone());
         let mut stats = ServerStats::new(settings.threads, settings.verbose as u32);
         stats.detail = PrefixStats::new(settings.prefix_delimiter, settings.detail_enabled);
         stats.observe(settings.metrics_listen.is_some(), settings.hotkeys);
@@ -151,6 +156,7 @@ impl Server {
             gate,
             tls,
             cluster,
+            watch,
         });
         let listeners = listener::bind_all(&shared.settings)?;
         let tcp_addrs = listeners.iter().filter_map(|l| l.tcp_addr()).collect();

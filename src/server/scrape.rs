@@ -52,6 +52,8 @@ fn answer(request: tiny_http::Request, shared: &Shared, counters: &Counters) {
                 counters,
                 tls: shared.tls.as_deref(),
                 cluster: shared.cluster.as_ref(),
+                watch: &shared.watch,
+                client: 0,
             };
             let text = crate::exposition::render(&ctx);
             let header =

@@ -31,6 +31,9 @@ const EVENTS_CAPACITY: usize = 1024;
 /// clients saying `version`) flushes in slices instead of holding thousands.
 const MAX_UNFLUSHED: usize = 32;
 
+/// How often a worker with watching connections moves their lines to them.
+const WATCH_INTERVAL: Duration = Duration::from_millis(20);
+
 /// How long a stopping worker keeps writing pending replies to slow readers.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -79,6 +82,7 @@ pub fn spawn(id: usize, shared: Arc<Shared>) -> io::Result<(WorkerHandle, JoinHa
                 pools: Pools::default(),
                 ready: Vec::new(),
                 unflushed: Vec::new(),
+                watching: Vec::new(),
             };
             if let Err(e) = worker.run() {
                 log::error!("worker {id} stopped: {e}");
@@ -99,6 +103,8 @@ struct Worker {
     ready: Vec<usize>,
     /// Connections whose replies wait for the end of the batch.
     unflushed: Vec<usize>,
+    /// Connections that sent `watch`.
+    watching: Vec<usize>,
 }
 
 impl Worker {
@@ -108,6 +114,8 @@ impl Worker {
         loop {
             let timeout = if !self.ready.is_empty() {
                 Some(Duration::ZERO)
+            } else if !self.watching.is_empty() {
+                Some(WATCH_INTERVAL)
             } else if idle_timeout > 0 {
                 Some(Duration::from_secs(1))
             } else {
@@ -142,6 +150,9 @@ impl Worker {
                 self.ready = batch; // keep the allocation for the next turn
             }
             self.flush_deferred();
+            if !self.watching.is_empty() {
+                self.pump_watchers();
+            }
             if idle_timeout > 0 {
                 self.kick_idle(idle_timeout);
             }
@@ -196,7 +207,10 @@ impl Worker {
         };
         let status = conn.serve(&self.shared, &self.counters, &mut self.pools, ready);
         match status {
-            Status::Idle => {
+            Status::Idle | Status::Watching => {
+                if status == Status::Watching {
+                    self.watching.push(key);
+                }
                 if conn.wants_write() {
                     self.unflushed.push(key);
                     if self.unflushed.len() >= MAX_UNFLUSHED {
@@ -273,8 +287,27 @@ impl Worker {
         }
     }
 
+    /// Moves each watching connection's queued lines to its socket.
+    fn pump_watchers(&mut self) {
+        for i in (0..self.watching.len()).rev() {
+            let key = self.watching[i];
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            if conn.pump_watch(&self.counters, &mut self.pools).is_err() {
+                self.close(key);
+            } else {
+                self.watch_writes(key);
+            }
+        }
+    }
+
     fn close(&mut self, key: usize) {
         let mut conn = self.conns.remove(key);
+        if let Some(watcher) = conn.watcher() {
+            self.shared.watch.remove(watcher);
+            self.watching.retain(|&k| k != key);
+        }
         let _ = self.poll.registry().deregister(conn.stream_mut());
         self.shared.stats.unregister_conn(conn.fd());
         self.shared.stats.conn_gone();

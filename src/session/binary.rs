@@ -158,6 +158,7 @@ impl BinarySession {
                             Effect::None | Effect::Paused(_) => Step::Handled(consumed),
                             Effect::Close => Step::Close(consumed),
                             Effect::Shutdown => Step::Shutdown,
+                            Effect::Watch(watcher) => Step::Watch(consumed, watcher),
                         }
                     }
                 }

@@ -23,7 +23,7 @@ use crate::protocol::binary::{error_reply, Header, Status, HEADER_LEN, REQUEST_M
 const ONLY_BINARY: &[u8] = b"CLIENT_ERROR this server speaks only the binary protocol\r\n";
 
 /// What the session did with the buffered bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     /// No whole request is buffered: read more.
     NeedMore,
@@ -38,6 +38,10 @@ pub enum Step {
     Close(usize),
     /// Close the connection and stop the server.
     Shutdown,
+    /// The connection now watches (`watch`): this many bytes of the input
+    /// are used; it takes no more commands and is sent what the watcher
+    /// is fed until it closes.
+    Watch(usize, std::sync::Arc<crate::watch::Watcher>),
 }
 
 /// The protocol a connection speaks, decided by its first byte.

@@ -112,6 +112,7 @@ impl TextSession {
                     Effect::None | Effect::Paused(_) => Step::Handled(consumed),
                     Effect::Close => Step::Close(consumed),
                     Effect::Shutdown => Step::Shutdown,
+                    Effect::Watch(watcher) => Step::Watch(consumed, watcher),
                 }
             }
         }
@@ -180,6 +181,7 @@ impl TextSession {
                     Effect::None | Effect::Paused(_) => Step::Handled(consumed),
                     Effect::Close => Step::Close(consumed),
                     Effect::Shutdown => Step::Shutdown,
+                    Effect::Watch(watcher) => Step::Watch(consumed, watcher),
                 }
             }
         }

@@ -6,6 +6,7 @@ use super::classes::{Class, ClassGuard};
 use super::item::{self, Header, FETCHED, HAS_FLAGS, LARGE};
 use super::pages::{Handle, NIL};
 use super::{Lookup, Store};
+use crate::watch;
 use hashbrown::HashTable;
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
@@ -70,6 +71,31 @@ impl Store {
         } else {
             None
         }
+    }
+
+    /// An `eviction` line for `watch evictions`, if the item at `h` is live
+    /// (an expired or flushed one is reclaimed, not evicted). Called with
+    /// its stripe lock held, before it is unlinked.
+    #[cold]
+    fn watch_eviction(&self, h: Handle, hdr: &Header) {
+        if self.dead(hdr).is_some() {
+            return;
+        }
+        let now = self.clock.now();
+        // SAFETY: the caller holds the item's stripe lock (it is removing
+        // it) and the item is still linked.
+        let key = unsafe { self.key_of(h) };
+        self.watch.eviction(&watch::Eviction {
+            key,
+            fetched: hdr.bits & FETCHED != 0,
+            ttl: match hdr.exptime {
+                0 => -1,
+                e => i64::from(e) - i64::from(now),
+            },
+            last_access: now.saturating_sub(hdr.time),
+            class: hdr.class,
+            size: hdr.vlen as usize,
+        });
     }
 
     /// The key of a linked item.
@@ -215,6 +241,9 @@ impl Store {
         hdr: &Header,
         why: Removal,
     ) {
+        if matches!(why, Removal::Evict) && self.watch.wants(watch::EVICTIONS) {
+            self.watch_eviction(h, hdr);
+        }
         match stripe.table.find_entry(Self::table_hash(hash), |&c| c == h) {
             Ok(slot) => {
                 slot.remove();

@@ -84,8 +84,9 @@ use pages::Pages;
 use report::SIZE_BUCKET;
 
 use crate::clock::Clock;
+use crate::watch::Watch;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Longest key memcached accepts.
 pub const KEY_MAX_LENGTH: usize = 250;
@@ -174,6 +175,8 @@ pub struct Store {
     /// Linked items per 32-byte size bucket (`-o track_sizes`), else empty.
     size_counts: Box<[AtomicU64]>,
     crawler: bool,
+    /// Where evictions are told to `watch evictions`.
+    watch: Arc<Watch>,
 }
 
 impl std::fmt::Debug for Store {
@@ -226,6 +229,7 @@ impl Store {
             use_cas: config.use_cas,
             clock: Clock::new(),
             crawler: config.crawler,
+            watch: Arc::default(),
             size_counts: if config.track_sizes {
                 (0..=config.item_size_max / SIZE_BUCKET + 1)
                     .map(|_| AtomicU64::new(0))
@@ -255,6 +259,12 @@ impl Store {
     /// so the same values are refused).
     pub fn item_fits(&self, klen: usize, vlen: usize, flags: u32) -> bool {
         memcached_total(klen, vlen, flags, self.use_cas) <= self.item_size_max
+    }
+
+    /// Tells evictions to `watch` (the server's watchers).
+    pub fn with_watch(mut self, watch: Arc<Watch>) -> Store {
+        self.watch = watch;
+        self
     }
 
     /// The slab class an item of this key length, value length and flags

@@ -290,6 +290,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
                 None => err(ERROR, false),
             },
             b"quit" => ok(Command::Quit),
+            b"watch" => ok(Command::Watch(super::dump::watch(&t.toks[1..t.n]))),
             b"refresh_certs" if n <= 2 => {
                 // noreply hides the OK; an error shows, as in memcached.
                 let policy = if t.noreply() {

@@ -1,9 +1,10 @@
 //! Reading the dump commands' arguments: `stats cachedump <class> <limit>`
 //! and `lru_crawler metadump|mgdump <all|hash|id[,id…]>`, as memcached
-//! reads them (numbers with C's `strtoul` rules; class ids 1 to 63).
+//! reads them (numbers with C's `strtoul` rules; class ids 1 to 63);
+//! and `watch`'s kinds.
 
 use crate::cnum::c_strtoul32;
-use crate::model::{CacheDumpArgs, Dump, DumpFormat, DumpScope};
+use crate::model::{CacheDumpArgs, Dump, DumpFormat, DumpScope, WatchArgs};
 
 /// `stats cachedump`'s two arguments (`None`: not given).
 pub(super) fn cache_dump(class: Option<&[u8]>, limit: Option<&[u8]>) -> CacheDumpArgs {
@@ -13,6 +14,26 @@ pub(super) fn cache_dump(class: Option<&[u8]>, limit: Option<&[u8]>) -> CacheDum
     match (c_strtoul32(class), c_strtoul32(limit)) {
         (Some(class), Some(limit)) => CacheDumpArgs::Given { class, limit },
         _ => CacheDumpArgs::BadNumber,
+    }
+}
+
+/// `watch`'s kinds, as memcached 1.6 names them; none means fetchers.
+pub(super) fn watch(words: &[&[u8]]) -> WatchArgs {
+    let (mut fetchers, mut mutations, mut evictions) = (words.is_empty(), false, false);
+    for word in words {
+        match *word {
+            b"fetchers" => fetchers = true,
+            b"mutations" => mutations = true,
+            b"evictions" => evictions = true,
+            b"proxyreqs" | b"proxyevents" | b"proxyuser" => {}
+            b"rawcmds" | b"sysevents" | b"connevents" => return WatchArgs::Unsupported,
+            _ => return WatchArgs::Unknown,
+        }
+    }
+    WatchArgs::Kinds {
+        fetchers,
+        mutations,
+        evictions,
     }
 }
 
