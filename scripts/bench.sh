@@ -13,6 +13,7 @@
 #   ROUNDS=5 DURATION=10 scripts/bench.sh
 #   WORKLOADS="a c" scripts/bench.sh     # only some workloads
 #   TLS=0 scripts/bench.sh               # without the TLS part (scripts/bench-tls.sh)
+#   INSTRUMENTS=0 scripts/bench.sh       # without the hot-key and scrape cost part
 #
 # Needs /usr/bin/memcached (scripts/test.sh installs it) and python3.
 # Raw results (one JSON object per run) go to target/bench/.
@@ -88,12 +89,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# start_ferrocache CONN_LIMIT: sets SERVER_PID and SERVER_ADDR.
+# start_ferrocache CONN_LIMIT [ARGS...]: sets SERVER_PID and SERVER_ADDR.
 start_ferrocache() {
-    local out="$tmp/ferrocache.$RANDOM" user=()
+    local out="$tmp/ferrocache.$RANDOM" user=() limit=$1
+    shift
     [ "$(id -u)" = 0 ] && user=(-u root) # refused as root without -u, as memcached
-    "$FERROCACHE" -p 0 -l 127.0.0.1 -t "$SERVER_THREADS" -m "$SERVER_MEM" -c "$1" \
-        "${user[@]}" >"$out" 2>&1 &
+    "$FERROCACHE" -p 0 -l 127.0.0.1 -t "$SERVER_THREADS" -m "$SERVER_MEM" -c "$limit" \
+        "${user[@]}" "$@" >"$out" 2>&1 &
     SERVER_PID=$!
     pids+=("$SERVER_PID")
     for _ in $(seq 100); do
@@ -188,6 +190,53 @@ done
 stop_server "$FC_PID"
 stop_server "$MC_PID"
 
+# --- what the instruments cost ----------------------------------------------------
+# Workload a against four ferrocache servers in turn, round after round: plain,
+# with hot keys (-o hotkeys=20), with the metrics endpoint (which turns the
+# latency histograms on) and hot keys but never scraped, and the same scraped
+# once a second by curl (Prometheus scrapes every 15 s by default: this is 15
+# times that). Ops per server CPU-second of each, against the plain server's.
+instfile=target/bench/instruments-$stamp.tsv
+: >"$instfile"
+if [ "${INSTRUMENTS:-1}" = 1 ]; then
+    mport=$(free_port)
+    declare -A I_PID I_ADDR
+    for variant in plain hotkeys metrics scraped; do
+        case $variant in
+            plain) start_ferrocache "$SERVER_CONNS" ;;
+            hotkeys) start_ferrocache "$SERVER_CONNS" -o hotkeys=20 ;;
+            metrics) start_ferrocache "$SERVER_CONNS" -o "hotkeys=20,metrics_listen=127.0.0.1:$(free_port)" ;;
+            scraped) start_ferrocache "$SERVER_CONNS" -o "hotkeys=20,metrics_listen=127.0.0.1:$mport" ;;
+        esac
+        I_PID[$variant]=$SERVER_PID I_ADDR[$variant]=$SERVER_ADDR
+    done
+    ( while kill -0 "${I_PID[scraped]}" 2>/dev/null; do
+          curl -sf -o /dev/null "http://127.0.0.1:$mport/metrics" || true
+          sleep 1
+      done ) &
+    pids+=("$!")
+    # shellcheck disable=SC2206
+    args=(${W_ARGS[a]})
+    for variant in plain hotkeys metrics scraped; do
+        timeout 120 "$LOADGEN" --server "${I_ADDR[$variant]}" "${common[@]}" "${args[@]}" \
+            --connections 16 --active 16 --prefill --duration 0 >/dev/null 2>"$tmp/prefill.err" \
+            || { cat "$tmp/prefill.err" >&2; exit 1; }
+    done
+    for round in $(seq "$ROUNDS"); do
+        for variant in plain hotkeys metrics scraped; do
+            pid=${I_PID[$variant]}
+            cpu0=$(cpu_ticks "$pid")
+            json=$(timeout $((DURATION * 2 + 60)) "$LOADGEN" --server "${I_ADDR[$variant]}" "${common[@]}" \
+                "${args[@]}" --duration "$DURATION" 2>"$tmp/loadgen.err") \
+                || { cat "$tmp/loadgen.err" >&2; exit 1; }
+            cpu1=$(cpu_ticks "$pid")
+            printf '%s\t%s\t%s\t%s\n' "$variant" "$round" "$((cpu1 - cpu0))" "$json" >>"$instfile"
+            echo "   instruments round $round $variant: server CPU $((cpu1 - cpu0)) ticks" >&2
+        done
+    done
+    for variant in plain hotkeys metrics scraped; do stop_server "${I_PID[$variant]}"; done
+fi
+
 # --- memory per idle connection --------------------------------------------------
 # Fresh servers with room for the connections; RSS before, and with all of them
 # open (never used, then again on new servers with one `version` served on each).
@@ -234,10 +283,10 @@ done
 
 # --- the table -----------------------------------------------------------------
 descs=$(for w in $WORKLOADS; do printf '%s\t%s\n' "$w" "${W_DESC[$w]}"; done)
-python3 - "$results" "$memfile" "$tick" "$IDLE_CONNS" "$descs" "$slowfile" <<'EOF' | tee "target/bench/table-$stamp.md"
+python3 - "$results" "$memfile" "$tick" "$IDLE_CONNS" "$descs" "$slowfile" "$instfile" <<'EOF' | tee "target/bench/table-$stamp.md"
 import json, statistics, sys
 
-results, memfile, tick, idle_conns, descs, slowfile = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+results, memfile, tick, idle_conns, descs, slowfile, instfile = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6], sys.argv[7]
 desc = dict(line.split("\t", 1) for line in descs.splitlines())
 runs = {}
 for line in open(results):
@@ -291,6 +340,25 @@ print(f"| RSS growth per slow connection ({f['connections']:,} clients, one byte
       f"| {f['bytes_per_connection']:,.0f} B | {m['bytes_per_connection']:,.0f} B "
       f"| **{ratio(f['bytes_per_connection'], m['bytes_per_connection'])}** |")
 
+inst = {}
+for line in open(instfile):
+    variant, rnd, ticks, js = line.rstrip("\n").split("\t", 3)
+    r = json.loads(js)
+    cpu_s = int(ticks) / tick
+    inst.setdefault(variant, []).append((r["ops_per_sec"], r["total_ops"] / cpu_s if cpu_s > 0 else float("nan"), r["errors"]))
+if inst:
+    print()
+    print("| instruments, workload (a), ferrocache alone | ops/s | ops per server CPU-s | against plain | errors |")
+    print("|---|---:|---:|---:|---:|")
+    base = statistics.median(x[1] for x in inst["plain"])
+    names = {"plain": "none", "hotkeys": "`-o hotkeys=20`",
+             "metrics": "`-o hotkeys=20,metrics_listen=…` (latency histograms on), never scraped",
+             "scraped": "the same, scraped every 1 s"}
+    for variant in ("plain", "hotkeys", "metrics", "scraped"):
+        xs = inst[variant]
+        per_cpu = statistics.median(x[1] for x in xs)
+        print(f"| {names[variant]} | {n(statistics.median(x[0] for x in xs))} | {n(per_cpu)} | **{ratio(per_cpu, base)}** | {sum(x[2] for x in xs)} |")
+
 print()
 print("Per run (ops/s, p50/p99 µs, server CPU s; hit ratio, errors):")
 print()
@@ -300,7 +368,7 @@ for (w, server), rs in sorted(runs.items()):
                       + (f" **{r['errors']} errors**" if r["errors"] else "") for r in rs)
     print(f"- ({w}) {server}: {cells}")
 EOF
-echo "raw results: $results, $memfile, $slowfile" >&2
+echo "raw results: $results, $memfile, $slowfile, $instfile" >&2
 
 # --- TLS: handshakes, the 1:10 mix and pipelined gets over TLS, memory ------
 if [ "${TLS:-1}" = 1 ]; then

@@ -164,6 +164,14 @@ fn run(mut settings: Settings) -> Result<(), Fatal> {
         }
         privileges::become_user(user)?;
     }
+    // The state file is first written as the user that writes it from now
+    // on, so one that user cannot write stops the start here.
+    if let Some(cluster) = bound.cluster() {
+        cluster.save_state().map_err(|e| Fatal {
+            code: EX_USAGE,
+            message: format!("-o cluster_state: {e}"),
+        })?;
+    }
     // With -p 0 (or :0 in -l) the caller cannot know the port: tell it.
     let announce = ephemeral.then(|| format!("ferrocache listening on {}", bound.tcp_addrs()[0]));
     let server = bound.start()?;

@@ -19,7 +19,7 @@ mod state;
 
 pub use dns::{system_server, Target};
 pub use file::{parse, parse_payload};
-pub use shared::{next_version, Admin, Cluster, Reload, Stamp};
+pub use shared::{next_version, Admin, Cluster, Refused, Reload, Stamp};
 
 use std::fmt::Write;
 use std::net::IpAddr;

@@ -105,8 +105,23 @@ fn two_changes_in_one_second_keep_their_version_across_a_restart() {
 fn a_state_file_that_cannot_be_written_is_refused_at_start() {
     let err = Cluster::admin_only()
         .kept_in(std::path::Path::new("/nonexistent-dir/state"))
+        .unwrap()
+        .save_state()
         .unwrap_err();
     assert!(err.starts_with("/nonexistent-dir/state: "), "{err}");
+    // A change that cannot be kept is refused and changes nothing.
+    let dir = std::env::temp_dir().join(format!("ferrocache-gone-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let c = Cluster::admin_only().kept_in(&dir.join("state")).unwrap();
+    c.admin_set(b"5\na||1\n").unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(matches!(
+        c.admin_set(b"6\nb||2\n"),
+        Err(Refused::NotKept(_))
+    ));
+    assert_eq!(c.current().unwrap().payload(), b"5\na||1\n");
+    assert!(matches!(c.admin_delete(), Admin::NotKept(_)));
+    assert_eq!(c.current().unwrap().payload(), b"5\na||1\n");
     let bad = TempFile::new("kept-bad");
     std::fs::write(&bad.0, "versions 3\n").unwrap();
     assert!(Cluster::admin_only().kept_in(&bad.0).is_err());

@@ -96,6 +96,15 @@ enum Source {
     Admin,
 }
 
+/// Why a `config set cluster` changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// The payload is not a node list (the reason, one line).
+    BadList(String),
+    /// The state file could not be written (the reason, one line).
+    NotKept(String),
+}
+
 /// What a `config set cluster` or `config delete cluster` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admin {
@@ -103,10 +112,13 @@ pub enum Admin {
     Done(Reload),
     /// A delete with no set list in force.
     NotFound,
+    /// The change could not be written to the state file: nothing
+    /// changed (the reason, one line).
+    NotKept(String),
 }
 
 /// The writers' side: the version and what the source said last.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct State {
     /// The version last served (kept when the list is dropped, so a later
     /// list cannot go below it).
@@ -177,9 +189,8 @@ impl Cluster {
     /// Keeps the state in the file at `path` (`-o cluster_state`): what it
     /// holds is in force again (the version, a set list), then the node
     /// file is read again, so a list changed while the server was down
-    /// gets a version above the one kept. The file is written once here,
-    /// so a path that cannot be written is refused at start-up. `Err` is
-    /// one line for the operator.
+    /// gets a version above the one kept. [`Cluster::save_state`] writes
+    /// it the first time. `Err` is one line for the operator.
     pub fn kept_in(mut self, path: &Path) -> Result<Cluster, String> {
         let shown = path.display();
         let saved = state::load(path).map_err(|e| format!("{shown}: {e}"))?;
@@ -196,35 +207,28 @@ impl Cluster {
         if let Source::File { .. } = self.source {
             self.reload()?;
         }
-        let saved = self.saved(&self.state());
-        state::save(path, &saved).map_err(|e| format!("{shown}: {e}"))?;
         Ok(self)
     }
 
-    /// What the state file is to hold now.
-    fn saved(&self, state: &State) -> Saved {
+    /// Writes the state file now, as the user the server runs as (after
+    /// `-u`), so a file or directory that user cannot write is refused at
+    /// start-up rather than found out at the first change. `Err` is one
+    /// line for the operator.
+    pub fn save_state(&self) -> Result<(), String> {
+        let Some(path) = &self.kept else {
+            return Ok(());
+        };
+        let state = self.state();
         let set = state
             .overridden
             .then(|| self.current().map(|n| n.nodes().to_vec()))
             .flatten();
-        Saved {
+        let saved = Saved {
             version: state.version,
             source: state.source.clone(),
             set,
-        }
-    }
-
-    /// Rewrites the state file, if there is one, after a change. A failure
-    /// is logged: the change stays in force.
-    fn keep(&self, state: &State) {
-        if let Some(path) = &self.kept {
-            if let Err(e) = state::save(path, &self.saved(state)) {
-                log::error!(
-                    "-o cluster_state: {}: {e}; the node list in force is not kept across a restart",
-                    path.display()
-                );
-            }
-        }
+        };
+        state::save(path, &saved).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// Whether `config set cluster` and `config delete cluster` are
@@ -267,27 +271,68 @@ impl Cluster {
 
     /// The one place the list in force changes: `nodes` (`None`: no list)
     /// replaces it, at `next_version(current, floor)` if the membership
-    /// differs.
-    fn install(&self, state: &mut State, nodes: Option<Vec<Node>>, floor: u64) -> Reload {
+    /// differs, and `next` (the writers' state as the caller changed it)
+    /// becomes the state. With a state file the new state is written
+    /// before anyone is served the new list, so a version clients saw is
+    /// never lost by a restart. `strict` (`config set`/`delete`): a failed
+    /// write changes nothing and is the `Err`; otherwise it is logged and
+    /// the change goes ahead (a source's list is the truth whatever the
+    /// disk says).
+    fn change(
+        &self,
+        state: &mut State,
+        mut next: State,
+        nodes: Option<Vec<Node>>,
+        floor: u64,
+        strict: bool,
+    ) -> Result<Reload, String> {
         let old = self.current();
         let fresh = nodes.map(|n| Nodes::new(0, n));
         let count = fresh.as_ref().map_or(0, |n| n.nodes().len());
-        if fresh.as_ref().map(|n| n.nodes()) == old.as_ref().map(|n| n.nodes()) {
-            return Reload::Unchanged {
-                version: state.version,
+        let (reload, swap) = if fresh.as_ref().map(|n| n.nodes()) == old.as_ref().map(|n| n.nodes())
+        {
+            let unchanged = Reload::Unchanged {
+                version: next.version,
                 nodes: count,
             };
+            (unchanged, None)
+        } else {
+            let from = next.version;
+            let to = next_version(from, floor);
+            next.version = to;
+            let new = fresh.map(|n| Arc::new(Nodes::new(to, n.nodes().to_vec())));
+            let changed = Reload::Changed {
+                from,
+                to,
+                nodes: count,
+            };
+            (changed, Some(new))
+        };
+        if let Some(path) = &self.kept {
+            let list = swap.clone().unwrap_or(old);
+            let set = next
+                .overridden
+                .then(|| list.map(|n| n.nodes().to_vec()))
+                .flatten();
+            let saved = Saved {
+                version: next.version,
+                source: next.source.clone(),
+                set,
+            };
+            if let Err(e) = state::save(path, &saved) {
+                let line = format!("-o cluster_state: {}: {e}", path.display());
+                if strict {
+                    log::error!("{line}; the change is refused");
+                    return Err(line);
+                }
+                log::error!("{line}; the node list in force is not kept across a restart");
+            }
         }
-        let from = state.version;
-        let to = next_version(from, floor);
-        state.version = to;
-        let new = fresh.map(|n| Arc::new(Nodes::new(to, n.nodes().to_vec())));
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = new;
-        Reload::Changed {
-            from,
-            to,
-            nodes: count,
+        *state = next;
+        if let Some(new) = swap {
+            *self.current.write().unwrap_or_else(|e| e.into_inner()) = new;
         }
+        Ok(reload)
     }
 
     /// The source answered `nodes`: if they differ from its last answer,
@@ -303,11 +348,14 @@ impl Cluster {
                 nodes: current.map_or(0, |n| n.nodes().len()),
             };
         }
-        state.source = Some(nodes.clone());
-        state.overridden = false;
-        let reload = self.install(&mut state, Some(nodes), floor);
-        self.keep(&state);
-        reload
+        let mut next = state.clone();
+        next.source = Some(nodes.clone());
+        next.overridden = false;
+        match self.change(&mut state, next, Some(nodes), floor, false) {
+            Ok(reload) => reload,
+            // Not strict: a failed write was logged and the change made.
+            Err(_) => unreachable!("a source's change is never refused"),
+        }
     }
 
     /// Reads the source again now: the node file (SIGHUP), or the DNS
@@ -412,14 +460,14 @@ impl Cluster {
     /// next change or a `config delete cluster`; its version is
     /// `next_version(current, the version given)`, so never lower than the
     /// one served before. `Err` (one line) leaves everything as it was.
-    pub fn admin_set(&self, payload: &[u8]) -> Result<Reload, String> {
-        let nodes = file::parse_payload(payload)?;
+    pub fn admin_set(&self, payload: &[u8]) -> Result<Reload, Refused> {
+        let nodes = file::parse_payload(payload).map_err(Refused::BadList)?;
         let (given, nodes) = nodes;
         let mut state = self.state();
-        state.overridden = true;
-        let reload = self.install(&mut state, Some(nodes), given);
-        self.keep(&state);
-        Ok(reload)
+        let mut next = state.clone();
+        next.overridden = true;
+        self.change(&mut state, next, Some(nodes), given, true)
+            .map_err(Refused::NotKept)
     }
 
     /// `config delete cluster`: drops a set list; the source's list (none
@@ -430,11 +478,13 @@ impl Cluster {
         if !state.overridden {
             return Admin::NotFound;
         }
-        state.overridden = false;
+        let mut next = state.clone();
+        next.overridden = false;
         let nodes = state.source.clone();
-        let reload = self.install(&mut state, nodes, unix_now());
-        self.keep(&state);
-        Admin::Done(reload)
+        match self.change(&mut state, next, nodes, unix_now(), true) {
+            Ok(reload) => Admin::Done(reload),
+            Err(e) => Admin::NotKept(e),
+        }
     }
 }
 

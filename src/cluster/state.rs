@@ -83,25 +83,46 @@ fn parse(text: &str) -> Result<Saved, String> {
     })
 }
 
-/// The state kept at `path`; `None` when there is no file yet.
+/// The state kept at `path`; `None` when there is no file yet (or an
+/// empty one, as `install -o memcache /dev/null PATH` prepares it).
 pub fn load(path: &Path) -> Result<Option<Saved>, String> {
     match std::fs::read_to_string(path) {
+        Ok(text) if text.trim().is_empty() => Ok(None),
         Ok(text) => parse(&text).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e.to_string()),
     }
 }
 
-/// Writes `saved` to `path` so that a crash at any moment leaves either
-/// the old file or the new one whole.
+/// Writes `saved` to `path` so that a crash or a power cut at any moment
+/// leaves either the old file or the new one whole: a temporary file of
+/// this process's own (created exclusively, so a symlink planted at its
+/// name is refused, not followed), synced, renamed over `path`, and the
+/// directory synced so the rename lasts.
 pub fn save(path: &Path, saved: &Saved) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
+    tmp.push(format!(".tmp.{}", std::process::id()));
     let tmp = std::path::PathBuf::from(tmp);
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(render(saved).as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
+    // A leftover of an earlier process with this pid (never followed).
+    let _ = std::fs::remove_file(&tmp);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut file| {
+            file.write_all(render(saved).as_bytes())?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        return written;
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]
@@ -167,7 +188,32 @@ mod tests {
             save(&path, &saved).unwrap();
             assert_eq!(load(&path), Ok(Some(saved)));
         }
-        assert!(!dir.join("state.tmp").exists());
+        let leftovers = std::fs::read_dir(&dir).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file left");
+        std::fs::write(&path, "\n").unwrap();
+        assert_eq!(load(&path), Ok(None), "an empty file is no state");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A symlink planted at the temporary file's name is replaced, never
+    /// written through.
+    #[test]
+    fn a_planted_symlink_is_not_followed() {
+        let dir = std::env::temp_dir().join(format!("ferrocache-plant-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (path, victim) = (dir.join("state"), dir.join("victim"));
+        std::fs::write(&victim, "precious").unwrap();
+        let tmp = dir.join(format!("state.tmp.{}", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(&victim, &tmp).unwrap();
+        let saved = Saved {
+            version: 9,
+            source: None,
+            set: None,
+        };
+        save(&path, &saved).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(load(&path), Ok(Some(saved)));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

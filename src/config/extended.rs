@@ -70,7 +70,7 @@ const MOVER: &str = "slab automove's thresholds are fixed (ratio 0.80, window 30
 const CRAWLER: &str = "the LRU crawler's pace is fixed";
 const CHUNKS: &str =
     "slab classes come from -n and -f, and larger items are chunked at the largest class";
-const LOGS: &str = "there are no watch commands and no log buffers to size";
+const LOGS: &str = "each watcher's queue holds 256 KiB and workers keep no log buffers";
 const BUFFERS: &str = "read and write buffers are pooled per worker without a global limit";
 const EXTSTORE: &str =
     "external storage (extstore) is not implemented: items live in -m memory only";

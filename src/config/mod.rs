@@ -217,6 +217,8 @@ pub struct Settings {
     pub flush_enabled: bool,
     /// `!-X`.
     pub dump_enabled: bool,
+    /// `watch` is served (`-W` refuses it).
+    pub watch_enabled: bool,
     /// `-A`.
     pub shutdown_command: bool,
     /// `-P`.
@@ -380,9 +382,6 @@ impl Settings {
                 "-N {n}: no effect here: connections are not grouped by NAPI id"
             )));
         }
-        if cli.disable_watch {
-            notices.push(Notice::info("-W: already so: there are no watch commands"));
-        }
         let mut settings = Settings {
             protocol,
             auth,
@@ -400,6 +399,7 @@ impl Settings {
             item_size_max,
             flush_enabled: !cli.disable_flush_all,
             dump_enabled: !cli.disable_dumping,
+            watch_enabled: !cli.disable_watch,
             shutdown_command: cli.enable_shutdown,
             pidfile: cli.pidfile,
             idle_timeout: 0,

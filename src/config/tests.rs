@@ -154,13 +154,20 @@ fn accepted_without_effect_flags_say_so_once() {
             "-L: no effect here",
         ),
         (&["-N", "4"], log::Level::Warn, "-N 4: no effect here"),
-        (&["-W"], log::Level::Info, "-W: already so"),
     ] {
         let s = run(args).unwrap();
         assert_eq!(s.notices.len(), 1, "{args:?}: {:?}", s.notices);
         assert_eq!(s.notices[0].level, level, "{args:?}");
         assert!(s.notices[0].text.starts_with(says), "{:?}", s.notices);
     }
+}
+
+#[test]
+fn dash_w_turns_watch_off() {
+    assert!(run(&[]).unwrap().watch_enabled);
+    let s = run(&["-W"]).unwrap();
+    assert!(!s.watch_enabled);
+    assert!(s.notices.is_empty(), "{:?}", s.notices);
 }
 
 #[test]

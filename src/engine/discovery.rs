@@ -6,7 +6,7 @@
 //! `-o cluster_admin` answers `config set` and `config delete` so too.
 
 use super::context::Context;
-use crate::cluster::{Admin, Reload, CONFIG_KEY, LEGACY_KEY};
+use crate::cluster::{Admin, Refused, Reload, CONFIG_KEY, LEGACY_KEY};
 use crate::model::{Error, Item, Payload, Reply, Response, Value};
 
 /// `config get <key>`: `cluster` is the node list; any other key, or no
@@ -80,9 +80,13 @@ pub fn config_set(ctx: &Context<'_>, out: &mut dyn Reply, key: &[u8], payload: P
             log_admin("config set cluster", &reload);
             out.reply(Response::Stored { cas: 0, len: 0 });
         }
-        Err(why) => {
+        Err(Refused::BadList(why)) => {
             log::warn!("config set cluster refused: {why}");
             out.reply(Response::Error(Error::Client("bad cluster config")));
+        }
+        Err(Refused::NotKept(_)) => {
+            // Logged where the write failed.
+            out.reply(Response::Error(Error::Server("cluster config not kept")));
         }
     }
 }
@@ -105,6 +109,7 @@ pub fn config_delete(ctx: &Context<'_>, out: &mut dyn Reply, key: &[u8]) {
             out.reply(Response::Deleted);
         }
         Admin::NotFound => out.reply(Response::NotFound),
+        Admin::NotKept(_) => out.reply(Response::Error(Error::Server("cluster config not kept"))),
     }
 }
 

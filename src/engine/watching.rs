@@ -11,6 +11,10 @@ use crate::watch::{self, Fetched, ItemGet, ItemStore};
 
 /// `watch [kinds]`: `OK` and [`Effect::Watch`], or memcached's refusals.
 pub fn watch(args: WatchArgs, ctx: &Context<'_>, out: &mut dyn Reply) -> Effect {
+    if !ctx.settings.watch_enabled {
+        out.reply(Response::Error(Error::Client("watch commands not allowed")));
+        return Effect::None;
+    }
     let kinds = match args {
         WatchArgs::Unknown => {
             out.reply(Response::Error(Error::UnknownCommand));

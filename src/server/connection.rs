@@ -252,10 +252,14 @@ impl Connection {
         status
     }
 
-    /// A watching connection's readable event: what the client sends is
-    /// read and dropped (a watcher takes no commands); its end closes the
-    /// connection.
-    fn serve_watcher(&mut self, counters: &Counters, pools: &mut Pools) -> Status {
+    /// A watching connection's turn (a readable event, or the worker's
+    /// periodic pump): what the client sends is read and dropped (a watcher
+    /// takes no commands), its end closes the connection, and queued lines
+    /// go out. Reading on every turn, not only on readable events, finds a
+    /// client that closed right after `watch` (its FIN arrived with the
+    /// command, so no further edge comes), as memcached's logger polls its
+    /// watchers for a closed peer.
+    pub fn serve_watcher(&mut self, counters: &Counters, pools: &mut Pools) -> Status {
         loop {
             let space = self.rbuf.spare(&mut pools.read);
             match self.transport.read(space) {
@@ -284,7 +288,7 @@ impl Connection {
     /// far as the socket takes them; the rest waits in the write buffer
     /// (the queue takes no more than its bound meanwhile, so memory stays
     /// bounded whatever the client does). `Err`: the connection broke.
-    pub fn pump_watch(&mut self, counters: &Counters, pools: &mut Pools) -> io::Result<()> {
+    fn pump_watch(&mut self, counters: &Counters, pools: &mut Pools) -> io::Result<()> {
         let Some(watcher) = &self.watcher else {
             return Ok(());
         };

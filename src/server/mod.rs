@@ -70,6 +70,11 @@ pub struct Bound {
 }
 
 impl Bound {
+    /// The node list of auto-discovery, if the server has one.
+    pub fn cluster(&self) -> Option<&Cluster> {
+        self.shared.cluster.as_ref()
+    }
+
     /// The TCP addresses bound (ephemeral ports resolved).
     pub fn tcp_addrs(&self) -> &[SocketAddr] {
         &self.tcp_addrs

@@ -287,17 +287,17 @@ impl Worker {
         }
     }
 
-    /// Moves each watching connection's queued lines to its socket.
+    /// Moves each watching connection's queued lines to its socket, and
+    /// closes those whose client has gone.
     fn pump_watchers(&mut self) {
         for i in (0..self.watching.len()).rev() {
             let key = self.watching[i];
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
-            if conn.pump_watch(&self.counters, &mut self.pools).is_err() {
-                self.close(key);
-            } else {
-                self.watch_writes(key);
+            match conn.serve_watcher(&self.counters, &mut self.pools) {
+                Status::Close => self.close(key),
+                _ => self.watch_writes(key),
             }
         }
     }

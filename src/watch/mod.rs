@@ -94,6 +94,8 @@ impl Watch {
         });
         watchers.push(watcher.clone());
         self.update_mask(&watchers);
+        // memcached's logger takes a line id for each new watcher.
+        self.gid.fetch_add(1, Ordering::Relaxed);
         Some(watcher)
     }
 

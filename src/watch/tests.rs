@@ -26,10 +26,11 @@ fn each_watcher_gets_only_the_kinds_it_asked_for() {
     let evictions = watch.add(EVICTIONS | MUTATIONS).unwrap();
     assert!(watch.wants(FETCHERS) && watch.wants(EVICTIONS) && watch.wants(MUTATIONS));
     watch.item_get(&get(b"a"));
+    // Each new watcher took a line id, as memcached's logger does.
     let lines = drained(&fetchers);
     assert!(lines.starts_with("ts="), "{lines}");
     assert!(
-        lines.ends_with(" gid=1 type=item_get key=a status=not_found clsid=0 cfd=7 size=0\n"),
+        lines.ends_with(" gid=3 type=item_get key=a status=not_found clsid=0 cfd=7 size=0\n"),
         "{lines}"
     );
     assert_eq!(drained(&evictions), "");
